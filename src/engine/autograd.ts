@@ -87,7 +87,7 @@ function topoOrder(root: Node): Node[] {
   const stack: [Node, number][] = [[root, 0]];
   seen.add(root);
   while (stack.length > 0) {
-    const top = stack[stack.length - 1]!;
+    const top = stack[stack.length - 1];
     const [node, i] = top;
     if (i < node.parents.length) {
       top[1] = i + 1;
@@ -160,7 +160,7 @@ export function backward(root: Tensor, opts: BackwardOptions = {}): void {
           const acc = grads.get(parent);
           if (acc === undefined) grads.set(parent, gi);
           else grads.set(parent, accumulate(acc, gi));
-        } else accumulateLeaf(node.inputs[i]!, gi);
+        } else accumulateLeaf(node.inputs[i], gi);
       });
     }
     for (const g of grads.values()) g.dispose();

@@ -172,6 +172,7 @@ export class Tensor {
 
   /** Copies the elements out as a plain Float32Array (any layout). */
   toArray(): Float32Array {
+    this.assertAlive();
     const c = this.isContiguous ? this : this.contiguousCopy();
     const out = Float32Array.from(c.data);
     if (c !== this) c.dispose();
@@ -181,7 +182,10 @@ export class Tensor {
   /** The value of a one-element tensor. */
   item(): number {
     if (this.size !== 1) throw new Error(`item() needs one element, tensor has shape [${this.shape.join(', ')}]`);
-    return this.toArray()[0] ?? NaN;
+    this.assertAlive();
+    const d = this.storage.data;
+    if (d === null) throw new Error(`item() of ${this.dtype} tensor ${this.label()}`);
+    return d[this.offset] ?? NaN; // read in the backend's precision (float64 for gradient checks)
   }
 
   label(): string {

@@ -31,7 +31,7 @@ export function broadcastStrides(x: Tensor, shape: readonly number[]): number[] 
   const out = new Array<number>(n).fill(0);
   for (let i = 0; i < x.ndim; i++) {
     const j = n - x.ndim + i;
-    out[j] = x.shape[i] === 1 && shape[j] !== 1 ? 0 : x.strides[i]!;
+    out[j] = x.shape[i] === 1 && shape[j] !== 1 ? 0 : x.strides[i];
   }
   return out;
 }
@@ -174,6 +174,6 @@ export function sum(x: Tensor, axes?: readonly number[], keepDims = false): Tens
 
 export function mean(x: Tensor, axes?: readonly number[], keepDims = false): Tensor {
   const ax = axes ?? x.shape.map((_, i) => i);
-  const count = numel(ax.map((a) => x.shape[a < 0 ? a + x.ndim : a]!));
+  const count = numel(ax.map((a) => x.shape[a < 0 ? a + x.ndim : a]));
   return scale(sum(x, axes, keepDims), 1 / count);
 }

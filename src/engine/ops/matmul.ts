@@ -19,10 +19,10 @@ interface Layout {
 }
 
 function packedBatch(x: Tensor): boolean {
-  let s = x.shape[x.ndim - 1]! * x.shape[x.ndim - 2]!;
+  let s = x.shape[x.ndim - 1] * x.shape[x.ndim - 2];
   for (let i = x.ndim - 3; i >= 0; i--) {
     if (x.shape[i] !== 1 && x.strides[i] !== s) return false;
-    s *= x.shape[i]!;
+    s *= x.shape[i];
   }
   return true;
 }
@@ -30,10 +30,10 @@ function packedBatch(x: Tensor): boolean {
 function layout(x: Tensor): Layout {
   if (x.ndim < 2) throw new Error(`matmul operands need ≥ 2 dims, got ${x.label()}`);
   if (x.dtype !== 'f32') throw new Error(`matmul: ${x.label()} is ${x.dtype}; quantized operands go through qmatmul`);
-  const rows = x.shape[x.ndim - 2]!;
-  const cols = x.shape[x.ndim - 1]!;
-  const sr = x.strides[x.ndim - 2]!;
-  const sc = x.strides[x.ndim - 1]!;
+  const rows = x.shape[x.ndim - 2];
+  const cols = x.shape[x.ndim - 1];
+  const sr = x.strides[x.ndim - 2];
+  const sc = x.strides[x.ndim - 1];
   const batch = numel(x.shape.slice(0, -2));
   const make = (t: Tensor, copied: boolean, trans: boolean): Layout => ({ t, copied, trans, rows, cols, batch, batchStride: batch > 1 ? rows * cols : 0 });
   if (packedBatch(x)) {

@@ -45,8 +45,8 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
   const b = normDim(d1, x.ndim);
   const shape = [...x.shape];
   const strides = [...x.strides];
-  [shape[a], shape[b]] = [shape[b]!, shape[a]!];
-  [strides[a], strides[b]] = [strides[b]!, strides[a]!];
+  [shape[a], shape[b]] = [shape[b], shape[a]];
+  [strides[a], strides[b]] = [strides[b], strides[a]];
   const out = x.view(shape, strides, x.offset);
   return record('transpose', out, [x], [], (_n, g) => [transposeView(g, a, b)]);
 }
@@ -54,19 +54,19 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
 function transposeView(g: Tensor, a: number, b: number): Tensor {
   const shape = [...g.shape];
   const strides = [...g.strides];
-  [shape[a], shape[b]] = [shape[b]!, shape[a]!];
-  [strides[a], strides[b]] = [strides[b]!, strides[a]!];
+  [shape[a], shape[b]] = [shape[b], shape[a]];
+  [strides[a], strides[b]] = [strides[b], strides[a]];
   return g.view(shape, strides, g.offset);
 }
 
 /** Elements start..end-1 along dim (a view). */
 export function slice(x: Tensor, dim: number, start: number, end: number): Tensor {
   const d = normDim(dim, x.ndim);
-  const n = x.shape[d]!;
+  const n = x.shape[d];
   if (!(0 <= start && start <= end && end <= n)) throw new Error(`slice [${start}, ${end}) out of range for dim ${d} of size ${n}`);
   const shape = [...x.shape];
   shape[d] = end - start;
-  const out = x.view(shape, x.strides, x.offset + start * x.strides[d]!);
+  const out = x.view(shape, x.strides, x.offset + start * x.strides[d]);
   const inShape = x.shape;
   return record('slice', out, [x], [], (_n, g) => {
     // Scatter g into zeros of the input's shape: outer × (rows of the slice × inner) contiguous chunks.

@@ -8,7 +8,7 @@ import { contiguous } from './movement.js';
 
 function checkIds(ids: Int32Array, V: number, what: string): void {
   for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
+    const id = ids[i];
     if (id < 0 || id >= V) throw new Error(`${what}: token id ${id} at position ${i} is outside the vocabulary [0, ${V})`);
   }
 }
@@ -30,7 +30,7 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: readonly num
 /** x[..., C] / rms(x) * w[C]. */
 export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   const xc = contiguous(x);
-  const C = x.shape[x.ndim - 1]!;
+  const C = x.shape[x.ndim - 1];
   const N = x.size / C;
   const out = Tensor.zeros(x.shape, x.backend);
   const rstd = Tensor.zeros([N], x.backend);
@@ -110,7 +110,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
 /** Softmax over the last dim. */
 export function softmax(x: Tensor): Tensor {
   const xc = contiguous(x);
-  const C = x.shape[x.ndim - 1]!;
+  const C = x.shape[x.ndim - 1];
   const N = x.size / C;
   const out = Tensor.zeros(x.shape, x.backend);
   x.backend.softmaxForward(xc.data, out.data, N, C);
@@ -126,11 +126,11 @@ export function softmax(x: Tensor): Tensor {
  * (Hugging Face's −100 convention). A scalar; 0 when every row is ignored.
  */
 export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = -100): Tensor {
-  const V = logits.shape[logits.ndim - 1]!;
+  const V = logits.shape[logits.ndim - 1];
   const N = logits.size / V;
   if (targets.length !== N) throw new Error(`crossEntropy: ${N} rows of logits but ${targets.length} targets`);
   for (let i = 0; i < N; i++) {
-    const t = targets[i]!;
+    const t = targets[i];
     if (t !== ignoreIndex && (t < 0 || t >= V)) throw new Error(`crossEntropy: target ${t} at row ${i} is outside [0, ${V})`);
   }
   const lc = contiguous(logits);
@@ -142,7 +142,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
   losses.dispose();
   const out = Tensor.from([count > 0 ? total / count : 0], [], logits.backend);
   const res = record('crossEntropy', out, [lc], [lc, lse], (node, g) => {
-    const dloss = Tensor.full([N], count > 0 ? g.data[0]! / count : 0, logits.backend);
+    const dloss = Tensor.full([N], count > 0 ? g.data[0] / count : 0, logits.backend);
     const gl = Tensor.zeros(logits.shape, logits.backend);
     logits.backend.crossEntropyBackward(node.get(0).data, targets, node.get(1).data, dloss.data, gl.data, N, V, ignoreIndex);
     dloss.dispose();
@@ -157,7 +157,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
  * constants. student, teacher: [..., V].
  */
 export function klDiv(student: Tensor, teacher: Tensor, temperature = 1): Tensor {
-  const V = student.shape[student.ndim - 1]!;
+  const V = student.shape[student.ndim - 1];
   const N = student.size / V;
   if (teacher.size !== student.size) throw new Error(`klDiv: ${student.label()} and ${teacher.label()} differ in size`);
   const [sc, tc] = [contiguous(student), contiguous(teacher)];
@@ -168,7 +168,7 @@ export function klDiv(student: Tensor, teacher: Tensor, temperature = 1): Tensor
   losses.dispose();
   const out = Tensor.from([total / N], [], student.backend);
   return record('klDiv', out, [sc], [sc, tc], (node, g) => {
-    const dloss = Tensor.full([N], g.data[0]! / N, student.backend);
+    const dloss = Tensor.full([N], g.data[0] / N, student.backend);
     const gs = Tensor.zeros(student.shape, student.backend);
     student.backend.klDivBackward(node.get(0).data, node.get(1).data, dloss.data, gs.data, N, V, temperature);
     dloss.dispose();
