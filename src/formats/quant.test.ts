@@ -48,22 +48,22 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const input = fromBits(golden.input_f32_bits);
 
-test('q8_0 quantize and dequantize match ggml bit for bit', () => {
+void test('q8_0 quantize and dequantize match ggml bit for bit', () => {
   assert.equal(hex(quantizeQ8_0(input)), golden.q8_0);
   assert.deepEqual(bitsOf(dequantizeQ8_0(unhex(golden.q8_0), golden.n)), golden.q8_0_dequant_bits);
 });
 
-test('q4_0 quantize and dequantize match ggml bit for bit', () => {
+void test('q4_0 quantize and dequantize match ggml bit for bit', () => {
   assert.equal(hex(quantizeQ4_0(input)), golden.q4_0);
   assert.deepEqual(bitsOf(dequantizeQ4_0(unhex(golden.q4_0), golden.n)), golden.q4_0_dequant_bits);
 });
 
-test('q4_K and q6_K dequantize match ggml bit for bit', () => {
+void test('q4_K and q6_K dequantize match ggml bit for bit', () => {
   assert.deepEqual(bitsOf(dequantizeQ4_K(unhex(golden.q4_K), golden.n)), golden.q4_K_dequant_bits);
   assert.deepEqual(bitsOf(dequantizeQ6_K(unhex(golden.q6_K), golden.n)), golden.q6_K_dequant_bits);
 });
 
-test('f16 and bf16 rounding match ggml, including ties, subnormals, overflow and NaN', () => {
+void test('f16 and bf16 rounding match ggml, including ties, subnormals, overflow and NaN', () => {
   assert.equal(hex(encodeF16(input)), golden.f16);
   assert.equal(hex(encodeBf16(input)), golden.bf16);
   const special = fromBits(golden.special_f32_bits);
@@ -71,7 +71,7 @@ test('f16 and bf16 rounding match ggml, including ties, subnormals, overflow and
   assert.equal(hex(encodeBf16(special)), golden.special_bf16);
 });
 
-test('f16 decoding is exact and inverts encoding for every finite half', () => {
+void test('f16 decoding is exact and inverts encoding for every finite half', () => {
   for (let h = 0; h < 0x10000; h++) {
     const x = f16BitsToF32(h);
     if (Number.isNaN(x)) continue;
@@ -86,7 +86,7 @@ test('f16 decoding is exact and inverts encoding for every finite half', () => {
   assert.deepEqual(Array.from(decodeBf16(encodeBf16(new Float32Array([1.5, -3])))), [1.5, -3]);
 });
 
-test('dequantize(quantize(x)) stays within the format error bound', () => {
+void test('dequantize(quantize(x)) stays within the format error bound', () => {
   for (const dtype of ['q8_0', 'q4_0', 'f16', 'bf16', 'f32'] as const) {
     const y = dequantize(dtype, quantize(dtype, input), input.length);
     for (let b = 0; b < input.length; b += 32) {
@@ -104,7 +104,7 @@ test('dequantize(quantize(x)) stays within the format error bound', () => {
   }
 });
 
-test('codecs reject lengths that are not whole blocks or exceed the bytes given', () => {
+void test('codecs reject lengths that are not whole blocks or exceed the bytes given', () => {
   assert.throws(() => quantizeQ8_0(new Float32Array(31)), /multiple of the block size 32/);
   assert.throws(() => dequantizeQ4_K(new Uint8Array(143), 256), /need 144 bytes/);
   assert.throws(() => dequantize('q6_k', new Uint8Array(210), 128), /multiple of the block size 256/);

@@ -302,6 +302,10 @@ export function dequantizeQ6_K(bytes: Uint8Array, n: number): Float32Array {
 /** Dtypes this project can write (q4_k/q6_k quantization needs ggml's search-based quantizer: not done). */
 export type WritableDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
 
+export function isWritableDType(d: DType): d is WritableDType {
+  return d === 'f32' || d === 'f16' || d === 'bf16' || d === 'q8_0' || d === 'q4_0';
+}
+
 /** Encodes f32 values into `dtype` bytes. */
 export function quantize(dtype: WritableDType, src: Float32Array): Uint8Array {
   switch (dtype) {
