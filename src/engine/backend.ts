@@ -11,6 +11,8 @@
 // - Letters used in shape comments: B batch, T time (sequence), H query heads, G key/value heads, D head dim,
 //   C channels, V vocabulary, N rows, M/N/K matmul dims.
 
+import type { DType } from './dtype.js';
+
 /** A buffer of numbers. Native backends use Float32Array only; the reference backend may run in float64. */
 export type Buf = Float32Array | Float64Array;
 
@@ -106,6 +108,14 @@ export interface Backend {
   // ---- matmul ------------------------------------------------------------------------------------------------
   /** C[b] (+)= op(A[b]) · op(B[b]); C is [M, N] per batch item. */
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void;
+
+  /**
+   * out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ, for a frozen weight w stored row by row in a byte dtype
+   * (f16, bf16, q8_0, q4_0, q4_k, q6_k; ggml block layouts). No dequantized copy of w is made.
+   */
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number): void;
+  /** dx[M, K] = dy[M, N] · dequant(w)[N, K] (the input gradient through the frozen weight). */
+  matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void;
 
   // ---- model ops (fused) -------------------------------------------------------------------------------------
   /** out[N, C] = table[ids[n], C]. Ids out of range are the caller's bug (checked in TS). */

@@ -9,6 +9,8 @@ import { crossEntropyBackward, crossEntropyForward, klDivBackward, klDivForward 
 import { matmul } from './matmul.js';
 import * as rows from './norms.js';
 import { adamw, sumSquares } from './optim.js';
+import * as quant from './quant.js';
+import type { DType } from '../dtype.js';
 
 export type Precision = 'f32' | 'f64';
 
@@ -96,6 +98,14 @@ export class ReferenceBackend implements Backend {
   // ---- matmul --------------------------------------------------------------------------------------------------
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void {
     matmul(a, b, c, p);
+  }
+
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number): void {
+    quant.matmulQuant(x, w, dtype, out, M, N, K);
+  }
+
+  matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void {
+    quant.matmulQuantT(dy, w, dtype, dx, M, N, K);
   }
 
   // ---- model ops -----------------------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+// Products with frozen weights stored in f16, bf16 or ggml block-quantized formats, read block by block
+// (no dequantized copy of the weight is ever made). Only the input receives a gradient.
+
+import { record } from '../autograd.js';
+import { Tensor } from '../tensor.js';
+import { contiguous } from './movement.js';
+
+/** y[..., N] = x[..., K] · dequant(W)[N, K]ᵀ with W frozen in a byte dtype. */
+export function qlinear(x: Tensor, w: Tensor): Tensor {
+  const dtype = w.dtype;
+  if (dtype === 'f32') throw new Error(`qlinear: ${w.label()} is f32; use linear`);
+  const [N, K] = w.shape as [number, number];
+  if (x.shape[x.ndim - 1] !== K) throw new Error(`qlinear: ${x.label()} · ${w.label()}ᵀ: inner dims differ`);
+  const xc = contiguous(x);
+  const M = x.size / K;
+  const out = Tensor.zeros([...x.shape.slice(0, -1), N], x.backend);
+  x.backend.matmulQuant(xc.data, w.bytes, dtype, out.data, M, N, K);
+  return record('qlinear', out, [xc], [], (_n, g) => {
+    const gx = Tensor.zeros(x.shape, x.backend);
+    x.backend.matmulQuantT(g.data, w.bytes, dtype, gx.data, M, N, K);
+    return [gx];
+  });
+}
