@@ -1,3 +1,187 @@
-#include <node_api.h>
-static napi_value Init(napi_env env, napi_value exports) { return exports; }
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
+// The addon's entry point: native memory (alloc/free with detach, GC finalizer), SIMD level and thread settings,
+// benchmark probes, and registration of the kernel bindings (addon_ops.c, addon_model.c).
+#include <stdlib.h>
+#include <string.h>
+#include "addon_args.h"
+
+void register_ops(napi_env env, napi_value exports);
+void register_model_ops(napi_env env, napi_value exports);
+
+void *nm_aligned_alloc(size_t bytes) {
+  void *p = NULL;
+  size_t rounded = (bytes + 63) & ~(size_t)63;
+  if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) return NULL;
+  return p;
+}
+
+// ---- memory -----------------------------------------------------------------------------------------------
+// One record per allocation, reachable from the ArrayBuffer (napi_wrap) and from the external-buffer finalizer.
+// free() releases the data at once and marks the record; the finalizer (at detach or at GC, whichever V8 does)
+// then only frees the record. A buffer the GC reaches first is freed by the finalizer and counted in gcFreed.
+typedef struct {
+  void *data;
+  size_t bytes;
+  int freed;
+} alloc_record;
+
+static double live_bytes = 0, gc_freed_bytes = 0;
+
+static void finalize_buffer(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  alloc_record *r = hint;
+  if (!r->freed) {
+    live_bytes -= (double)r->bytes;
+    gc_freed_bytes += (double)r->bytes;
+    free(r->data);
+  }
+  free(r);
+}
+
+// alloc(n) → Float32Array over 64-byte-aligned, zero-filled native memory
+static napi_value js_alloc(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "alloc")) return NULL;
+  long n = a_int(&a, 0, "n", 0);
+  if (!a.failed && n > (1L << 36)) a_throw(&a, 1, "%s = %.0f is too large", "n", n, 0);
+  if (a.failed) return NULL;
+  size_t bytes = (size_t)n * sizeof(float);
+  alloc_record *r = malloc(sizeof *r);
+  void *data = nm_aligned_alloc(bytes);
+  if (!r || !data) {
+    free(r);
+    free(data);
+    napi_throw_error(env, NULL, "nomoat native alloc: out of memory");
+    return NULL;
+  }
+  memset(data, 0, bytes);
+  *r = (alloc_record){data, bytes, 0};
+  napi_value ab, ta;
+  if (napi_create_external_arraybuffer(env, data, bytes, finalize_buffer, r, &ab) != napi_ok) {
+    free(data);
+    free(r);
+    napi_throw_error(env, NULL, "nomoat native alloc: cannot create an external ArrayBuffer");
+    return NULL;
+  }
+  live_bytes += (double)bytes;
+  napi_wrap(env, ab, r, NULL, NULL, NULL);
+  napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
+  return ta;
+}
+
+// free(buf): releases the memory of a buffer from alloc() and detaches it, so stale views have length 0.
+static napi_value js_free(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "free")) return NULL;
+  bool is = false;
+  napi_value ab;
+  napi_is_typedarray(env, a.argv[0], &is);
+  if (!is || napi_get_typedarray_info(env, a.argv[0], NULL, NULL, NULL, &ab, NULL) != napi_ok) {
+    napi_throw_type_error(env, NULL, "nomoat native free: expected a Float32Array from alloc()");
+    return NULL;
+  }
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, ab, &detached);
+  if (detached) {
+    napi_throw_error(env, NULL, "nomoat native free: buffer was already freed");
+    return NULL;
+  }
+  void *rp = NULL;
+  if (napi_unwrap(env, ab, &rp) != napi_ok || !rp) {
+    napi_throw_type_error(env, NULL, "nomoat native free: buffer was not allocated by alloc()");
+    return NULL;
+  }
+  alloc_record *r = rp;
+  void *data = r->data;
+  r->freed = 1;
+  live_bytes -= (double)r->bytes;
+  napi_remove_wrap(env, ab, NULL);
+  napi_detach_arraybuffer(env, ab); // may run finalize_buffer now (it then frees only r): r is not touched after
+  free(data);
+  return a_undefined(env);
+}
+
+static napi_value js_live_bytes(napi_env env, napi_callback_info info) { (void)info; return a_number(env, live_bytes); }
+static napi_value js_gc_freed_bytes(napi_env env, napi_callback_info info) { (void)info; return a_number(env, gc_freed_bytes); }
+
+// ---- settings -----------------------------------------------------------------------------------------------
+static napi_value js_simd_level(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value s;
+  napi_create_string_utf8(env, simd_level_name(kernels_level()), NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+static napi_value js_best_simd_level(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value s;
+  napi_create_string_utf8(env, simd_level_name(cpu_best_level()), NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
+// setSimd(level): 'scalar' | 'avx2' | 'avx512' | 'neon'; throws when this CPU lacks it
+static napi_value js_set_simd(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "setSimd")) return NULL;
+  char s[16];
+  a_str(&a, 0, "level", s, sizeof s);
+  simd_level l;
+  if (!a.failed && simd_level_parse(s, &l) != 0) a_throw(&a, 1, "%s must be scalar|neon|avx2|avx512", "level", 0, 0);
+  if (!a.failed && kernels_set_level(l) != 0) a_throw(&a, 1, "%s: this CPU does not support it", "level", 0, 0);
+  return a.failed ? NULL : a_undefined(env);
+}
+
+static napi_value js_set_threads(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "setThreads")) return NULL;
+  long n = a_int(&a, 0, "n", 1);
+  if (a.failed) return NULL;
+  pool_set_threads((int)n);
+  return a_undefined(env);
+}
+static napi_value js_get_threads(napi_env env, napi_callback_info info) { (void)info; return a_number(env, pool_threads()); }
+
+// peakFlops(threads) → GFLOP/s of a register-only FMA loop at the current SIMD level
+static napi_value js_peak_flops(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "peakFlops")) return NULL;
+  long t = a_int(&a, 0, "threads", 1);
+  if (a.failed) return NULL;
+  return a_number(env, peak_gflops((int)t, 0.5));
+}
+
+// copyBandwidth(threads, bytes) → GB/s (read + written) of memcpy over `bytes`
+static napi_value js_copy_bandwidth(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 2, "copyBandwidth")) return NULL;
+  long t = a_int(&a, 0, "threads", 1), bytes = a_int(&a, 1, "bytes", 4096);
+  if (a.failed) return NULL;
+  return a_number(env, copy_gbps((int)t, bytes & ~63L, 8));
+}
+
+// hashIndex(seed, index): the dropout hash, exposed so tests can compare it with src/engine/rng.ts
+static napi_value js_hash_index(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 2, "hashIndex")) return NULL;
+  long seed = a_int(&a, 0, "seed", 0), index = a_int(&a, 1, "index", 0);
+  if (a.failed) return NULL;
+  return a_number(env, op_hash_index((uint32_t)seed, (uint32_t)index));
+}
+
+#define REG(name, fn) { name, 0, fn, 0, 0, 0, napi_enumerable, 0 }
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+      REG("alloc", js_alloc),           REG("free", js_free),
+      REG("liveBytes", js_live_bytes),  REG("gcFreedBytes", js_gc_freed_bytes),
+      REG("simdLevel", js_simd_level),  REG("bestSimdLevel", js_best_simd_level),
+      REG("setSimd", js_set_simd),      REG("setThreads", js_set_threads),
+      REG("getThreads", js_get_threads), REG("peakFlops", js_peak_flops),
+      REG("copyBandwidth", js_copy_bandwidth), REG("hashIndex", js_hash_index),
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  register_ops(env, exports);
+  register_model_ops(env, exports);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

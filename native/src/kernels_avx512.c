@@ -1,1 +1,51 @@
-// placeholder
+// AVX-512 level (F/BW/VL/DQ, x86-64): an MR×32 register-blocked GEMM micro-kernel (B row in two zmm registers,
+// A broadcast from memory), and the row kernels of kernels_rows.h compiled for AVX-512.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "nomoat.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+
+#define KR_MR 12
+#define KR_NR 32
+
+// C[MR, 32] (+)= Σ_k A[k, 0..MR) ⊗ B[k, 0..32): 2·MR zmm accumulators.
+static void gemm_micro_impl(long K, const float *A, const float *B, float *C, long ldc, int accumulate) {
+  __m512 c[KR_MR][2];
+#pragma GCC unroll 16
+  for (int i = 0; i < KR_MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  for (long k = 0; k < K; k++) {
+    __m512 b0 = _mm512_load_ps(B + k * KR_NR), b1 = _mm512_load_ps(B + k * KR_NR + 16);
+    _mm_prefetch((const char *)(B + k * KR_NR + 8 * KR_NR), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int i = 0; i < KR_MR; i++) {
+      __m512 a = _mm512_set1_ps(A[k * KR_MR + i]);
+      c[i][0] = _mm512_fmadd_ps(a, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(a, b1, c[i][1]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < KR_MR; i++) {
+    float *r = C + i * ldc;
+    if (accumulate) {
+      c[i][0] = _mm512_add_ps(c[i][0], _mm512_loadu_ps(r));
+      c[i][1] = _mm512_add_ps(c[i][1], _mm512_loadu_ps(r + 16));
+    }
+    _mm512_storeu_ps(r, c[i][0]);
+    _mm512_storeu_ps(r + 16, c[i][1]);
+  }
+}
+
+#define KR_TABLE kernels_avx512
+#define KR_NAME "avx512"
+#define KR_KC 256
+#define KR_MC 96
+#define KR_NC 2048
+#include "kernels_rows.h"
+
+#pragma GCC pop_options
+#endif

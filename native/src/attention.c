@@ -1,0 +1,158 @@
+// Drivers for RoPE and the streaming attention kernels: work is split over (batch, head, query block) for the
+// forward and dq, and over (batch, kv head, key block) for dk/dv, so no two threads write the same output and
+// no atomics are needed. Per-thread scratch holds one query block and one key tile, never a Tq×Tk matrix.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ops.h"
+
+// ---- RoPE ---------------------------------------------------------------------------------------------------
+typedef struct {
+  const float *x;
+  float *out, *cs; // cs[T, D/2, 2] = (cos, sin) of positions[t] · invFreq[i], negated sin when inverse
+  long B, T, H, D;
+  int halves;
+} rope_ctx;
+
+static void rope_rows(void *ctx, int t, int parts) {
+  rope_ctx *r = ctx;
+  long rows = r->B * r->T * r->H, lo, hi, half = r->D / 2;
+  pool_range(rows, t, parts, &lo, &hi);
+  for (long row = lo; row < hi; row++) {
+    long tt = (row / r->H) % r->T;
+    const float *x = r->x + row * r->D, *cs = r->cs + tt * r->D;
+    float *o = r->out + row * r->D;
+    for (long i = 0; i < half; i++) {
+      long i0 = r->halves ? i : 2 * i, i1 = r->halves ? i + half : 2 * i + 1;
+      float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[i0], x1 = x[i1];
+      o[i0] = x0 * c - x1 * s;
+      o[i1] = x0 * s + x1 * c;
+    }
+  }
+}
+
+// x[B, T, H, D] → out: pairs rotated by positions[t] · invFreq[i] (−angle when inverse). Returns -1 on OOM.
+int op_rope(const float *x, float *out, long B, long T, long H, long D, const int32_t *positions, const float *inv_freq,
+            int halves, int inverse) {
+  long half = D / 2;
+  float *cs = malloc(sizeof(float) * (T * D > 0 ? T * D : 1));
+  if (!cs) return -1;
+  for (long t = 0; t < T; t++)
+    for (long i = 0; i < half; i++) {
+      double a = (double)positions[t] * (double)inv_freq[i];
+      cs[t * D + 2 * i] = (float)cos(a);
+      cs[t * D + 2 * i + 1] = (float)(inverse ? -sin(a) : sin(a));
+    }
+  rope_ctx r = {x, out, cs, B, T, H, D, halves};
+  long rows = B * T * H, threads = pool_threads();
+  if (rows * D < 32768) threads = 1;
+  pool_run(rope_rows, &r, (int)threads);
+  free(cs);
+  return 0;
+}
+
+// ---- attention ----------------------------------------------------------------------------------------------
+typedef struct {
+  const float *q, *k, *v, *out, *lse, *dout, *delta;
+  float *o, *l, *dq, *dk, *dv;
+  const attn_params *p;
+  long tasks;
+  int failed;
+} attn_ctx;
+
+static float *attn_scratch(attn_ctx *c) {
+  float *s = nm_aligned_alloc(sizeof(float) * ATT_SCRATCH_FLOATS);
+  if (!s) c->failed = 1;
+  return s;
+}
+
+static void attn_fwd_task(void *ctx, int t, int parts) {
+  attn_ctx *c = ctx;
+  const attn_params *p = c->p;
+  long lo, hi, nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
+  pool_range(c->tasks, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  float *scratch = attn_scratch(c);
+  if (!scratch) return;
+  for (long task = lo; task < hi; task++) {
+    int qb = (int)(task % nqb), h = (int)(task / nqb % p->H), b = (int)(task / nqb / p->H);
+    int q0 = qb * ATT_QB, q1 = q0 + ATT_QB < p->Tq ? q0 + ATT_QB : p->Tq;
+    kernels_current()->attn_forward_block(c->q, c->k, c->v, c->o, c->l, p, b, h, q0, q1, scratch);
+  }
+  free(scratch);
+}
+
+static int attn_threads(const attn_params *p, long tasks) {
+  long threads = pool_threads();
+  double work = (double)p->B * p->H * p->Tq * (double)p->Tk * p->D;
+  if (work < 65536) threads = 1;
+  if (threads > tasks) threads = tasks;
+  return threads < 1 ? 1 : (int)threads;
+}
+
+// Returns -1 when scratch memory cannot be allocated.
+int op_attention_forward(const float *q, const float *k, const float *v, float *out, float *lse, const attn_params *p) {
+  long nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
+  attn_ctx c = {.q = q, .k = k, .v = v, .o = out, .l = lse, .p = p, .tasks = (long)p->B * p->H * nqb};
+  if (c.tasks == 0) return 0;
+  pool_run(attn_fwd_task, &c, attn_threads(p, c.tasks));
+  return c.failed ? -1 : 0;
+}
+
+static void attn_dq_task(void *ctx, int t, int parts) {
+  attn_ctx *c = ctx;
+  const attn_params *p = c->p;
+  long lo, hi, nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
+  pool_range(c->tasks, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  float *scratch = attn_scratch(c);
+  if (!scratch) return;
+  for (long task = lo; task < hi; task++) {
+    int qb = (int)(task % nqb), h = (int)(task / nqb % p->H), b = (int)(task / nqb / p->H);
+    int q0 = qb * ATT_QB, q1 = q0 + ATT_QB < p->Tq ? q0 + ATT_QB : p->Tq;
+    kernels_current()->attn_backward_dq_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dq, p, b, h, q0, q1,
+                                              scratch);
+  }
+  free(scratch);
+}
+
+static void attn_dkv_task(void *ctx, int t, int parts) {
+  attn_ctx *c = ctx;
+  const attn_params *p = c->p;
+  long lo, hi, nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
+  pool_range(c->tasks, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  float *scratch = attn_scratch(c);
+  if (!scratch) return;
+  for (long task = lo; task < hi; task++) {
+    int kb = (int)(task % nkb), g = (int)(task / nkb % p->G), b = (int)(task / nkb / p->G);
+    int k0 = kb * ATT_KB, k1 = k0 + ATT_KB < p->Tk ? k0 + ATT_KB : p->Tk;
+    kernels_current()->attn_backward_dkv_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dk, c->dv, p, b, g,
+                                               k0, k1, scratch);
+  }
+  free(scratch);
+}
+
+// delta[B, H, Tq] = rowsum(dout · out), then dq over query blocks, then dk/dv over key blocks.
+int op_attention_backward(const float *q, const float *k, const float *v, const float *out, const float *lse,
+                          const float *dout, float *dq, float *dk, float *dv, const attn_params *p) {
+  long rows = (long)p->B * p->H * p->Tq;
+  float *delta = malloc(sizeof(float) * (rows > 0 ? rows : 1));
+  if (!delta) return -1;
+  const kernels_t *kt = kernels_current();
+  for (long b = 0; b < p->B; b++)
+    for (long t = 0; t < p->Tq; t++)
+      for (long h = 0; h < p->H; h++) {
+        long row = (b * p->Tq + t) * p->H + h;
+        delta[(b * p->H + h) * p->Tq + t] = kt->dot(dout + row * p->D, out + row * p->D, p->D);
+      }
+  long nqb = (p->Tq + ATT_QB - 1) / ATT_QB, nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
+  attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .lse = lse, .dout = dout, .delta = delta, .dq = dq, .dk = dk,
+                .dv = dv, .p = p};
+  c.tasks = (long)p->B * p->H * nqb;
+  if (c.tasks > 0) pool_run(attn_dq_task, &c, attn_threads(p, c.tasks));
+  c.tasks = (long)p->B * p->G * nkb;
+  if (c.tasks > 0) pool_run(attn_dkv_task, &c, attn_threads(p, c.tasks));
+  free(delta);
+  return c.failed ? -1 : 0;
+}

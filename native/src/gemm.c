@@ -1,0 +1,191 @@
+// Packed, cache-blocked GEMM (BLIS/GotoBLAS loop nest): C[b] (+)= op(A[b]) · op(B[b]).
+// op(A)[M, K] is A[m*K + k], or A[k*M + m] when transA; op(B)[K, N] is B[k*N + n], or B[n*K + k] when transB.
+// Transposes are never materialized: panels are packed straight from the strided layout. Threads get disjoint
+// rectangles of C (or whole batch items); every element of C is reduced over k in the same order whatever the
+// split, so results do not depend on the thread count.
+#include <stdlib.h>
+#include <string.h>
+#include "nomoat.h"
+
+// Per-thread packing buffers, grown on demand and kept (pool threads are persistent).
+static _Thread_local float *tl_pack_a, *tl_pack_b;
+static _Thread_local size_t tl_cap_a, tl_cap_b;
+
+static float *tl_buffer(float **buf, size_t *cap, size_t n) {
+  if (*cap < n) {
+    free(*buf);
+    *buf = nm_aligned_alloc(n * sizeof(float));
+    *cap = *buf ? n : 0;
+  }
+  return *buf;
+}
+
+// dst = micro-panels of MR rows: for each, kc × MR with dst[k * MR + i] = op(A)[m0 + ir + i, k0 + k], zero padded
+static void pack_a(const float *A, int transA, long M, long K, long m0, long mc, long k0, long kc, int MR, float *dst) {
+  for (long ir = 0; ir < mc; ir += MR) {
+    long mr = mc - ir < MR ? mc - ir : MR;
+    float *d = dst + ir * kc;
+    if (!transA) {
+      for (long i = 0; i < mr; i++) {
+        const float *src = A + (m0 + ir + i) * K + k0;
+        for (long k = 0; k < kc; k++) d[k * MR + i] = src[k];
+      }
+      for (long i = mr; i < MR; i++)
+        for (long k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
+    } else {
+      for (long k = 0; k < kc; k++) {
+        const float *src = A + (k0 + k) * M + m0 + ir;
+        float *dk = d + k * MR;
+        for (long i = 0; i < mr; i++) dk[i] = src[i];
+        for (long i = mr; i < MR; i++) dk[i] = 0.0f;
+      }
+    }
+  }
+}
+
+// dst = micro-panels of NR columns: for each, kc × NR with dst[k * NR + j] = op(B)[k0 + k, n0 + jr + j], zero padded
+static void pack_b(const float *B, int transB, long N, long K, long n0, long nc, long k0, long kc, int NR, float *dst) {
+  for (long jr = 0; jr < nc; jr += NR) {
+    long nr = nc - jr < NR ? nc - jr : NR;
+    float *d = dst + jr * kc;
+    if (!transB) {
+      for (long k = 0; k < kc; k++) {
+        const float *src = B + (k0 + k) * N + n0 + jr;
+        float *dk = d + k * NR;
+        for (long j = 0; j < nr; j++) dk[j] = src[j];
+        for (long j = nr; j < NR; j++) dk[j] = 0.0f;
+      }
+    } else {
+      for (long j = 0; j < nr; j++) {
+        const float *src = B + (n0 + jr + j) * K + k0;
+        for (long k = 0; k < kc; k++) d[k * NR + j] = src[k];
+      }
+      for (long j = nr; j < NR; j++)
+        for (long k = 0; k < kc; k++) d[k * NR + j] = 0.0f;
+    }
+  }
+}
+
+// C[m_lo..m_hi, n_lo..n_hi] of one batch item, single thread.
+static void gemm_block(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p, long m_lo,
+                       long m_hi, long n_lo, long n_hi) {
+  const int MR = kt->mr, NR = kt->nr;
+  const long KC = kt->kc, MC = kt->mc, NC = kt->nc;
+  long M = p->M, N = p->N, K = p->K;
+  float *pa = tl_buffer(&tl_pack_a, &tl_cap_a, (size_t)MC * KC);
+  float *pb = tl_buffer(&tl_pack_b, &tl_cap_b, (size_t)(NC + NR) * KC);
+  float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
+  if (!pa || !pb) abort();
+  for (long jc = n_lo; jc < n_hi; jc += NC) {
+    long nc = n_hi - jc < NC ? n_hi - jc : NC;
+    for (long pc = 0; pc < K; pc += KC) {
+      long kc = K - pc < KC ? K - pc : KC;
+      int acc = p->accumulate || pc > 0;
+      pack_b(B, p->transB, N, K, jc, nc, pc, kc, NR, pb);
+      for (long ic = m_lo; ic < m_hi; ic += MC) {
+        long mc = m_hi - ic < MC ? m_hi - ic : MC;
+        pack_a(A, p->transA, M, K, ic, mc, pc, kc, MR, pa);
+        for (long jr = 0; jr < nc; jr += NR) {
+          long nr = nc - jr < NR ? nc - jr : NR;
+          for (long ir = 0; ir < mc; ir += MR) {
+            long mr = mc - ir < MR ? mc - ir : MR;
+            float *c = C + (ic + ir) * N + jc + jr;
+            if (mr == MR && nr == NR) {
+              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, c, N, acc);
+            } else {
+              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, tile, NR, 0);
+              for (long i = 0; i < mr; i++)
+                for (long j = 0; j < nr; j++) c[i * N + j] = acc ? c[i * N + j] + tile[i * NR + j] : tile[i * NR + j];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Few rows (decode-style, M < MR): packing the big operand would cost more than the product, so use dots/axpys.
+static void gemm_small_m(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p, long n_lo,
+                         long n_hi) {
+  long M = p->M, N = p->N, K = p->K;
+  for (long m = 0; m < M; m++) {
+    float *c = C + m * N;
+    if (!p->accumulate)
+      for (long n = n_lo; n < n_hi; n++) c[n] = 0.0f;
+    if (p->transB && !p->transA) {
+      for (long n = n_lo; n < n_hi; n++) c[n] += kt->dot(A + m * K, B + n * K, K);
+    } else if (!p->transB) {
+      for (long k = 0; k < K; k++) {
+        float a = p->transA ? A[k * M + m] : A[m * K + k];
+        kt->axpy(a, B + k * N + n_lo, c + n_lo, n_hi - n_lo);
+      }
+    } else {
+      for (long n = n_lo; n < n_hi; n++) {
+        float s = 0.0f;
+        for (long k = 0; k < K; k++) s += A[k * M + m] * B[n * K + k];
+        c[n] += s;
+      }
+    }
+  }
+}
+
+typedef struct {
+  const kernels_t *kt;
+  const float *A, *B;
+  float *C;
+  const gemm_params *p;
+  int split_batch; // threads take whole batch items; else each item is split over threads
+} gemm_job;
+
+static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
+  const gemm_params *p = j->p;
+  const float *A = j->A + b * p->strideA, *B = j->B + b * p->strideB;
+  float *C = j->C + b * p->strideC;
+  long lo, hi;
+  if (p->M < j->kt->mr) {
+    // split N in multiples of 16 columns
+    pool_range((p->N + 15) / 16, t, parts, &lo, &hi);
+    lo *= 16; hi *= 16;
+    if (hi > p->N) hi = p->N;
+    if (lo < hi) gemm_small_m(j->kt, A, B, C, p, lo, hi);
+  } else if (p->M >= p->N || parts == 1) {
+    long blocks = (p->M + j->kt->mr - 1) / j->kt->mr;
+    pool_range(blocks, t, parts, &lo, &hi);
+    lo *= j->kt->mr; hi *= j->kt->mr;
+    if (hi > p->M) hi = p->M;
+    if (lo < hi) gemm_block(j->kt, A, B, C, p, lo, hi, 0, p->N);
+  } else {
+    long blocks = (p->N + j->kt->nr - 1) / j->kt->nr;
+    pool_range(blocks, t, parts, &lo, &hi);
+    lo *= j->kt->nr; hi *= j->kt->nr;
+    if (hi > p->N) hi = p->N;
+    if (lo < hi) gemm_block(j->kt, A, B, C, p, 0, p->M, lo, hi);
+  }
+}
+
+static void gemm_task(void *ctx, int t, int nthreads) {
+  const gemm_job *j = ctx;
+  if (j->split_batch) {
+    long lo, hi;
+    pool_range(j->p->batch, t, nthreads, &lo, &hi);
+    for (long b = lo; b < hi; b++) gemm_item_part(j, b, 0, 1);
+  } else {
+    for (long b = 0; b < j->p->batch; b++) gemm_item_part(j, b, t, nthreads);
+  }
+}
+
+void gemm(const float *A, const float *B, float *C, const gemm_params *p) {
+  if (p->batch <= 0 || p->M <= 0 || p->N <= 0) return;
+  if (p->K == 0) {
+    if (!p->accumulate)
+      for (long b = 0; b < p->batch; b++) memset(C + b * p->strideC, 0, sizeof(float) * p->M * p->N);
+    return;
+  }
+  gemm_job j = {kernels_current(), A, B, C, p, 0};
+  double work = (double)p->batch * p->M * p->N * p->K;
+  int threads = pool_threads();
+  if (work < 1 << 17) threads = 1; // dispatch would cost more than it saves
+  // a stride-0 C (every item writes one matrix) must stay in order on one thread
+  j.split_batch = p->batch >= threads && p->strideC != 0;
+  pool_run(gemm_task, &j, threads);
+}
