@@ -129,8 +129,8 @@ void test('writer rejects bad metadata values and bad tensors before writing', (
   assert.throws(() => bad({ key: 'x', type: 'int32', value: 1.5 }), /not a valid int32/);
   assert.throws(() => bad({ key: 'x', type: 'uint64', value: -1 }), /not a valid uint64/);
   assert.throws(() => bad({ key: 'x', type: { array: 'string' }, value: 'no' }), /needs an array/);
-  assert.throws(() => encodeGguf({ metadata: [...metadata, metadata[0] as GgufKV], tensors: [] }), /duplicate key/);
-  assert.throws(() => encodeGguf({ metadata: [], tensors: [tensors[0] as GgufTensorSpec, tensors[0] as GgufTensorSpec] }), /duplicate name/);
+  assert.throws(() => encodeGguf({ metadata: [...metadata, metadata[0]], tensors: [] }), /duplicate key/);
+  assert.throws(() => encodeGguf({ metadata: [], tensors: [tensors[0], tensors[0]] }), /duplicate name/);
   assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'a'.repeat(64), dtype: 'f32', shape: [1], data: ramp(1) }] }), /longer than 63/);
   assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'a', dtype: 'f32', shape: [2, 2], data: ramp(3) }] }), /needs 4 values/);
   assert.throws(() => encodeGguf({ metadata: [], tensors: [], alignment: 24 }), /power of two/);
