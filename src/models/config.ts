@@ -72,7 +72,7 @@ export function ropeInvFreq(cfg: LlamaConfig): Float32Array {
     const lowWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
     const highWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
     for (let i = 0; i < inv.length; i++) {
-      const f = inv[i]!;
+      const f = inv[i];
       const wavelen = (2 * Math.PI) / f;
       if (wavelen > lowWavelen) inv[i] = f / s.factor;
       else if (wavelen >= highWavelen) {

@@ -28,8 +28,8 @@ export class KVCache {
     const [B, T, G, D] = k.shape as [number, number, number, number];
     const P = this.length;
     if (P + T > this.maxLength) throw new Error(`context full: ${P} cached + ${T} new positions exceed ${this.maxLength} (raise the context size, -c)`);
-    const K = this.keys[layer]!;
-    const V = this.values[layer]!;
+    const K = this.keys[layer];
+    const V = this.values[layer];
     const row = G * D;
     const kd = k.data;
     const vd = v.data;

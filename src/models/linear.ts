@@ -21,11 +21,11 @@ export class Linear {
   ) {}
 
   get inFeatures(): number {
-    return this.weight.shape[1]!;
+    return this.weight.shape[1];
   }
 
   get outFeatures(): number {
-    return this.weight.shape[0]!;
+    return this.weight.shape[0];
   }
 
   forward(x: Tensor): Tensor {

@@ -1,0 +1,131 @@
+// Text generation: batched prefill of the prompt into a KV cache, then one token at a time, with sampling, stop
+// tokens, stop strings and streaming. Several sequences run in one batch when their prompts have equal length.
+
+import { noGrad, tidy } from '../engine/context.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import { KVCache } from './kvcache.js';
+import type { LlamaModel } from './llama.js';
+import { Sampler, SAMPLING_DEFAULTS, type SamplingConfig } from './sampling.js';
+
+export interface GenerateOptions {
+  maxTokens: number; // -n (default 128)
+  sampling: Partial<SamplingConfig>;
+  /** Token ids that end a sequence (default: the tokenizer's EOS and end-of-turn ids). */
+  stopTokens?: readonly number[];
+  /** Strings that end a sequence; the text is cut before them. */
+  stopStrings?: readonly string[];
+  /** Called with each new piece of text of sequence i as soon as it is complete UTF-8. */
+  onText?: (text: string, sequence: number) => void;
+  /** Context size of the KV cache (default: prompt + maxTokens). */
+  contextSize?: number;
+}
+
+export interface Generation {
+  tokens: number[]; // generated ids (stop token excluded)
+  text: string;
+  stopReason: 'stop_token' | 'stop_string' | 'length';
+  promptTokens: number;
+}
+
+/** Generates continuations of prompts given as token ids. */
+export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, prompts: readonly number[][], opts: Partial<GenerateOptions> = {}): Generation[] {
+  if (prompts.length === 0) return [];
+  const len = prompts[0].length;
+  if (prompts.some((p) => p.length !== len)) {
+    // Different lengths would need per-row masks in the batch: run them one by one instead.
+    return prompts.flatMap((p, i) => generateTokens(model, tokenizer, [p], { ...opts, onText: opts.onText && ((t) => opts.onText!(t, i)) }));
+  }
+  if (len === 0) throw new Error('generate: empty prompt (add a BOS token or some text)');
+  const maxTokens = opts.maxTokens ?? 128;
+  const B = prompts.length;
+  const ctx = opts.contextSize ?? len + maxTokens;
+  const stopIds = new Set(opts.stopTokens ?? tokenizer?.stopIds ?? []);
+  const stopStrings = opts.stopStrings ?? [];
+  const samplers = prompts.map((_, i) => new Sampler({ ...SAMPLING_DEFAULTS, ...opts.sampling, seed: (opts.sampling?.seed ?? SAMPLING_DEFAULTS.seed) + i }));
+  const decoders = prompts.map(() => tokenizer?.createDecoder());
+  const out: Generation[] = prompts.map(() => ({ tokens: [], text: '', stopReason: 'length', promptTokens: len }));
+  const done = prompts.map(() => false);
+  const streamed = prompts.map(() => 0);
+  const history = prompts.map((p) => [...p]);
+  const cache = new KVCache(model.config, B, ctx);
+  try {
+    let input = Int32Array.from(prompts.flat());
+    let T = len;
+    for (let step = 0; step < maxTokens && done.includes(false); step++) {
+      const logits = noGrad(() => tidy(() => model.forwardLast(input, B, T, cache).toArray())); // [B, V]
+      const V = logits.length / B;
+      const next = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const id = samplers[b].sample(logits.subarray(b * V, (b + 1) * V), history[b]);
+        next[b] = id;
+        history[b].push(id);
+        const g = out[b];
+        if (stopIds.has(id)) {
+          g.stopReason = 'stop_token';
+          done[b] = true;
+          continue;
+        }
+        g.tokens.push(id);
+        const piece = decoders[b]?.push(id) ?? '';
+        if (piece !== '') emit(g, piece, b);
+      }
+      input = next;
+      T = 1;
+    }
+    prompts.forEach((_, b) => finish(out[b], b));
+  } finally {
+    cache.dispose();
+  }
+  return out;
+
+  function emit(g: Generation, piece: string, b: number): void {
+    if (done[b]) return;
+    const before = g.text.length;
+    g.text += piece;
+    for (const s of stopStrings) {
+      const at = s === '' ? -1 : g.text.indexOf(s, Math.max(0, before - s.length + 1));
+      if (at >= 0) {
+        g.text = g.text.slice(0, at);
+        g.stopReason = 'stop_string';
+        done[b] = true;
+        break;
+      }
+    }
+    // Stream up to the start of any tail that could still grow into a stop string, so none is ever shown.
+    const safe = done[b] ? g.text.length : g.text.length - heldTail(g.text);
+    if (safe > streamed[b]) {
+      opts.onText?.(g.text.slice(streamed[b], safe), b);
+      streamed[b] = safe;
+    }
+  }
+
+  /** Flushes the decoder and the held-back tail of a sequence that did not end on a stop string. */
+  function finish(g: Generation, b: number): void {
+    if (g.stopReason === 'stop_string') return;
+    done[b] = false;
+    emit(g, decoders[b]?.flush() ?? '', b);
+    if (g.text.length > streamed[b]) opts.onText?.(g.text.slice(streamed[b]), b);
+    streamed[b] = g.text.length;
+    done[b] = true;
+  }
+
+  function heldTail(text: string): number {
+    let hold = 0;
+    for (const s of stopStrings) {
+      for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
+        if (text.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    return hold;
+  }
+}
+
+/** Generates from a text prompt (encoded with the tokenizer's default BOS handling). */
+export function generate(model: LlamaModel, tokenizer: Tokenizer, prompt: string, opts: Partial<GenerateOptions> = {}): Generation {
+  const ids = tokenizer.encode(prompt, { parseSpecial: true });
+  return generateTokens(model, tokenizer, [ids], opts)[0];
+}
