@@ -95,7 +95,7 @@ function num(j: Json, key: string, fallback?: number): number {
 
 /** From a Hugging Face config.json object. */
 export function configFromHf(j: Json): LlamaConfig {
-  const arch = archFromHf(String(j.model_type ?? 'llama'));
+  const arch = archFromHf(typeof j.model_type === 'string' ? j.model_type : 'llama');
   const hiddenSize = num(j, 'hidden_size');
   const numHeads = num(j, 'num_attention_heads');
   const rs = j.rope_scaling as Json | null | undefined;
