@@ -13,6 +13,7 @@
         "native/src/ops_rows.c",
         "native/src/ops_strided.c",
         "native/src/attention.c",
+        "native/src/quant.c",
         "native/src/peak.c",
         "native/src/kernels_generic.c",
         "native/src/kernels_avx2.c",

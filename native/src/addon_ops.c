@@ -160,7 +160,7 @@ static napi_value js_sum_to(napi_env env, napi_callback_info info) {
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
   args_t a;
   if (!a_init(env, info, &a, 16, "matmul")) return NULL;
-  gemm_params p;
+  gemm_params p = {0};
   p.batch = a_int(&a, 3, "batch", 0);
   p.M = a_int(&a, 4, "M", 0);
   p.N = a_int(&a, 5, "N", 0);
@@ -183,12 +183,36 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   return a_undefined(env);
 }
 
+// matmulQuant(x, w, dtype, out, M, N, K) and matmulQuantT(dy, w, dtype, dx, M, N, K); w is a Uint8Array
+static napi_value quant_binding(napi_env env, napi_callback_info info, int transposed) {
+  args_t a;
+  if (!a_init(env, info, &a, 7, transposed ? "matmulQuantT" : "matmulQuant")) return NULL;
+  char name[16];
+  quant_type q = Q_F16;
+  a_str(&a, 2, "dtype", name, sizeof name);
+  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_k|q6_k", "dtype", 0, 0);
+  long M = a_int(&a, 4, "M", 0), N = a_int(&a, 5, "N", 0), K = a_int(&a, 6, "K", 0);
+  if (!a.failed && K % quant_block_size(q))
+    a_throw(&a, 1, "%s = %.0f is not a multiple of the dtype's block size %.0f", "K", K, quant_block_size(q));
+  double wbytes = (double)N * (K / (a.failed ? 1 : quant_block_size(q))) * quant_block_bytes(q);
+  const uint8_t *w = a_typed(&a, 1, "w", napi_uint8_array, "Uint8Array", wbytes);
+  float *in = a_f32(&a, 0, transposed ? "dy" : "x", (double)M * (transposed ? N : K));
+  float *out = a_f32(&a, 3, transposed ? "dx" : "out", (double)M * (transposed ? K : N));
+  if (a.failed) return NULL;
+  int rc = transposed ? op_matmul_quant_t(in, w, q, out, M, N, K) : op_matmul_quant(in, w, q, out, M, N, K);
+  if (rc != 0) { napi_throw_error(env, NULL, "nomoat native matmulQuant: out of memory"); return NULL; }
+  return a_undefined(env);
+}
+static napi_value js_matmul_quant(napi_env env, napi_callback_info info) { return quant_binding(env, info, 0); }
+static napi_value js_matmul_quant_t(napi_env env, napi_callback_info info) { return quant_binding(env, info, 1); }
+
 void register_ops(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       REG("copyStrided", js_copy_strided), REG("fill", js_fill),   REG("binary", js_binary),
       REG("unary", js_unary),              REG("unaryBackward", js_unary_backward),
       REG("affine", js_affine),            REG("axpy", js_axpy),   REG("sumTo", js_sum_to),
-      REG("matmul", js_matmul),
+      REG("matmul", js_matmul),            REG("matmulQuant", js_matmul_quant),
+      REG("matmulQuantT", js_matmul_quant_t),
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
 }

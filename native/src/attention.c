@@ -139,12 +139,15 @@ int op_attention_backward(const float *q, const float *k, const float *v, const 
   long rows = (long)p->B * p->H * p->Tq;
   float *delta = malloc(sizeof(float) * (rows > 0 ? rows : 1));
   if (!delta) return -1;
-  const kernels_t *kt = kernels_current();
   for (long b = 0; b < p->B; b++)
     for (long t = 0; t < p->Tq; t++)
       for (long h = 0; h < p->H; h++) {
         long row = (b * p->Tq + t) * p->H + h;
-        delta[(b * p->H + h) * p->Tq + t] = kt->dot(dout + row * p->D, out + row * p->D, p->D);
+        // summed in order over d, exactly as the kernels form dout·v: with one visible key, dp − delta is 0
+        const float *g = dout + row * p->D, *o = out + row * p->D;
+        float s = 0.0f;
+        for (long d = 0; d < p->D; d++) s += g[d] * o[d];
+        delta[(b * p->H + h) * p->Tq + t] = s;
       }
   long nqb = (p->Tq + ATT_QB - 1) / ATT_QB, nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
   attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .lse = lse, .dout = dout, .delta = delta, .dq = dq, .dk = dk,

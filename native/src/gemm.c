@@ -21,20 +21,20 @@ static float *tl_buffer(float **buf, size_t *cap, size_t n) {
 }
 
 // dst = micro-panels of MR rows: for each, kc × MR with dst[k * MR + i] = op(A)[m0 + ir + i, k0 + k], zero padded
-static void pack_a(const float *A, int transA, long M, long K, long m0, long mc, long k0, long kc, int MR, float *dst) {
+static void pack_a(const float *A, int transA, long lda, long m0, long mc, long k0, long kc, int MR, float *dst) {
   for (long ir = 0; ir < mc; ir += MR) {
     long mr = mc - ir < MR ? mc - ir : MR;
     float *d = dst + ir * kc;
     if (!transA) {
       for (long i = 0; i < mr; i++) {
-        const float *src = A + (m0 + ir + i) * K + k0;
+        const float *src = A + (m0 + ir + i) * lda + k0;
         for (long k = 0; k < kc; k++) d[k * MR + i] = src[k];
       }
       for (long i = mr; i < MR; i++)
         for (long k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
     } else {
       for (long k = 0; k < kc; k++) {
-        const float *src = A + (k0 + k) * M + m0 + ir;
+        const float *src = A + (k0 + k) * lda + m0 + ir;
         float *dk = d + k * MR;
         for (long i = 0; i < mr; i++) dk[i] = src[i];
         for (long i = mr; i < MR; i++) dk[i] = 0.0f;
@@ -44,20 +44,20 @@ static void pack_a(const float *A, int transA, long M, long K, long m0, long mc,
 }
 
 // dst = micro-panels of NR columns: for each, kc × NR with dst[k * NR + j] = op(B)[k0 + k, n0 + jr + j], zero padded
-static void pack_b(const float *B, int transB, long N, long K, long n0, long nc, long k0, long kc, int NR, float *dst) {
+static void pack_b(const float *B, int transB, long ldb, long n0, long nc, long k0, long kc, int NR, float *dst) {
   for (long jr = 0; jr < nc; jr += NR) {
     long nr = nc - jr < NR ? nc - jr : NR;
     float *d = dst + jr * kc;
     if (!transB) {
       for (long k = 0; k < kc; k++) {
-        const float *src = B + (k0 + k) * N + n0 + jr;
+        const float *src = B + (k0 + k) * ldb + n0 + jr;
         float *dk = d + k * NR;
         for (long j = 0; j < nr; j++) dk[j] = src[j];
         for (long j = nr; j < NR; j++) dk[j] = 0.0f;
       }
     } else {
       for (long j = 0; j < nr; j++) {
-        const float *src = B + (n0 + jr + j) * K + k0;
+        const float *src = B + (n0 + jr + j) * ldb + k0;
         for (long k = 0; k < kc; k++) d[k * NR + j] = src[k];
       }
       for (long j = nr; j < NR; j++)
@@ -71,7 +71,7 @@ static void gemm_block(const kernels_t *kt, const float *A, const float *B, floa
                        long m_hi, long n_lo, long n_hi) {
   const int MR = kt->mr, NR = kt->nr;
   const long KC = kt->kc, MC = kt->mc, NC = kt->nc;
-  long M = p->M, N = p->N, K = p->K;
+  long K = p->K, ldc = p->ldc;
   float *pa = tl_buffer(&tl_pack_a, &tl_cap_a, (size_t)MC * KC);
   float *pb = tl_buffer(&tl_pack_b, &tl_cap_b, (size_t)(NC + NR) * KC);
   float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
@@ -81,21 +81,21 @@ static void gemm_block(const kernels_t *kt, const float *A, const float *B, floa
     for (long pc = 0; pc < K; pc += KC) {
       long kc = K - pc < KC ? K - pc : KC;
       int acc = p->accumulate || pc > 0;
-      pack_b(B, p->transB, N, K, jc, nc, pc, kc, NR, pb);
+      pack_b(B, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
       for (long ic = m_lo; ic < m_hi; ic += MC) {
         long mc = m_hi - ic < MC ? m_hi - ic : MC;
-        pack_a(A, p->transA, M, K, ic, mc, pc, kc, MR, pa);
+        pack_a(A, p->transA, p->lda, ic, mc, pc, kc, MR, pa);
         for (long jr = 0; jr < nc; jr += NR) {
           long nr = nc - jr < NR ? nc - jr : NR;
           for (long ir = 0; ir < mc; ir += MR) {
             long mr = mc - ir < MR ? mc - ir : MR;
-            float *c = C + (ic + ir) * N + jc + jr;
+            float *c = C + (ic + ir) * ldc + jc + jr;
             if (mr == MR && nr == NR) {
-              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, c, N, acc);
+              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, c, ldc, acc);
             } else {
               kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, tile, NR, 0);
               for (long i = 0; i < mr; i++)
-                for (long j = 0; j < nr; j++) c[i * N + j] = acc ? c[i * N + j] + tile[i * NR + j] : tile[i * NR + j];
+                for (long j = 0; j < nr; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
             }
           }
         }
@@ -107,22 +107,22 @@ static void gemm_block(const kernels_t *kt, const float *A, const float *B, floa
 // Few rows (decode-style, M < MR): packing the big operand would cost more than the product, so use dots/axpys.
 static void gemm_small_m(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p, long n_lo,
                          long n_hi) {
-  long M = p->M, N = p->N, K = p->K;
-  for (long m = 0; m < M; m++) {
-    float *c = C + m * N;
+  long K = p->K, lda = p->lda, ldb = p->ldb;
+  for (long m = 0; m < p->M; m++) {
+    float *c = C + m * p->ldc;
     if (!p->accumulate)
       for (long n = n_lo; n < n_hi; n++) c[n] = 0.0f;
     if (p->transB && !p->transA) {
-      for (long n = n_lo; n < n_hi; n++) c[n] += kt->dot(A + m * K, B + n * K, K);
+      for (long n = n_lo; n < n_hi; n++) c[n] += kt->dot(A + m * lda, B + n * ldb, K);
     } else if (!p->transB) {
       for (long k = 0; k < K; k++) {
-        float a = p->transA ? A[k * M + m] : A[m * K + k];
-        kt->axpy(a, B + k * N + n_lo, c + n_lo, n_hi - n_lo);
+        float a = p->transA ? A[k * lda + m] : A[m * lda + k];
+        kt->axpy(a, B + k * ldb + n_lo, c + n_lo, n_hi - n_lo);
       }
     } else {
       for (long n = n_lo; n < n_hi; n++) {
         float s = 0.0f;
-        for (long k = 0; k < K; k++) s += A[k * M + m] * B[n * K + k];
+        for (long k = 0; k < K; k++) s += A[k * lda + m] * B[n * ldb + k];
         c[n] += s;
       }
     }
@@ -174,13 +174,34 @@ static void gemm_task(void *ctx, int t, int nthreads) {
   }
 }
 
-void gemm(const float *A, const float *B, float *C, const gemm_params *p) {
-  if (p->batch <= 0 || p->M <= 0 || p->N <= 0) return;
-  if (p->K == 0) {
-    if (!p->accumulate)
-      for (long b = 0; b < p->batch; b++) memset(C + b * p->strideC, 0, sizeof(float) * p->M * p->N);
-    return;
-  }
+static gemm_params with_pitches(const gemm_params *p) {
+  gemm_params q = *p;
+  if (!q.lda) q.lda = q.transA ? q.M : q.K;
+  if (!q.ldb) q.ldb = q.transB ? q.K : q.N;
+  if (!q.ldc) q.ldc = q.N;
+  return q;
+}
+
+static int gemm_trivial(float *C, const gemm_params *p) {
+  if (p->batch <= 0 || p->M <= 0 || p->N <= 0) return 1;
+  if (p->K > 0) return 0;
+  if (!p->accumulate)
+    for (long b = 0; b < p->batch; b++)
+      for (long m = 0; m < p->M; m++) memset(C + b * p->strideC + m * p->ldc, 0, sizeof(float) * p->N);
+  return 1;
+}
+
+void gemm_serial(const float *A, const float *B, float *C, const gemm_params *p0) {
+  gemm_params p = with_pitches(p0);
+  if (gemm_trivial(C, &p)) return;
+  gemm_job j = {kernels_current(), A, B, C, &p, 0};
+  gemm_task(&j, 0, 1);
+}
+
+void gemm(const float *A, const float *B, float *C, const gemm_params *p0) {
+  gemm_params q = with_pitches(p0);
+  const gemm_params *p = &q;
+  if (gemm_trivial(C, p)) return;
   gemm_job j = {kernels_current(), A, B, C, p, 0};
   double work = (double)p->batch * p->M * p->N * p->K;
   int threads = pool_threads();

@@ -145,20 +145,21 @@ static void kr_rmsnorm_forward(const float *x, const float *w, float *out, float
     rstd[n] = r;
   }
 }
-// inverts out = x·r·w with r = (mean(x²)+eps)^(-1/2): dx = r·w·g − x·r³/C · Σ g·w·x; dw_partial += g·x·r
+// inverts out = x·r·w with r = (mean(x²)+eps)^(-1/2): dx = r·w·g − r³/C · x · Σ g·w·x; dw_partial += g·x·r.
+// The two terms of dx cancel when C is small (C = 1: dx ∝ eps), so dx is formed in double.
 static void kr_rmsnorm_backward(const float *dout, const float *x, const float *w, const float *rstd, float *dx,
                                 float *dw_partial, long N, long C) {
   for (long n = 0; n < N; n++) {
     const float *g = dout + n * C, *xr = x + n * C;
     float *d = dx + n * C;
-    float r = rstd[n];
-    float s = 0.0f;
+    double r = rstd[n], s = 0.0;
 #pragma omp simd reduction(+ : s)
-    for (long c = 0; c < C; c++) s += g[c] * w[c] * xr[c];
-    float k = s * r * r * r / (float)C;
+    for (long c = 0; c < C; c++) s += (double)g[c] * (double)w[c] * (double)xr[c];
+    double k = r * r * r / (double)C * s;
+    float rf = rstd[n];
     for (long c = 0; c < C; c++) {
-      d[c] = r * w[c] * g[c] - xr[c] * k;
-      dw_partial[c] += g[c] * xr[c] * r;
+      d[c] = (float)(r * (double)w[c] * (double)g[c] - k * (double)xr[c]);
+      dw_partial[c] += g[c] * xr[c] * rf;
     }
   }
 }

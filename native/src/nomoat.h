@@ -105,8 +105,11 @@ typedef struct {
   long batch, M, N, K;
   int transA, transB, accumulate;
   long strideA, strideB, strideC;
+  long lda, ldb, ldc; // row pitches of the stored A, B, C; 0 = dense (K or M for A, N or K for B, N for C)
 } gemm_params;
 void gemm(const float *A, const float *B, float *C, const gemm_params *p);
+// Single-threaded, one batch item (for callers already running on a pool thread).
+void gemm_serial(const float *A, const float *B, float *C, const gemm_params *p);
 
 // ---- aligned memory (addon.c) -------------------------------------------------------------------------
 void *nm_aligned_alloc(size_t bytes);

@@ -37,6 +37,12 @@ int op_attention_backward(const float *q, const float *k, const float *v, const 
                           const float *dout, float *dq, float *dk, float *dv, const attn_params *p);
 int op_rope(const float *x, float *out, long B, long T, long H, long D, const int32_t *positions, const float *inv_freq,
             int halves, int inverse);
+typedef enum { Q_F16, Q_BF16, Q_Q8_0, Q_Q4_0, Q_Q4_K, Q_Q6_K } quant_type;
+int quant_parse(const char *s, quant_type *q); // 0 on success
+long quant_block_size(quant_type q);
+long quant_block_bytes(quant_type q);
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K);
+int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K);
 uint32_t op_hash_index(uint32_t seed, uint32_t index);
 
 #endif

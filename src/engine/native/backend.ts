@@ -2,6 +2,7 @@
 // at run time, a persistent thread pool, native 64-byte-aligned memory. Float32 only: a Float64Array argument is
 // a caller bug and throws.
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, Buf, MatmulParams, RopeMode, UnaryOp } from '../backend.js';
+import type { DType } from '../dtype.js';
 import { loadNativeAddon, type NativeAddon, type SimdLevel } from './addon.js';
 
 function f32(buf: Buf, name: string): Float32Array {
@@ -75,6 +76,13 @@ export class NativeBackend implements Backend {
       f32(a, 'a'), f32(b, 'b'), f32(c, 'c'), p.batch, p.M, p.N, p.K, p.transA, p.transB,
       p.strideA, p.strideB, p.strideC, p.offA, p.offB, p.offC, p.accumulate,
     );
+  }
+
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number): void {
+    this.addon.matmulQuant(f32(x, 'x'), w, dtype, f32(out, 'out'), M, N, K);
+  }
+  matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void {
+    this.addon.matmulQuantT(f32(dy, 'dy'), w, dtype, f32(dx, 'dx'), M, N, K);
   }
 
   embeddingForward(table: Buf, ids: Int32Array, out: Buf, N: number, C: number): void {

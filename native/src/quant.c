@@ -1,0 +1,176 @@
+// Products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k; layouts in src/formats/quant.ts):
+// a thread dequantizes a panel of weight rows into float scratch, then runs the packed GEMM on it. The weight is
+// never dequantized whole. Dequantization rounds exactly like ggml's reference C (float32 steps, no FMA).
+#include <stdlib.h>
+#include <string.h>
+#include "ops.h"
+
+#define QPANEL 64 // weight rows per panel for out = x·Wᵀ; QPANEL_T for dx = dy·W
+#define QPANEL_T 256
+
+static float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) bits = sign;
+    else { // subnormal: normalize
+      int e = -1;
+      do { e++; mant <<= 1; } while (!(mant & 0x400));
+      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+static inline uint16_t u16_at(const uint8_t *b) { return (uint16_t)(b[0] | (b[1] << 8)); }
+
+int quant_parse(const char *s, quant_type *q) {
+  static const char *names[] = {"f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+  for (int i = 0; i < 6; i++)
+    if (!strcmp(s, names[i])) { *q = (quant_type)i; return 0; }
+  return -1;
+}
+long quant_block_size(quant_type q) { return q <= Q_BF16 ? 1 : (q <= Q_Q4_0 ? 32 : 256); }
+long quant_block_bytes(quant_type q) {
+  static const long bytes[] = {2, 2, 34, 18, 144, 210};
+  return bytes[q];
+}
+
+// out[k1 − k0] = dequant(row)[k0..k1), k0 and k1 multiples of the block size (k1 may be the row end)
+static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, float *out) {
+  long bs = quant_block_size(q), bb = quant_block_bytes(q);
+  for (long kb = k0 / bs; kb * bs < k1; kb++) {
+    const uint8_t *b = row + kb * bb;
+    float *y = out + (kb * bs - k0);
+    switch (q) {
+      case Q_F16: y[0] = f16_to_f32(u16_at(b)); break;
+      case Q_BF16: { uint32_t bits = (uint32_t)u16_at(b) << 16; memcpy(y, &bits, 4); break; }
+      case Q_Q8_0: {
+        float d = f16_to_f32(u16_at(b));
+        for (int j = 0; j < 32; j++) y[j] = d * (float)(int8_t)b[2 + j];
+        break;
+      }
+      case Q_Q4_0: {
+        float d = f16_to_f32(u16_at(b));
+        for (int j = 0; j < 16; j++) {
+          y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
+          y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+        }
+        break;
+      }
+      case Q_Q4_K: {
+        float d = f16_to_f32(u16_at(b)), dmin = f16_to_f32(u16_at(b + 2));
+        const uint8_t *sc = b + 4, *qs = b + 16;
+        for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
+          int s[2], m[2];
+          for (int t = 0; t < 2; t++) { // get_scale_min_k4
+            int jj = is + t;
+            if (jj < 4) { s[t] = sc[jj] & 63; m[t] = sc[jj + 4] & 63; }
+            else { s[t] = (sc[jj + 4] & 0x0f) | ((sc[jj - 4] >> 6) << 4); m[t] = (sc[jj + 4] >> 4) | ((sc[jj] >> 6) << 4); }
+          }
+          float d1 = d * (float)s[0], m1 = dmin * (float)m[0], d2 = d * (float)s[1], m2 = dmin * (float)m[1];
+          for (int l = 0; l < 32; l++) y[j + l] = d1 * (float)(qs[l] & 0x0f) - m1;
+          for (int l = 0; l < 32; l++) y[j + 32 + l] = d2 * (float)(qs[l] >> 4) - m2;
+          qs += 32;
+        }
+        break;
+      }
+      case Q_Q6_K: {
+        float d = f16_to_f32(u16_at(b + 208));
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        for (int half = 0; half < 2; half++) {
+          for (int l = 0; l < 32; l++) {
+            int is = l >> 4, h = qh[l];
+            int q1 = ((ql[l] & 0xf) | (((h >> 0) & 3) << 4)) - 32;
+            int q2 = ((ql[l + 32] & 0xf) | (((h >> 2) & 3) << 4)) - 32;
+            int q3 = ((ql[l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
+            int q4 = ((ql[l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
+            y[l] = d * (float)sc[is + 0] * (float)q1;
+            y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+            y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+            y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+          }
+          y += 128;
+          ql += 64;
+          qh += 32;
+          sc += 8;
+        }
+        break;
+      }
+    }
+  }
+}
+
+typedef struct {
+  const float *x;
+  const uint8_t *w;
+  float *out;
+  long M, N, K, row_bytes;
+  quant_type q;
+  int failed;
+} quant_ctx;
+
+// out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ; thread t takes a range of weight-row panels
+static void quant_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long panels = (c->N + QPANEL - 1) / QPANEL, lo, hi;
+  pool_range(panels, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  float *wp = nm_aligned_alloc(sizeof(float) * QPANEL * c->K);
+  if (!wp) { c->failed = 1; return; }
+  for (long pnl = lo; pnl < hi; pnl++) {
+    long n0 = pnl * QPANEL, nb = c->N - n0 < QPANEL ? c->N - n0 : QPANEL;
+    for (long r = 0; r < nb; r++) dequant_range(c->w + (n0 + r) * c->row_bytes, c->q, 0, c->K, wp + r * c->K);
+    gemm_params p = {.batch = 1, .M = c->M, .N = nb, .K = c->K, .transB = 1, .lda = c->K, .ldb = c->K, .ldc = c->N};
+    gemm_serial(c->x, wp, c->out + n0, &p);
+  }
+  free(wp);
+}
+
+// dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
+static void quant_t_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long bs = quant_block_size(c->q) < 16 ? 16 : quant_block_size(c->q), lo, hi;
+  pool_range((c->K + bs - 1) / bs, t, parts, &lo, &hi);
+  long k0 = lo * bs, k1 = hi * bs < c->K ? hi * bs : c->K;
+  if (k0 >= k1) return;
+  float *wp = nm_aligned_alloc(sizeof(float) * QPANEL_T * (k1 - k0));
+  if (!wp) { c->failed = 1; return; }
+  for (long n0 = 0; n0 < c->N; n0 += QPANEL_T) {
+    long nb = c->N - n0 < QPANEL_T ? c->N - n0 : QPANEL_T;
+    for (long r = 0; r < nb; r++) dequant_range(c->w + (n0 + r) * c->row_bytes, c->q, k0, k1, wp + r * (k1 - k0));
+    gemm_params p = {.batch = 1, .M = c->M, .N = k1 - k0, .K = nb, .accumulate = n0 > 0,
+                     .lda = c->N, .ldb = k1 - k0, .ldc = c->K};
+    gemm_serial(c->x + n0, wp, c->out + k0, &p);
+  }
+  free(wp);
+}
+
+static int quant_threads(long M, long N, long K, long units) {
+  long threads = pool_threads();
+  if ((double)M * N * K < 65536) threads = 1;
+  if (threads > units) threads = units;
+  return threads < 1 ? 1 : (int)threads;
+}
+
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K) {
+  if (M == 0 || N == 0) return 0;
+  if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
+  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0};
+  pool_run(quant_task, &c, quant_threads(M, N, K, (N + QPANEL - 1) / QPANEL));
+  return c.failed ? -1 : 0;
+}
+
+int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K) {
+  if (M == 0 || K == 0) return 0;
+  if (N == 0) { memset(dx, 0, sizeof(float) * M * K); return 0; }
+  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0};
+  long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
+  pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
+  return c.failed ? -1 : 0;
+}
