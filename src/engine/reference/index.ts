@@ -2,6 +2,7 @@
 // the native backend is checked against), in float32 like the native one or in float64 for gradient checks.
 
 import type { AdamWParams, AttentionParams, Backend, BinaryOp, Buf, MatmulParams, RopeMode, UnaryOp } from '../backend.js';
+import type { DType } from '../dtype.js';
 import { attentionBackward, attentionForward } from './attention.js';
 import { needCount } from './check.js';
 import * as ew from './elementwise.js';
@@ -10,7 +11,6 @@ import { matmul } from './matmul.js';
 import * as rows from './norms.js';
 import { adamw, sumSquares } from './optim.js';
 import * as quant from './quant.js';
-import type { DType } from '../dtype.js';
 
 export type Precision = 'f32' | 'f64';
 
@@ -99,11 +99,10 @@ export class ReferenceBackend implements Backend {
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void {
     matmul(a, b, c, p);
   }
-
+  /** Frozen byte-dtype weight products (reference/quant.ts): one weight row dequantized at a time. */
   matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number): void {
     quant.matmulQuant(x, w, dtype, out, M, N, K);
   }
-
   matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void {
     quant.matmulQuantT(dy, w, dtype, dx, M, N, K);
   }

@@ -1,0 +1,86 @@
+// Conformance cases for products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k).
+
+import type { DType } from '../dtype.js';
+import { DTYPES, dtypeBytes } from '../dtype.js';
+import { dequantize, encodeBf16, encodeF16, f32ToF16Bits } from '../../formats/quant.js';
+import type { Case, CaseGenerator } from './case.js';
+import { maxAbs, type Draw } from './harness.js';
+
+type ByteDType = Exclude<DType, 'f32'>;
+const BYTE_DTYPES: readonly ByteDType[] = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
+
+/** Where each block keeps its f16 scale(s), in bytes from the block start (ggml layouts; see dtype.ts). */
+const SCALE_OFFSETS: Readonly<Record<ByteDType, readonly number[]>> = {
+  f16: [], bf16: [], q8_0: [0], q4_0: [0], q4_k: [0, 2], q6_k: [208],
+};
+
+/** A weight [N, K] in `dtype`: floats encoded for f16/bf16; random quants with sane f16 scales for the blocks. */
+function randomWeight(d: Draw, dtype: ByteDType, N: number, K: number): Uint8Array {
+  if (dtype === 'f16') return encodeF16(Float32Array.from(d.normal(N * K)));
+  if (dtype === 'bf16') return encodeBf16(Float32Array.from(d.normal(N * K)));
+  const bytes = Uint8Array.from({ length: dtypeBytes(dtype, N * K) }, () => d.int(0, 255));
+  const { blockBytes } = DTYPES[dtype];
+  for (let o = 0; o < bytes.length; o += blockBytes) {
+    for (const at of SCALE_OFFSETS[dtype]) {
+      const h = f32ToF16Bits(d.uniform(1, 0.001, 0.05)[0]);
+      bytes[o + at] = h & 0xff;
+      bytes[o + at + 1] = h >>> 8;
+    }
+  }
+  return bytes;
+}
+
+interface QuantShape {
+  dtype: ByteDType;
+  M: number;
+  N: number;
+  K: number;
+  w: Uint8Array;
+  /** max |dequant(w)|, for the tolerance */
+  wMax: number;
+}
+
+function quantShapes(d: Draw): QuantShape[] {
+  const shapes: QuantShape[] = [];
+  for (const dtype of BYTE_DTYPES) {
+    const block = DTYPES[dtype].blockSize;
+    for (let i = 0; i < 3; i++) {
+      const M = d.pick([1, 1, 3, 7, 17]); // M = 1 is decode
+      const N = d.pick([1, 3, 17, 33]);
+      const K = block === 1 ? d.pick([1, 7, 33, 65]) : block * d.int(1, 2);
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
+    }
+  }
+  return shapes;
+}
+
+export const matmulQuantCases: CaseGenerator = (d) =>
+  quantShapes(d).map((q): Case => {
+    const x = d.normal(q.M * q.K);
+    return {
+      kind: 'compare',
+      name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}`,
+      run: (s) => {
+        const out = s.input(new Float64Array(q.M * q.N).fill(3)); // garbage: written, not accumulated
+        s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K);
+        return { out: s.read(out) };
+      },
+      tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
+    };
+  });
+
+export const matmulQuantTCases: CaseGenerator = (d) =>
+  quantShapes(d).map((q): Case => {
+    const dy = d.normal(q.M * q.N);
+    return {
+      kind: 'compare',
+      name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}`,
+      run: (s) => {
+        const dx = s.input(new Float64Array(q.M * q.K).fill(3)); // garbage: written, not accumulated
+        s.be.matmulQuantT(s.input(dy), q.w, q.dtype, dx, q.M, q.N, q.K);
+        return { dx: s.read(dx) };
+      },
+      tol: { dx: { rel: 1e-6, abs: 1e-6 * q.N * maxAbs(dy) * q.wMax } },
+    };
+  });
