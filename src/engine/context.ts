@@ -2,6 +2,7 @@
 // Kept in one small module so that tensor.ts and autograd.ts share it without import cycles.
 
 import type { Backend } from './backend.js';
+import { defaultBackend } from './default.js';
 
 interface Disposable {
   dispose(): void;
@@ -12,9 +13,9 @@ let current: Backend | null = null;
 let gradEnabled = true;
 const scopes: Set<Disposable>[] = [];
 
-/** The backend new tensors are created on. Defaults to native when built, else the reference. */
+/** The backend new tensors are created on (chosen at first use by default.ts unless set). */
 export function getBackend(): Backend {
-  if (current === null) throw new Error('no backend set: import the engine through src/engine/index.ts, which picks one');
+  current ??= defaultBackend();
   return current;
 }
 
