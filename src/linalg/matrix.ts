@@ -68,6 +68,30 @@ export function matmul64(a: Mat64, b: Mat64): Mat64 {
   return { rows: m, cols: n, data: c };
 }
 
+/** C [m, n] = A [m, k] · Bᵀ for B stored [n, k]: every entry is a dot product of two contiguous rows, which
+ *  runs several times faster than matmul64 when n is small (tall-skinny products in subspace iteration). */
+export function matmulTransB64(a: Mat64, b: Mat64): Mat64 {
+  if (a.cols !== b.cols) throw new Error(`matmulTransB: [${a.rows}, ${a.cols}] · [${b.rows}, ${b.cols}]ᵀ do not chain`);
+  const m = a.rows, k = a.cols, n = b.rows, A = a.data, B = b.data;
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const ai = i * k;
+    for (let j = 0; j < n; j++) {
+      const bj = j * k;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, p = 0;
+      for (; p + 3 < k; p += 4) {
+        s0 += A[ai + p] * B[bj + p];
+        s1 += A[ai + p + 1] * B[bj + p + 1];
+        s2 += A[ai + p + 2] * B[bj + p + 2];
+        s3 += A[ai + p + 3] * B[bj + p + 3];
+      }
+      for (; p < k; p++) s0 += A[ai + p] * B[bj + p];
+      c[i * n + j] = s0 + s1 + s2 + s3;
+    }
+  }
+  return { rows: m, cols: n, data: c };
+}
+
 /** Aᵀ [n, m] of A [m, n]. */
 export function transpose64(a: Mat64): Mat64 {
   const t = new Float64Array(a.rows * a.cols);

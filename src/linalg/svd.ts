@@ -12,7 +12,7 @@
 // entry of each column of V is positive (LAPACK's signs are arbitrary; this one is deterministic).
 
 import { Rng } from '../engine/rng.js';
-import { checkShape, frobenius, hcat64, matmul64, to64, transpose64, vcat64, type Mat64, type Matrix } from './matrix.js';
+import { checkShape, frobenius, hcat64, matmul64, matmulTransB64, to64, transpose64, vcat64, type Mat64, type Matrix } from './matrix.js';
 import { thinQr } from './qr.js';
 
 export interface SvdResult {
@@ -149,9 +149,11 @@ export interface TruncatedSvdOptions {
   seed?: number;
   /** extra columns beyond k in the iterated block (default max(8, k/4)) */
   oversample?: number;
-  /** maximum subspace iterations (default 60) */
+  /** maximum subspace iterations (default 30) */
   maxIter?: number;
-  /** stop when the top-k singular value estimates change by less than tol relative to σ_1 (default 1e-12) */
+  /** stop when the top-k singular value estimates change by less than tol relative to σ_1 (default 1e-6: value
+   *  errors are about the square of subspace errors, and pruned deltas often have near-equal σ_k, σ_k+1 whose
+   *  individual vectors no SVD determines well) */
   tol?: number;
 }
 
@@ -163,18 +165,19 @@ export function truncatedSvd(a: Mat64, k: number, opts: TruncatedSvdOptions = {}
   const l = Math.min(small, kk + (opts.oversample ?? Math.max(8, Math.ceil(kk / 4))));
   if (small <= 160 || 2 * l >= small) return truncate(jacobiSvd(a), kk);
   const rng = new Rng(opts.seed ?? 0);
-  const omega = new Float64Array(n * l);
-  for (let i = 0; i < omega.length; i++) omega[i] = rng.normal();
+  // Blocks are kept transposed ([l, m] / [l, n]) so that every product is a row-by-row dot (matmulTransB64).
+  const omegaT = new Float64Array(l * n);
+  for (let i = 0; i < omegaT.length; i++) omegaT[i] = rng.normal();
   const at = transpose64(a);
-  let Q = thinQr(matmul64(a, { rows: n, cols: l, data: omega })).Q;
+  const orth = (y: Mat64) => thinQr(y); // y [rows, l] → Q [rows, l]
+  let q = orth(matmulTransB64(a, { rows: l, cols: n, data: omegaT }));
   let prev: Float64Array | null = null;
-  const maxIter = opts.maxIter ?? 60, tol = opts.tol ?? 1e-12;
+  const maxIter = opts.maxIter ?? 30, tol = opts.tol ?? 1e-6;
   for (let it = 0; it < maxIter; it++) {
-    const Z = thinQr(matmul64(at, Q)).Q; // [n, l]
-    const y = thinQr(matmul64(a, Z)); // [m, l]; |diag R| estimates σ
-    Q = y.Q;
+    const z = orth(matmulTransB64(at, transpose64(q.Q))); // [n, l]: Aᵀ·Q
+    q = orth(matmulTransB64(a, transpose64(z.Q))); // [m, l]: A·Z; |diag R| estimates σ
     const est = new Float64Array(l);
-    for (let i = 0; i < l; i++) est[i] = Math.abs(y.R.data[i * y.R.cols + i]);
+    for (let i = 0; i < l; i++) est[i] = Math.abs(q.R.data[i * q.R.cols + i]);
     est.sort().reverse();
     if (prev !== null) {
       let change = 0;
@@ -184,9 +187,9 @@ export function truncatedSvd(a: Mat64, k: number, opts: TruncatedSvdOptions = {}
     prev = est;
   }
   // Rayleigh–Ritz: Qᵀ·A = Bs [l, n]; Bsᵀ = Ub·S·Vbᵀ ⇒ A ≈ Q·Bs = (Q·Vb)·S·Ubᵀ.
-  const bsT = matmul64(at, Q); // [n, l] = (Qᵀ A)ᵀ
+  const bsT = matmulTransB64(at, transpose64(q.Q)); // [n, l] = (Qᵀ A)ᵀ
   const s = jacobiSvd(bsT);
-  return truncate(normalizeSigns({ U: matmul64(Q, s.V), S: s.S, V: s.U }), kk);
+  return truncate(normalizeSigns({ U: matmul64(q.Q, s.V), S: s.S, V: s.U }), kk);
 }
 
 /** Keeps the first k triplets. */
