@@ -5,8 +5,8 @@
 // writes every score as -1000, which loses the merge order; we write score = -(rank of the first merge that
 // produces the token), so llama.cpp's score-driven SPM merging reproduces the BPE merge order.
 import { ggufVocabFromMetadata, TokenType, type GgufVocab } from './gguf-vocab.js';
-import { flattenComponent, isBpeModel, mergePairs, type HfAddedToken, type HfBpeModel, type HfComponent, type TokenizerConfig, type TokenizerJson } from './hf-json.js';
-import { HfTokenizer } from './hf.js';
+import { chatTemplateFromConfig } from './chat-config.js';
+import { configTokenText, flattenComponent, isBpeModel, mergePairs, type HfAddedToken, type HfBpeModel, type HfComponent, type TokenizerConfig, type TokenizerJson } from './hf-json.js';
 
 /** The canonical pre-tokenizer regexes as they appear in tokenizer.json files. */
 const HF_GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -45,6 +45,15 @@ export function detectPreTokenizer(json: TokenizerJson): string {
   throw new Error(`tokenizer.json pre_tokenizer: unrecognised (${JSON.stringify(json.pre_tokenizer)}); pass options.pre`);
 }
 
+/** Whether a TemplateProcessing post-processor puts `token` first (where 'first') or last in single sequences. */
+function postProcessorAdds(json: TokenizerJson, token: string | null, where: 'first' | 'last'): boolean {
+  if (token === null) return false;
+  const tp = flattenComponent(json.post_processor).find((c) => c.type === 'TemplateProcessing');
+  const single = (tp?.single ?? []) as { SpecialToken?: { id: string } }[];
+  const item = where === 'first' ? single[0] : single.at(-1);
+  return item?.SpecialToken?.id === token;
+}
+
 /** Orders merges of an SPM vocab the way transformers' SentencePieceExtractor does: for every piece, each split
  *  into two vocab pieces is a merge; merges sorted by the merged piece's score (high first), then by ids. */
 export function mergesFromScores(v: GgufVocab): [string, string][] {
@@ -75,14 +84,17 @@ export interface ToGgufOptions {
 export function tokenizerJsonToGgufMetadata(json: TokenizerJson, config: TokenizerConfig = {}, options: ToGgufOptions = {}): Map<string, unknown> {
   const kind = vocabKindOf(json);
   const model = json.model as HfBpeModel;
-  const hf = new HfTokenizer(json, config);
-  const n = hf.vocabSize;
-  const tokens: (string | undefined)[] = new Array<string | undefined>(n);
+  const tokens: (string | undefined)[] = [];
   for (const [t, i] of Object.entries(model.vocab)) tokens[i] = t;
   const added = new Map<number, HfAddedToken>(json.added_tokens.map((t) => [t.id, t]));
   for (const t of json.added_tokens) tokens[t.id] = t.content;
+  const toId = new Map<string, number>();
+  tokens.forEach((t, i) => {
+    if (t !== undefined && !toId.has(t)) toId.set(t, i);
+  });
+  for (const t of json.added_tokens) toId.set(t.content, t.id); // added tokens win, as in the library
   const unk = model.unk_token ?? null;
-  const types = tokens.map((t, i): number => {
+  const types = Array.from(tokens, (t, i): number => {
     if (t === undefined) return TokenType.unused;
     const a = added.get(i);
     if (kind === 'llama' && /^<0x[0-9A-Fa-f]{2}>$/.test(t)) return TokenType.byte;
@@ -90,7 +102,7 @@ export function tokenizerJsonToGgufMetadata(json: TokenizerJson, config: Tokeniz
     if (a !== undefined) return a.special === true ? TokenType.control : TokenType.userDefined;
     return TokenType.normal;
   });
-  const texts = tokens.map((t, i) => t ?? `[PAD${i}]`);
+  const texts = Array.from(tokens, (t, i) => t ?? `[PAD${i}]`);
   const meta = new Map<string, unknown>();
   meta.set('tokenizer.ggml.model', kind);
   const pairs = mergePairs(model);
@@ -121,13 +133,17 @@ export function tokenizerJsonToGgufMetadata(json: TokenizerJson, config: Tokeniz
   const setId = (key: string, id: number | null | undefined): void => {
     if (id !== null && id !== undefined) meta.set(key, id);
   };
-  setId('tokenizer.ggml.bos_token_id', hf.bosId);
-  setId('tokenizer.ggml.eos_token_id', hf.eosId);
-  setId('tokenizer.ggml.unknown_token_id', unk === null ? null : hf.tokenToId(unk));
-  setId('tokenizer.ggml.padding_token_id', hf.padId);
-  meta.set('tokenizer.ggml.add_bos_token', hf.addBosByDefault);
-  meta.set('tokenizer.ggml.add_eos_token', hf.addEosByDefault);
-  if (hf.chatTemplate !== null) meta.set('tokenizer.chat_template', hf.chatTemplate);
+  const bos = configTokenText(config.bos_token), eos = configTokenText(config.eos_token);
+  const idOf = (t: string | null): number | undefined => (t === null ? undefined : toId.get(t));
+  setId('tokenizer.ggml.bos_token_id', idOf(bos));
+  setId('tokenizer.ggml.eos_token_id', idOf(eos));
+  setId('tokenizer.ggml.unknown_token_id', idOf(unk));
+  setId('tokenizer.ggml.padding_token_id', idOf(configTokenText(config.pad_token)));
+  // Same rule as HfTokenizer: the config flags when present, else what the post-processor adds.
+  meta.set('tokenizer.ggml.add_bos_token', config.add_bos_token ?? (idOf(bos) !== undefined && postProcessorAdds(json, bos, 'first')));
+  meta.set('tokenizer.ggml.add_eos_token', config.add_eos_token ?? (idOf(eos) !== undefined && postProcessorAdds(json, eos, 'last')));
+  const chat = chatTemplateFromConfig(config);
+  if (chat !== null) meta.set('tokenizer.chat_template', chat);
   return meta;
 }
 

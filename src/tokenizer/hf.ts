@@ -13,7 +13,7 @@ import { STOP_TOKEN_TEXTS, type DecodeOptions, type EncodeOptions, type Incremen
  *  imports that NodeNext resolution cannot follow, so the class is typed here.) */
 interface HfLib {
   encode(text: string, options?: { add_special_tokens?: boolean }): { ids: number[] };
-  decode(ids: number[], options?: { skip_special_tokens?: boolean }): string;
+  decode(ids: number[], options?: { skip_special_tokens?: boolean; clean_up_tokenization_spaces?: boolean }): string;
   token_to_id(token: string): number | undefined;
   id_to_token(id: number): string | undefined;
   get_vocab(withAddedTokens?: boolean): Map<string, number>;
@@ -97,7 +97,9 @@ export class HfTokenizer implements Tokenizer {
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {
-    const lib = (options.parseSpecial ?? false) ? this.lib : this.plain();
+    // Text that contains no special token's text tokenizes the same either way; skip building the second tokenizer.
+    const plainNeeded = !(options.parseSpecial ?? false) && this.json.added_tokens.some((t) => t.special === true && text.includes(t.content));
+    const lib = plainNeeded ? this.plain() : this.lib;
     const ids = text.length > 0 ? lib.encode(text, { add_special_tokens: false }).ids : [];
     if (options.addBos ?? this.addBosByDefault) {
       if (this.bosId === null) throw new Error('encode: addBos requested but tokenizer_config.json names no bos_token');
@@ -122,7 +124,9 @@ export class HfTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     if (ids.length === 0) return ''; // the library rejects an empty list
-    return this.lib.decode([...ids], { skip_special_tokens: options.skipSpecial ?? false });
+    // Exact text unless the config asks for transformers' clean-up (" ," → ","…); the library would default it on.
+    const cleanup = this.config.clean_up_tokenization_spaces === true;
+    return this.lib.decode([...ids], { skip_special_tokens: options.skipSpecial ?? false, clean_up_tokenization_spaces: cleanup });
   }
 
   tokenBytes(id: number): Uint8Array {
