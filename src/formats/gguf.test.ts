@@ -71,6 +71,21 @@ void test('metadata and tensors round-trip with exact types and f32-rounded valu
   assert.equal(b.offset, a.offset + Math.ceil(a.byteLength / 32) * 32);
 });
 
+void test('large headers (header buffer growth) round-trip', () => {
+  const tokens = Array.from({ length: 5000 }, (_, i) => `token-${i}-✓`);
+  const ids = Array.from({ length: 3000 }, (_, i) => i * 1000 - 7);
+  const md: GgufKV[] = [
+    { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: tokens },
+    { key: 'ids', type: { array: 'int64' }, value: ids },
+  ];
+  const file = readGguf(new MemorySource('big.gguf', encodeGguf({ metadata: md, tensors: [tensors[0]] })));
+  assert.deepEqual(file.metadata.get('tokenizer.ggml.tokens'), tokens);
+  assert.deepEqual(file.metadata.get('ids'), ids);
+  const info = file.tensors[0];
+  assert.ok(info);
+  assert.deepEqual(readGgufTensorF32(file, info), tensors[0]?.data);
+});
+
 void test('writeGguf writes atomically to disk and leaves no temp file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-gguf-'));
   try {

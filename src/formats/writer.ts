@@ -22,40 +22,52 @@ export class ByteWriter {
   }
 
   u8(v: number): void {
-    this.view.setUint8(this.grow(1), v);
+    const at = this.grow(1); // grow first: it may replace this.view
+    this.view.setUint8(at, v);
   }
   i8(v: number): void {
-    this.view.setInt8(this.grow(1), v);
+    const at = this.grow(1); // grow first: it may replace this.view
+    this.view.setInt8(at, v);
   }
   u16(v: number): void {
-    this.view.setUint16(this.grow(2), v, true);
+    const at = this.grow(2); // grow first: it may replace this.view
+    this.view.setUint16(at, v, true);
   }
   i16(v: number): void {
-    this.view.setInt16(this.grow(2), v, true);
+    const at = this.grow(2); // grow first: it may replace this.view
+    this.view.setInt16(at, v, true);
   }
   u32(v: number): void {
-    this.view.setUint32(this.grow(4), v, true);
+    const at = this.grow(4); // grow first: it may replace this.view
+    this.view.setUint32(at, v, true);
   }
   i32(v: number): void {
-    this.view.setInt32(this.grow(4), v, true);
+    const at = this.grow(4); // grow first: it may replace this.view
+    this.view.setInt32(at, v, true);
   }
   f32(v: number): void {
-    this.view.setFloat32(this.grow(4), v, true);
+    const at = this.grow(4); // grow first: it may replace this.view
+    this.view.setFloat32(at, v, true);
   }
   f64(v: number): void {
-    this.view.setFloat64(this.grow(8), v, true);
+    const at = this.grow(8); // grow first: it may replace this.view
+    this.view.setFloat64(at, v, true);
   }
   u64(v: number | bigint): void {
-    this.view.setBigUint64(this.grow(8), BigInt(v), true);
+    const at = this.grow(8); // grow first: it may replace this.view
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   i64(v: number | bigint): void {
-    this.view.setBigInt64(this.grow(8), BigInt(v), true);
+    const at = this.grow(8); // grow first: it may replace this.view
+    this.view.setBigInt64(at, BigInt(v), true);
   }
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.grow(b.length));
+    const at = this.grow(b.length);
+    this.buf.set(b, at);
   }
   zeros(n: number): void {
-    this.buf.fill(0, this.grow(n), this.length);
+    const at = this.grow(n);
+    this.buf.fill(0, at, this.length);
   }
 
   /** The bytes written so far (a view; copy before writing more if it must be kept). */
