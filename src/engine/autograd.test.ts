@@ -95,3 +95,14 @@ test('views keep storage alive until their last holder is disposed', () => {
   assert.equal(b.liveBytes(), before);
   assert.throws(() => t.toArray(), /disposed/);
 });
+
+test('a leaf used twice, once through a transposed view, keeps its gradient past the scope', () => {
+  const w = param([1, 2, 3, 4, 5, 6], [3, 2]);
+  tidy(() => {
+    const h = op.embedding(w, new Int32Array([0, 2]));
+    backward(op.sum(op.linear(h, w))); // tied embedding / LM head
+  });
+  assert.ok(w.grad !== null && !w.grad.disposed);
+  assert.equal(w.grad.toArray().length, 6);
+  w.dispose();
+});

@@ -177,6 +177,8 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
     untrack(c);
     leaf.grad = c;
   } else {
+    // accumulate may return a fresh copy (when the old gradient was a shared view): keep it out of scopes.
     leaf.grad = accumulate(leaf.grad, g);
+    untrack(leaf.grad);
   }
 }
