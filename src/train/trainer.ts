@@ -1,0 +1,254 @@
+// The training loop: micro-batches → token-weighted cross-entropy → backward → clip → AdamW at the scheduled rate,
+// with evaluation, JSONL metrics, progress, periodic atomic checkpoints, exact resume, and Ctrl-C saving.
+//
+// Gradient accumulation weights micro-batch i's mean loss by targets_i / Σ targets, so an update over several
+// micro-batches equals the update over their concatenation (HF's per-micro-batch `loss / accum` does not, when
+// micro-batches hold different numbers of trained tokens). Memory stays flat: each micro-batch runs in tidy(),
+// gradients are dropped after each update, and the loop retains only numbers.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { noGrad, tidy } from '../engine/context.js';
+import { backward } from '../engine/autograd.js';
+import { AdamW, clipGradNorm, zeroGrad } from '../engine/optim.js';
+import { crossEntropy, scale } from '../engine/ops/index.js';
+import type { Tensor } from '../engine/tensor.js';
+import type { Batch, Loader } from './batching.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState, type HistoryPoint } from './checkpoint.js';
+import { MetricsWriter, Progress, type MetricsRecord, type ProgressMode } from './metrics.js';
+import { lrAt, type ScheduleKind } from './schedule.js';
+import { lossCurveSvg } from './svg.js';
+import type { ForwardModel, NamedParam } from './types.js';
+
+export interface TrainConfig {
+  steps: number; // optimizer updates in the whole run
+  lr: number; // peak learning rate (default 3e-4)
+  schedule: ScheduleKind; // default 'cosine'
+  warmupSteps: number; // default 0
+  weightDecay: number; // decoupled AdamW decay (default 0)
+  beta1: number; // default 0.9
+  beta2: number; // default 0.999
+  eps: number; // default 1e-8
+  gradAccum: number; // micro-batches per update (default 1)
+  maxGradNorm: number; // global-norm clipping threshold; 0 turns clipping off (default 1)
+  evalEvery: number; // evaluate every N updates and at the end; 0 = only at the end (default 0)
+  saveEvery: number; // checkpoint every N updates; 0 = only at the end and on Ctrl-C (default 0)
+  keepLast: number; // checkpoints kept; 0 = all (default 0)
+  logEvery: number; // plain progress line every N updates when stderr is not a terminal (default 10)
+  /** folder for metrics.jsonl, loss.svg and checkpoints/; null writes nothing (default null) */
+  outDir: string | null;
+  /** true: continue from the newest checkpoint under outDir/checkpoints (fresh start if none); a path: that one */
+  resume: boolean | string;
+  progress: ProgressMode; // default 'auto'
+  /** on SIGINT finish the current update, save a checkpoint and return with interrupted = true (default true) */
+  handleSigint: boolean;
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainConfig, 'steps'> = {
+  lr: 3e-4, schedule: 'cosine', warmupSteps: 0, weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, gradAccum: 1,
+  maxGradNorm: 1, evalEvery: 0, saveEvery: 0, keepLast: 0, logEvery: 10, outDir: null, resume: false, progress: 'auto',
+  handleSigint: true,
+};
+
+export interface TrainData {
+  train: Loader;
+  /** fixed evaluation batches (no gradients); absent or empty = no evaluation */
+  eval?: readonly Batch[];
+}
+
+export interface TrainResult {
+  /** updates completed */
+  step: number;
+  /** loss of the last update */
+  loss: number;
+  /** last eval loss, if evaluation ran */
+  evalLoss: number | null;
+  interrupted: boolean;
+  /** the last checkpoint written (or resumed from), if any */
+  checkpoint: string | null;
+  history: HistoryPoint[];
+}
+
+/** Mean loss over batches, weighted by their trained tokens (no tape, nothing retained). */
+export function evaluate(model: ForwardModel, batches: readonly Batch[]): number {
+  let sum = 0;
+  let n = 0;
+  for (const b of batches) {
+    if (b.targets === 0) continue;
+    const l = noGrad(() => tidy(() => crossEntropy(model.forward(b.ids, b.B, b.T), b.labels).item()));
+    sum += l * b.targets;
+    n += b.targets;
+  }
+  return n > 0 ? sum / n : NaN;
+}
+
+export class Trainer {
+  readonly config: TrainConfig;
+  readonly optimizer: AdamW;
+  private readonly tensors: Tensor[];
+  private step = 0;
+  private elapsedS = 0;
+  private tokensSeen = 0;
+  private history: HistoryPoint[] = [];
+  private stopRequested = false;
+
+  constructor(
+    readonly model: ForwardModel,
+    readonly params: readonly NamedParam[],
+    readonly data: TrainData,
+    config: Partial<TrainConfig> & { steps: number },
+    /** called after every update (tests, custom logging) */
+    readonly onStep?: (r: MetricsRecord) => void,
+  ) {
+    this.config = { ...TRAIN_DEFAULTS, ...config };
+    const c = this.config;
+    for (const k of ['steps', 'gradAccum'] as const) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`train config: ${k} must be a positive integer, got ${c[k]}`);
+    for (const k of ['evalEvery', 'saveEvery', 'keepLast', 'logEvery', 'warmupSteps'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`train config: ${k} must be a non-negative integer, got ${c[k]}`);
+    if (!(c.lr >= 0) || !(c.maxGradNorm >= 0)) throw new Error('train config: lr and maxGradNorm must be ≥ 0');
+    if (c.resume !== false && c.outDir === null && c.resume === true) throw new Error('train config: resume = true needs outDir (checkpoints live in outDir/checkpoints)');
+    const names = new Set<string>();
+    for (const p of params) {
+      if (names.has(p.name)) throw new Error(`trainer: two parameters are named "${p.name}"`);
+      names.add(p.name);
+    }
+    if (params.length === 0) throw new Error('trainer: no trainable parameters');
+    this.tensors = params.map((p) => p.tensor);
+    this.optimizer = new AdamW(this.tensors, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay });
+  }
+
+  /** What must be equal for a checkpoint to continue this run exactly (steps may grow). */
+  private settings(): Record<string, unknown> {
+    const c = this.config;
+    const l = this.data.train;
+    return {
+      lr: c.lr, schedule: c.schedule, warmupSteps: c.warmupSteps, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps,
+      gradAccum: c.gradAccum, maxGradNorm: c.maxGradNorm, batchSize: l.batchSize, dataSeed: l.seed, trainRows: l.rows.length,
+    };
+  }
+
+  private get checkpointRoot(): string | null {
+    return this.config.outDir === null ? null : join(this.config.outDir, 'checkpoints');
+  }
+
+  private resumeFrom(): string | null {
+    const r = this.config.resume;
+    if (r === false) return null;
+    if (typeof r === 'string') {
+      if (!existsSync(join(r, 'state.json'))) throw new Error(`resume: ${r} is not a checkpoint folder (no state.json)`);
+      return r;
+    }
+    const root = this.checkpointRoot;
+    return root === null ? null : latestCheckpoint(root);
+  }
+
+  private restore(dir: string): void {
+    const s = loadCheckpoint(dir, this.params, this.optimizer);
+    const want = this.settings();
+    const diff = Object.keys(want).filter((k) => JSON.stringify(want[k]) !== JSON.stringify(s.settings[k]));
+    if (diff.length > 0) throw new Error(`resume: ${dir} was trained with different settings (${diff.map((k) => `${k}: ${JSON.stringify(s.settings[k])} → ${JSON.stringify(want[k])}`).join(', ')})`);
+    this.step = s.step;
+    this.elapsedS = s.elapsedS;
+    this.tokensSeen = s.tokensSeen;
+    this.history = s.history;
+    this.data.train.restore(s.loader);
+  }
+
+  private save(): string | null {
+    const root = this.checkpointRoot;
+    if (root === null) return null;
+    const state: CheckpointState = {
+      version: 1, step: this.step, adamStep: this.optimizer.step, loader: this.data.train.state, elapsedS: this.elapsedS,
+      tokensSeen: this.tokensSeen, history: this.history, settings: this.settings(),
+      params: this.params.map((p) => ({ name: p.name, shape: [...p.tensor.shape] })),
+    };
+    return saveCheckpoint(root, this.params, this.optimizer, state, this.config.keepLast);
+  }
+
+  /** One optimizer update over gradAccum micro-batches; returns the update's loss, grad norm and positions seen. */
+  private update(lr: number): { loss: number; gradNorm: number; positions: number; targets: number } {
+    const micro: Batch[] = [];
+    for (let i = 0; i < this.config.gradAccum; i++) micro.push(this.data.train.next());
+    const total = micro.reduce((s, b) => s + b.targets, 0);
+    let lossSum = 0;
+    let positions = 0;
+    for (const b of micro) {
+      positions += b.B * b.T;
+      if (b.targets === 0) continue; // nothing trained in this micro-batch: it adds no gradient
+      lossSum += tidy(() => {
+        const loss = crossEntropy(this.model.forward(b.ids, b.B, b.T), b.labels); // mean over b's targets
+        backward(scale(loss, b.targets / total));
+        return loss.item() * b.targets;
+      });
+    }
+    const gradNorm = clipGradNorm(this.tensors, this.config.maxGradNorm > 0 ? this.config.maxGradNorm : Infinity);
+    this.optimizer.update(lr);
+    zeroGrad(this.tensors);
+    return { loss: total > 0 ? lossSum / total : NaN, gradNorm, positions, targets: total };
+  }
+
+  async run(): Promise<TrainResult> {
+    const c = this.config;
+    const root = this.checkpointRoot;
+    if (c.outDir !== null) mkdirSync(c.outDir, { recursive: true });
+    const from = this.resumeFrom();
+    if (from !== null) this.restore(from);
+    let lastCheckpoint = from;
+    const metrics = c.outDir === null ? null : new MetricsWriter(join(c.outDir, 'metrics.jsonl'));
+    metrics?.start(from === null ? null : this.step);
+    const progress = new Progress(c.progress, Math.max(1, c.logEvery));
+    if (from !== null) progress.note(`resumed from ${from} at step ${this.step}`);
+    const sched = { kind: c.schedule, warmupSteps: c.warmupSteps, totalSteps: c.steps };
+    const onSigint = (): void => {
+      if (this.stopRequested) process.exit(130); // a second Ctrl-C: leave now
+      this.stopRequested = true;
+      progress.note('interrupt: finishing this step and saving a checkpoint (Ctrl-C again to quit at once)');
+    };
+    if (c.handleSigint) process.on('SIGINT', onSigint);
+    let last = { loss: NaN, evalLoss: null as number | null };
+    let stepAvg = 0; // moving average of seconds per update, for the ETA
+    try {
+      while (this.step < c.steps && !this.stopRequested) {
+        const t0 = performance.now();
+        const lr = lrAt(sched, c.lr, this.step);
+        const u = this.update(lr);
+        this.step++;
+        const dt = (performance.now() - t0) / 1000;
+        this.elapsedS += dt;
+        this.tokensSeen += u.targets;
+        const point: HistoryPoint = { step: this.step, loss: u.loss };
+        const rec: MetricsRecord = { step: this.step, loss: u.loss, lr, grad_norm: u.gradNorm, tokens_per_s: dt > 0 ? u.positions / dt : 0, elapsed_s: this.elapsedS };
+        const evalNow = this.data.eval !== undefined && this.data.eval.length > 0 && ((c.evalEvery > 0 && this.step % c.evalEvery === 0) || this.step === c.steps);
+        if (evalNow) {
+          const t1 = performance.now();
+          rec.eval_loss = point.evalLoss = last.evalLoss = evaluate(this.model, this.data.eval ?? []);
+          this.elapsedS += (performance.now() - t1) / 1000;
+          rec.elapsed_s = this.elapsedS;
+        }
+        last.loss = u.loss;
+        this.history.push(point);
+        metrics?.append(rec);
+        this.onStep?.(rec);
+        stepAvg = stepAvg === 0 ? dt : 0.9 * stepAvg + 0.1 * dt;
+        progress.update({ step: this.step, total: c.steps, loss: u.loss, lr, tokensPerS: rec.tokens_per_s, etaS: stepAvg * (c.steps - this.step), evalLoss: rec.eval_loss });
+        const due = (c.saveEvery > 0 && this.step % c.saveEvery === 0) || this.step === c.steps;
+        if (due || this.stopRequested) {
+          lastCheckpoint = this.save() ?? lastCheckpoint;
+          if (root !== null && this.stopRequested) progress.note(`saved ${lastCheckpoint ?? ''}`);
+        }
+        await new Promise<void>((r) => setImmediate(r)); // lets a pending SIGINT handler run
+      }
+    } finally {
+      if (c.handleSigint) process.off('SIGINT', onSigint);
+      progress.end();
+    }
+    if (c.outDir !== null) writeFileSync(join(c.outDir, 'loss.svg'), lossCurveSvg(this.history));
+    if (last.evalLoss === null) last = { ...last, evalLoss: [...this.history].reverse().find((h) => h.evalLoss !== undefined)?.evalLoss ?? null };
+    if (Number.isNaN(last.loss)) last.loss = [...this.history].reverse().find((h) => h.loss !== undefined)?.loss ?? NaN;
+    return { step: this.step, loss: last.loss, evalLoss: last.evalLoss, interrupted: this.stopRequested && this.step < c.steps, checkpoint: lastCheckpoint, history: this.history };
+  }
+
+  /** Frees the optimizer state (parameters belong to the caller). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
