@@ -17,10 +17,14 @@
 static void gemm_micro_impl(long K, const float *A, const float *B, float *C, long ldc, int accumulate) {
   __m512 c[KR_MR][2];
 #pragma GCC unroll 16
-  for (int i = 0; i < KR_MR; i++) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < KR_MR; i++) {
+    c[i][0] = c[i][1] = _mm512_setzero_ps();
+    _mm_prefetch((const char *)(C + i * ldc), _MM_HINT_T0); // C is read at the end when accumulating
+    _mm_prefetch((const char *)(C + i * ldc + 16), _MM_HINT_T0);
+  }
   for (long k = 0; k < K; k++) {
     __m512 b0 = _mm512_load_ps(B + k * KR_NR), b1 = _mm512_load_ps(B + k * KR_NR + 16);
-    _mm_prefetch((const char *)(B + k * KR_NR + 8 * KR_NR), _MM_HINT_T0);
+    _mm_prefetch((const char *)(A + k * KR_MR + 16 * KR_MR), _MM_HINT_T0); // A streams from L2
 #pragma GCC unroll 16
     for (int i = 0; i < KR_MR; i++) {
       __m512 a = _mm512_set1_ps(A[k * KR_MR + i]);
@@ -42,7 +46,7 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
 
 #define KR_TABLE kernels_avx512
 #define KR_NAME "avx512"
-#define KR_KC 256
+#define KR_KC 384 // tuned on Zen 5: B micro-panel streams from L1/L2, A block (MC×KC) stays in L2
 #define KR_MC 96
 #define KR_NC 2048
 #include "kernels_rows.h"
