@@ -117,7 +117,8 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel
     const info = byName.get(name);
     if (info === undefined) return undefined;
     if (info.dtype === null) throw new Error(`${path}: tensor ${info.name} has type ${info.typeName}, which nomoat cannot read yet`);
-    const keep = opts.dtype !== 'f32' && info.dtype !== 'f32' && info.shape.length === 2;
+    // the token embedding is gathered row by row in f32 (LlamaModel requires it), as loadHfFolder does
+    const keep = opts.dtype !== 'f32' && info.dtype !== 'f32' && info.shape.length === 2 && name !== 'model.embed_tokens.weight';
     const t = keep ? Tensor.fromBytes(readGgufTensor(file, info), info.shape, info.dtype as Exclude<typeof info.dtype, 'f32'>) : Tensor.from(readGgufTensorF32(file, info), info.shape);
     t.name = name;
     return t.keep();
