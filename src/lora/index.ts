@@ -1,0 +1,15 @@
+// Public surface of LoRA: adapters (create, attach, train), base fingerprints, PEFT and GGUF files, merging into the
+// base, combining adapters, and recipes. The pure combination math lives in ./merge (re-exported as a namespace).
+
+export { LORA_DEFAULTS, checkLoraConfig, loraScaling, loraTargets, parseTargetName, resolveTargets, type LoraConfig, type LoraTarget } from './config.js';
+export { LoraLinear, kaimingUniformA, type LoraRuntime } from './layer.js';
+export { LoraAdapter, baseInfo, peftTensorName, type AdapterOptions, type BaseInfo, type LoraModuleData } from './adapter.js';
+export { baseFingerprint, checkBase, parseFingerprint, BaseMismatchError, type BaseFingerprint, type BaseShapes, type HashCoverage } from './fingerprint.js';
+export { permuteLoraB } from './layout.js';
+export { savePeftAdapter, loadPeftAdapter, peftConfigJson, PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, type PeftSaveOptions, type AdapterLoadOptions } from './peft.js';
+export { saveGgufLora, loadGgufLora, type GgufLoraSaveOptions } from './gguf.js';
+export { mergeAdapter, unmergeAdapter, unmergeAll, mergedAdapters, type MergeOptions } from './merge-weights.js';
+export { combineAdapters, type CombineAdaptersOptions } from './combine.js';
+export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, type Recipe, type RecipeAdapter, type RecipeMerge } from './recipe.js';
+export * as mergeMath from './merge/index.js';
+export { COMBINATION_TYPES, type CombinationType, type MajoritySignMethod } from './merge/index.js';
