@@ -3,6 +3,8 @@
 // h / (H / G). Keys are processed in tiles of ATT_KB with an online softmax, so no Tq×Tk buffer ever exists.
 // A key tile is packed transposed (Kt[D, KB]) so a score row is D vector axpys, not KB horizontal dot products.
 
+#define ATT_DIRECT_ROWS 4
+
 // Keys visible to query row i: 0..n-1 (causal: up to qOffset + i, clamped to Tk).
 static inline int kr_attn_nkeys(const attn_params *p, int i) {
   if (!p->causal) return p->Tk;
@@ -49,13 +51,20 @@ static void kr_attn_forward_block(const float *q, const float *k, const float *v
   for (int ii = 0; ii < nq; ii++) { int n = kr_attn_nkeys(p, q0 + ii); kmax = n > kmax ? n : kmax; }
   for (int j0 = 0; j0 < kmax; j0 += ATT_KB) {
     int kb = kmax - j0 < ATT_KB ? kmax - j0 : ATT_KB;
-    kr_attn_pack_t(k, Kt, p, b, g, j0, kb);
+    // Few query rows (decode): direct dot products beat packing the key tile transposed.
+    int direct = nq < ATT_DIRECT_ROWS;
+    if (!direct) kr_attn_pack_t(k, Kt, p, b, g, j0, kb);
     for (int ii = 0; ii < nq; ii++) {
       int valid = kr_attn_nkeys(p, q0 + ii) - j0;
       if (valid <= 0) continue;
       if (valid > kb) valid = kb;
       const float *qr = q + (((long)b * p->Tq + q0 + ii) * p->H + h) * D;
-      kr_attn_row_scores(qr, Kt, s, D, p->scale);
+      if (direct) {
+        for (int jj = 0; jj < valid; jj++)
+          s[jj] = kr_row_dot(qr, k + (((long)b * p->Tk + j0 + jj) * p->G + g) * D, D) * p->scale;
+      } else {
+        kr_attn_row_scores(qr, Kt, s, D, p->scale);
+      }
       float mx = kr_row_max(s, valid);
       float mnew = mx > mrow[ii] ? mx : mrow[ii];
       float corr = mrow[ii] == -INFINITY ? 0.0f : kr_exp(mrow[ii] - mnew);
