@@ -8,11 +8,7 @@
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, tidy } from '../engine/context.js';
-import { backward } from '../engine/autograd.js';
-import { AdamW, clipGradNorm, zeroGrad } from '../engine/optim.js';
-import { crossEntropy, scale } from '../engine/ops/index.js';
-import type { Tensor } from '../engine/tensor.js';
+import { AdamW, backward, clipGradNorm, crossEntropy, noGrad, scale, tidy, zeroGrad, type Tensor } from '../engine/index.js'; // the index picks the backend
 import type { Batch, Loader } from './batching.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState, type HistoryPoint } from './checkpoint.js';
 import { MetricsWriter, Progress, type MetricsRecord, type ProgressMode } from './metrics.js';
