@@ -62,6 +62,14 @@ function readConfig(r: ByteReader): Llama2cConfig {
 /** Reads a legacy llama2.c checkpoint; the file size must match the header exactly. */
 export function readLlama2c(src: ByteSource | string): Llama2cModel {
   const source = toSource(src);
+  try {
+    return readModel(source);
+  } finally {
+    if (typeof src === 'string') source.close?.(); // everything is read eagerly: a file we opened is closed
+  }
+}
+
+function readModel(source: ByteSource): Llama2cModel {
   const r: ByteReader = new ByteReader(source);
   const c = readConfig(r);
   const hd = c.dim / c.nHeads;
@@ -122,6 +130,14 @@ export interface Llama2cTokenizer {
 /** Reads tokenizer.bin; without `vocabSize` it reads tokens until the end of the file. */
 export function readLlama2cTokenizer(src: ByteSource | string, vocabSize?: number): Llama2cTokenizer {
   const source = toSource(src);
+  try {
+    return readTokenizer(source, vocabSize);
+  } finally {
+    if (typeof src === 'string') source.close?.();
+  }
+}
+
+function readTokenizer(source: ByteSource, vocabSize: number | undefined): Llama2cTokenizer {
   const r: ByteReader = new ByteReader(source);
   const maxTokenLength = r.i32('max_token_length');
   if (maxTokenLength <= 0) r.fail('max_token_length', `invalid value ${maxTokenLength}`, 0);

@@ -14,9 +14,13 @@ export interface ByteSource {
   readonly size: number;
   /** `length` bytes from `offset` (a fresh array the caller may keep). Throws FormatError past the end. */
   read(offset: number, length: number): Uint8Array;
-  /** release the file descriptor, if any (reads afterwards fail) */
+  /** release the file descriptor, if any (reads afterwards fail). Readers given a path keep it open for lazy
+   *  tensor reads (GGUF, safetensors): call `file.source.close?.()` when done. */
   close?(): void;
 }
+
+/** Whether this host stores numbers little-endian (the formats here all are, so LE hosts can view bytes directly). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A malformed or unreadable file: the message names the source, the offset and the field. */
 export class FormatError extends Error {
@@ -270,5 +274,3 @@ export function bytesFromF32(data: Float32Array): Uint8Array {
   for (let i = 0; i < data.length; i++) v.setFloat32(i * 4, data[i] ?? 0, true);
   return out;
 }
-
-export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
