@@ -31,7 +31,11 @@ function sameBase(a: LoraAdapter, b: LoraAdapter): string | null {
     if (x[k] !== y[k]) return `${k}: ${String(x[k])} vs ${String(y[k])}`;
   }
   const f = a.fingerprint, g = b.fingerprint;
-  if (f !== null && g !== null && f.weights.hash !== g.weights.hash && f.norms.hash !== g.norms.hash) return 'recorded base fingerprints differ';
+  // as checkBase: equal weights hashes, or the same norms under another encoding (dtypes, RoPE layout)
+  if (f !== null && g !== null && f.weights.hash !== g.weights.hash) {
+    const reencoded = JSON.stringify(f.dtypes) !== JSON.stringify(g.dtypes) || f.ropeMode !== g.ropeMode;
+    if (!reencoded || f.norms.hash !== g.norms.hash) return 'recorded base fingerprints differ';
+  }
   return null;
 }
 

@@ -218,7 +218,9 @@ export function loadPeftAdapter(dir: string, model: LlamaModel, opts: AdapterLoa
     const mods = [...new Set(modules.map((m) => parseTargetName(m.name)!.module))] as LinearModule[];
     const ltt = pc.layers_to_transform;
     const layers = typeof ltt === 'number' ? [ltt] : Array.isArray(ltt) ? (ltt as number[]) : undefined;
-    const config: LoraConfig = checkLoraConfig({ r: r0, loraAlpha: alpha0, loraDropout: (pc.lora_dropout as number | undefined) ?? 0, useRslora, targetModules: mods, layers });
+    const partial: Partial<LoraConfig> = { r: r0, loraAlpha: alpha0, loraDropout: (pc.lora_dropout as number | undefined) ?? 0, useRslora, targetModules: mods };
+    if (layers !== undefined) partial.layers = layers;
+    const config: LoraConfig = checkLoraConfig(partial);
     return new LoraAdapter(config, baseInfo(model), fp, modules, { name: opts.name ?? dir, seed: opts.seed });
   } finally {
     file.source.close?.();
