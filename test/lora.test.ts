@@ -11,6 +11,7 @@ import {
   kaimingUniformA,
   LoraAdapter,
   mergeAdapter,
+  type LoraConfig,
   mergedAdapters,
   unmergeAdapter,
   unmergeAll,
@@ -51,7 +52,8 @@ test('config validation names the field; layers restricts the targets', () => {
   const model = makeModel();
   assert.throws(() => LoraAdapter.create(model, { r: 0 }), /LoRA config: r must be a positive integer/);
   assert.throws(() => LoraAdapter.create(model, { loraDropout: 1 }), /loraDropout/);
-  assert.throws(() => LoraAdapter.create(model, { targetModules: ['qproj'] }), /unknown module "qproj"/);
+  const typo: unknown = ['qproj'];
+  assert.throws(() => LoraAdapter.create(model, { targetModules: typo as LoraConfig['targetModules'] }), /unknown module "qproj"/);
   assert.throws(() => LoraAdapter.create(model, { layers: [2] }), /layers has 2/);
   const a = LoraAdapter.create(model, { targetModules: ['q_proj', 'v_proj'], layers: [1] });
   assert.deepEqual([...a.modules.keys()], ['model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
