@@ -18,6 +18,7 @@
 #endif
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t run_mu = PTHREAD_MUTEX_INITIALIZER; // one dispatch at a time (e.g. two worker_threads)
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 // One generation counter per worker, bumped only for the workers a job uses: a worker never reads the job of a
 // dispatch it is not part of.
@@ -92,7 +93,7 @@ static void ensure_workers(int n) {
 void pool_run(pool_fn fn, void *ctx, int n) {
   if (n > POOL_MAX) n = POOL_MAX;
   if (n > 1 && !in_pool_task) ensure_workers(n);
-  if (n <= 1 || in_pool_task || started < n - 1) {
+  if (n <= 1 || in_pool_task || started < n - 1 || pthread_mutex_trylock(&run_mu) != 0) {
     // Serial fallback (also for nested calls): the same parts, run in order, so results do not change.
     for (int t = 0; t < n; t++) fn(ctx, t, n);
     return;
@@ -109,4 +110,5 @@ void pool_run(pool_fn fn, void *ctx, int n) {
   fn(ctx, 0, n);
   in_pool_task = 0;
   while (atomic_load_explicit(&done_count, memory_order_acquire) < n - 1) cpu_relax();
+  pthread_mutex_unlock(&run_mu);
 }
