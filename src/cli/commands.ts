@@ -1,0 +1,19 @@
+// The command table: adding a command is one line here plus its file. Modules load only when their command runs
+// (or for `nomoat --help`), so `nomoat generate` does not pay for the others.
+
+import type { Command } from './command.js';
+
+export interface CommandEntry {
+  /** words after `nomoat`; two words for grouped commands (e.g. 'tokenizer train') */
+  name: string;
+  summary: string;
+  load: () => Promise<{ command: Command }>;
+}
+
+export const COMMANDS: readonly CommandEntry[] = [
+  { name: 'generate', summary: 'generate text from a prompt (streams, or --json)', load: () => import('./generate.js') },
+  { name: 'chat', summary: 'chat with a model in the terminal (stdin may be a pipe)', load: () => import('./chat.js') },
+  { name: 'convert', summary: 'convert between Hugging Face folders, GGUF and llama2.c', load: () => import('./convert.js') },
+  { name: 'quantize', summary: 'requantize a GGUF file to q8_0 or q4_0 (llama-quantize style)', load: () => import('./quantize.js') },
+  { name: 'inspect', summary: 'show a model\'s metadata, tensors and parameter count', load: () => import('./inspect.js') },
+];

@@ -1,0 +1,245 @@
+// Model export: a loaded model (+ its tokenizer) written as a GGUF file llama.cpp runs, or as a Hugging Face folder
+// transformers loads; and GGUF → GGUF requantization (what llama.cpp's `llama-quantize` does, for q8_0/q4_0).
+//
+// Facts from llama.cpp: convert_hf_to_gguf.py keeps 1-D tensors (norms, biases) in F32 whatever the outtype, falls
+// back to F16 for a tensor whose rows do not split into quantization blocks, and permutes Q/K rows of the `llama`
+// architecture to the interleaved RoPE pairing; llama-quantize quantizes only 2-D `*.weight` tensors and refuses
+// to requantize an already quantized file unless asked (--allow-requantize).
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
+import type { Tensor } from '../engine/tensor.js';
+import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
+import type { GgufKV, GgufScalar, GgufType } from '../formats/gguf-types.js';
+import { GGUF_FILE_TYPE, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
+import { dequantize } from '../formats/quant.js';
+import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
+import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
+import {
+  GGUF_TOKENIZER_KEY_TYPES, GgufTokenizer, HfTokenizer, ggufMetadataToTokenizerJson, tokenizerJsonToGgufMetadata,
+  type GgufVocab, type Tokenizer, type TokenizerConfig, type TokenizerJson,
+} from '../tokenizer/index.js';
+import type { RopeMode } from '../engine/backend.js';
+import { ARCHITECTURES, configToHf, type LlamaConfig } from './config.js';
+import type { LlamaModel } from './llama.js';
+
+/** The tensor types nomoat writes. */
+export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+
+export interface SaveGgufOptions {
+  /** type of the 2-D weights (default f16, as convert_hf_to_gguf.py); 1-D tensors stay f32 */
+  dtype?: OutType;
+  /** general.name (default: the GGUF vocab's name, else none) */
+  name?: string;
+}
+
+// ---- tensor values ---------------------------------------------------------------------------------------------
+
+/** f32 values of any model tensor (byte dtypes are decoded). */
+function valuesOf(t: Tensor): Float32Array {
+  if (t.dtype === 'f32') return t.toArray();
+  return dequantize(t.dtype, t.bytes, t.size);
+}
+
+/** Row order that turns `from` RoPE pairing into `to` for a q/k projection of `rows` rows in `nHead` heads:
+ *  perm[dst] = src. Computed by permuting row indices with the formats' own Q/K permutation. */
+function ropeRowOrder(rows: number, nHead: number, from: RopeMode, to: RopeMode): Int32Array | null {
+  if (from === to) return null;
+  const idx = Float32Array.from({ length: rows }, (_, i) => i);
+  const moved = from === 'halves' ? qkHalvesToInterleaved(idx, rows, nHead) : qkInterleavedToHalves(idx, rows, nHead);
+  return Int32Array.from(moved);
+}
+
+/** Reorders the rows of a row-major buffer (f32 values or block-encoded bytes: blocks never cross rows). */
+function permuteRowsOf<T extends Float32Array | Uint8Array>(data: T, order: Int32Array): T {
+  const rowLen = data.length / order.length;
+  const out = new (data.constructor as new (n: number) => T)(data.length);
+  order.forEach((src, dst) => out.set(data.subarray(src * rowLen, (src + 1) * rowLen), dst * rowLen));
+  return out;
+}
+
+/** For a HF tensor name, the number of heads whose rows the RoPE pairing permutes (q: H, k: G), else 0. */
+function ropeHeads(name: string, c: LlamaConfig): number {
+  if (/\.self_attn\.q_proj\.(weight|bias)$/.test(name)) return c.numHeads;
+  if (/\.self_attn\.k_proj\.(weight|bias)$/.test(name)) return c.numKvHeads;
+  return 0;
+}
+
+/** The type llama.cpp's converter would store a tensor of `shape` in when asked for `want`. */
+export function tensorOutType(shape: readonly number[], want: OutType): OutType {
+  if (shape.length < 2) return 'f32';
+  const row = shape[shape.length - 1] ?? 1;
+  if (row % DTYPES[want].blockSize !== 0) return 'f16';
+  return want;
+}
+
+// ---- tokenizer metadata ----------------------------------------------------------------------------------------
+
+/** `tokenizer.ggml.*` entries of a GGUF vocab (the inverse of ggufVocabFromMetadata). */
+function vocabMetadata(v: GgufVocab): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  m.set('tokenizer.ggml.model', v.model);
+  m.set('tokenizer.ggml.pre', v.pre);
+  m.set('tokenizer.ggml.tokens', v.tokens);
+  if (v.model === 'llama') m.set('tokenizer.ggml.scores', v.scores);
+  m.set('tokenizer.ggml.token_type', v.tokenTypes);
+  if (v.model === 'gpt2') m.set('tokenizer.ggml.merges', v.merges);
+  const ids: [string, number | null][] = [
+    ['bos_token_id', v.bosId], ['eos_token_id', v.eosId], ['unknown_token_id', v.unkId], ['padding_token_id', v.padId], ['eot_token_id', v.eotId],
+  ];
+  for (const [k, id] of ids) if (id !== null) m.set(`tokenizer.ggml.${k}`, id);
+  if (v.addBos !== undefined) m.set('tokenizer.ggml.add_bos_token', v.addBos);
+  if (v.addEos !== undefined) m.set('tokenizer.ggml.add_eos_token', v.addEos);
+  if (v.addSpacePrefix !== undefined) m.set('tokenizer.ggml.add_space_prefix', v.addSpacePrefix);
+  if (v.chatTemplate !== null) m.set('tokenizer.chat_template', v.chatTemplate);
+  return m;
+}
+
+/** The tokenizer as `tokenizer.ggml.*` metadata (untyped values, as GGUF readers return them). */
+export function tokenizerMetadata(tok: Tokenizer): Map<string, unknown> {
+  if (tok instanceof GgufTokenizer) return vocabMetadata(tok.vocab);
+  if (tok instanceof HfTokenizer) return tokenizerJsonToGgufMetadata(tok.json, tok.config);
+  throw new Error('export: the tokenizer is neither a GGUF vocab nor a tokenizer.json; cannot write it');
+}
+
+/** The tokenizer metadata with the GGUF value types llama.cpp's loader requires. */
+function typedTokenizerKvs(meta: Map<string, unknown>): GgufKV[] {
+  const types: Record<string, GgufType> = { string: 'string', uint32: 'uint32', bool: 'bool', 'string[]': { array: 'string' }, 'float32[]': { array: 'float32' }, 'int32[]': { array: 'int32' } };
+  return [...meta].map(([key, value]) => {
+    const t = GGUF_TOKENIZER_KEY_TYPES[key];
+    if (t === undefined) throw new Error(`export: tokenizer metadata key ${key} has no known GGUF type`);
+    return { key, type: types[t], value: value as GgufScalar | GgufScalar[] };
+  });
+}
+
+// ---- GGUF ------------------------------------------------------------------------------------------------------
+
+/** The HF config fields GGUF metadata carries. */
+function ggufConfigOf(c: LlamaConfig): HfLlamaConfig {
+  if (c.ropeScaling !== null) throw new Error('export to GGUF: Llama-3 rope scaling (a rope_freqs tensor in llama.cpp) is not supported yet');
+  const hf: HfLlamaConfig = {
+    model_type: c.arch, vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads, num_key_value_heads: c.numKvHeads,
+    max_position_embeddings: c.maxPositionEmbeddings, rms_norm_eps: c.rmsNormEps, rope_theta: c.ropeTheta,
+  };
+  if (c.headDim !== c.hiddenSize / c.numHeads) hf.head_dim = c.headDim;
+  return hf;
+}
+
+/** The GGUF tensors of a model: llama.cpp names, Q/K rows in the architecture's GGUF pairing, per-tensor types. */
+export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[] {
+  const c = model.config;
+  const target = ARCHITECTURES[c.arch].ggufRopeMode;
+  return model.namedTensors().map(([name, t]) => {
+    const gname = hfToGgufName(name);
+    if (gname === null) throw new Error(`export to GGUF: tensor ${name} has no llama.cpp name`);
+    const out = tensorOutType(t.shape, dtype);
+    const heads = ropeHeads(name, c);
+    const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, target) : null;
+    // Same type in and out: copy the stored bytes (no decode/encode, so q8_0 → q8_0 is exact).
+    let data: Float32Array | Uint8Array = t.dtype === out && t.dtype !== 'f32' ? t.bytes : valuesOf(t);
+    if (order !== null) data = permuteRowsOf(data, order);
+    return { name: gname, dtype: out, shape: [...t.shape], data };
+  });
+}
+
+/** Writes model + tokenizer as a GGUF file llama.cpp loads. */
+export function saveGguf(model: LlamaModel, tokenizer: Tokenizer | null, path: string, opts: SaveGgufOptions = {}): void {
+  const dtype = opts.dtype ?? 'f16';
+  const name = opts.name ?? (tokenizer instanceof GgufTokenizer ? (tokenizer.vocab.name ?? undefined) : undefined);
+  const metadata = hfConfigToGgufMetadata(ggufConfigOf(model.config), { ...(name !== undefined ? { name } : {}), fileType: dtype });
+  if (tokenizer !== null) metadata.push(...typedTokenizerKvs(tokenizerMetadata(tokenizer)));
+  writeGguf(path, { metadata, tensors: ggufTensors(model, dtype) });
+}
+
+// ---- GGUF → GGUF requantization ---------------------------------------------------------------------------------
+
+export interface QuantizeOptions {
+  /** requantize tensors that are already quantized (quality loss twice), as llama-quantize --allow-requantize */
+  allowRequantize?: boolean;
+}
+
+export interface QuantizeReport {
+  quantized: number; // tensors converted to the target type
+  kept: { name: string; type: string; reason: string }[];
+  inBytes: number;
+  outBytes: number;
+}
+
+const FLOAT_TYPES = new Set<DType | null>(['f32', 'f16', 'bf16']);
+
+/** Requantizes a GGUF file's 2-D weights to q8_0/q4_0 (f16/f32 also accepted), keeping every metadata entry. */
+export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, opts: QuantizeOptions = {}): QuantizeReport {
+  const file = readGguf(inPath);
+  const report: QuantizeReport = { quantized: 0, kept: [], inBytes: 0, outBytes: 0 };
+  const tensors = file.tensors.map((info: GgufTensorInfo): GgufTensorSpec => {
+    report.inBytes += info.byteLength;
+    if (info.dtype === null) throw new Error(`${inPath}: tensor ${info.name} has type ${info.typeName}, which nomoat cannot copy`);
+    const keep = (reason: string): GgufTensorSpec => {
+      report.kept.push({ name: info.name, type: info.typeName, reason });
+      report.outBytes += info.byteLength;
+      return { name: info.name, dtype: info.dtype as DType, shape: info.shape, data: readGgufTensor(file, info) };
+    };
+    if (info.shape.length < 2 || !info.name.endsWith('.weight')) return keep('1-D or not a weight');
+    if (!FLOAT_TYPES.has(info.dtype) && !opts.allowRequantize && info.dtype !== dtype) {
+      throw new Error(`${inPath}: tensor ${info.name} is already ${info.typeName}; requantizing loses quality twice (pass --allow-requantize to do it anyway)`);
+    }
+    const out = tensorOutType(info.shape, dtype);
+    if (out === info.dtype) return keep('already in the target type');
+    report.quantized++;
+    report.outBytes += dtypeBytes(out, info.nElements);
+    return { name: info.name, dtype: out, shape: info.shape, data: readGgufTensorF32(file, info) };
+  });
+  const metadata: GgufKV[] = [...file.metadata].map(([key, value]) => {
+    const type = file.metadataTypes.get(key);
+    if (type === undefined) throw new Error(`${inPath}: metadata ${key} has no type`);
+    return key === 'general.file_type' ? { key, type: 'uint32', value: GGUF_FILE_TYPE[dtype] } : { key, type, value };
+  });
+  if (!file.metadata.has('general.file_type')) metadata.push({ key: 'general.file_type', type: 'uint32', value: GGUF_FILE_TYPE[dtype] });
+  writeGguf(outPath, { metadata, tensors, alignment: file.alignment });
+  return report;
+}
+
+// ---- Hugging Face folder ---------------------------------------------------------------------------------------
+
+export interface SaveHfOptions {
+  /** safetensors dtype of every tensor (default F32) */
+  dtype?: 'F32' | 'F16';
+}
+
+/** The tokenizer as tokenizer.json + tokenizer_config.json. */
+export function tokenizerFiles(tok: Tokenizer): { tokenizerJson: TokenizerJson; tokenizerConfig: TokenizerConfig } {
+  if (tok instanceof HfTokenizer) return { tokenizerJson: tok.json, tokenizerConfig: tok.config };
+  if (tok instanceof GgufTokenizer) return ggufMetadataToTokenizerJson(vocabMetadata(tok.vocab));
+  throw new Error('export: the tokenizer is neither a GGUF vocab nor a tokenizer.json; cannot write it');
+}
+
+const writeJson = (path: string, v: unknown): void => writeFileSync(path, JSON.stringify(v, null, 2) + '\n');
+
+/** Writes a Hugging Face model folder: config.json, model.safetensors, generation_config.json and the tokenizer. */
+export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir: string, opts: SaveHfOptions = {}): void {
+  const dtype = opts.dtype ?? 'F32';
+  const c = model.config;
+  const tensors: SafetensorsTensorSpec[] = model.namedTensors().map(([name, t]) => {
+    const heads = ropeHeads(name, c);
+    const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, 'halves') : null;
+    const values = valuesOf(t);
+    return { name, dtype, shape: [...t.shape], data: order === null ? values : permuteRowsOf(values, order) };
+  });
+  mkdirSync(dir, { recursive: true });
+  writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+  const config = configToHf({ ...c, ropeMode: 'halves' });
+  config.torch_dtype = dtype === 'F16' ? 'float16' : 'float32';
+  writeJson(join(dir, 'config.json'), config);
+  const gen: Record<string, unknown> = { _from_model_config: true };
+  if (c.bosTokenId !== null) gen.bos_token_id = c.bosTokenId;
+  if (c.eosTokenId.length > 0) gen.eos_token_id = c.eosTokenId.length === 1 ? c.eosTokenId[0] : c.eosTokenId;
+  writeJson(join(dir, 'generation_config.json'), gen);
+  if (tokenizer !== null) {
+    const { tokenizerJson, tokenizerConfig } = tokenizerFiles(tokenizer);
+    writeJson(join(dir, 'tokenizer.json'), tokenizerJson);
+    writeJson(join(dir, 'tokenizer_config.json'), tokenizerConfig);
+  }
+}

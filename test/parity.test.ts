@@ -1,0 +1,163 @@
+// Golden check against llama.cpp (through node-llama-cpp): GGUF files written by nomoat, run by both engines, must
+// give the same greedy tokens, and in F32 the same next-token probabilities (within 1e-3).
+//
+// llama.cpp computes q8_0/q4_0 matmuls by quantizing the activations to q8_0 as well; nomoat keeps activations in
+// f32. So for quantized files the requirement is the same greedy tokens; probabilities are compared loosely and
+// the largest difference is printed.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getLlama, type Llama } from 'node-llama-cpp';
+import { getBackend, noGrad, tidy } from '../src/engine/index.js';
+import { KVCache } from '../src/models/kvcache.js';
+import type { LlamaModel } from '../src/models/llama.js';
+import { loadLlama2c, loadModel } from '../src/models/load.js';
+import { saveGguf, type OutType } from '../src/models/convert.js';
+import type { Tokenizer } from '../src/tokenizer/index.js';
+import { tinyTokenizer, trainedModel } from './cli-model.js';
+
+const THREADS = 1;
+const STEPS = 64;
+const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
+
+let dir = '';
+let llama: Llama | null = null;
+let llamaError = '';
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'nomoat-parity-'));
+  getBackend().setThreads(THREADS);
+  try {
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, maxThreads: THREADS });
+  } catch (e) {
+    llamaError = e instanceof Error ? e.message : String(e);
+  }
+});
+
+after(async () => {
+  await llama?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  tokens: number[];
+  probs: Map<number, number>[]; // per step: token → probability (nomoat: every token; llama.cpp: its list)
+}
+
+function softmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const x of logits) max = Math.max(max, x);
+  const p = Float64Array.from(logits, (x) => Math.exp(x - max));
+  const s = p.reduce((a, b) => a + b, 0);
+  return p.map((x) => x / s);
+}
+
+/** nomoat's greedy decoding, keeping each step's distribution. */
+function ours(model: LlamaModel, prompt: number[]): Run {
+  const cache = new KVCache(model.config, 1, prompt.length + STEPS);
+  const run: Run = { tokens: [], probs: [] };
+  try {
+    let input = Int32Array.from(prompt);
+    for (let s = 0; s < STEPS; s++) {
+      const logits = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
+      const p = softmax(logits);
+      let best = 0;
+      for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
+      run.tokens.push(best);
+      run.probs.push(new Map(Array.from(p, (x, i) => [i, x] as [number, number])));
+      input = Int32Array.of(best);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return run;
+}
+
+/** llama.cpp's greedy decoding of the same prompt ids. */
+async function theirs(l: Llama, path: string, prompts: number[][], texts: string[]): Promise<{ runs: Run[]; tokenized: number[][] }> {
+  const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
+  // an f32 KV cache as nomoat keeps (llama.cpp defaults to f16, which alone moves probabilities by ~3e-3)
+  const ctx = await model.createContext({
+    contextSize: 256, threads: THREADS, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+  });
+  const runs: Run[] = [];
+  try {
+    for (const prompt of prompts) {
+      const seq = ctx.getSequence();
+      const run: Run = { tokens: [], probs: [] };
+      for await (const o of seq.evaluateWithMetadata(prompt as never[], { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
+        run.tokens.push(o.token);
+        run.probs.push(o.probabilities);
+        if (run.tokens.length >= STEPS) break;
+      }
+      seq.dispose();
+      runs.push(run);
+    }
+    return { runs, tokenized: texts.map((s) => model.tokenize(s, false) as number[]) };
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
+}
+
+/** Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. */
+function maxProbDiff(a: Run, b: Run): number {
+  let worst = 0;
+  a.probs.forEach((pa, s) => {
+    const top = [...(b.probs[s] ?? new Map<number, number>())].slice(0, 5);
+    for (const [id, p] of top) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
+  });
+  return worst;
+}
+
+async function compare(path: string, tokenizer: Tokenizer, prompts: string[], probTol: number, label: string): Promise<void> {
+  assert.ok(llama !== null);
+  const loaded = loadModel(path);
+  const ids = prompts.map((p) => tokenizer.encode(p));
+  const { runs, tokenized } = await theirs(llama, path, ids, prompts);
+  let worst = 0;
+  prompts.forEach((text, i) => {
+    // llama.cpp tokenizes the text the same way (BOS added by our side)
+    assert.deepEqual([tokenizer.bosId, ...tokenized[i]], ids[i], `${label}: tokenization of ${JSON.stringify(text)}`);
+    const mine = ours(loaded.model, ids[i]);
+    assert.deepEqual(mine.tokens, runs[i].tokens, `${label}: greedy tokens from ${JSON.stringify(text)}\n ours:  ${tokenizer.decode(mine.tokens)}\n llama: ${tokenizer.decode(runs[i].tokens)}`);
+    worst = Math.max(worst, maxProbDiff(mine, runs[i]));
+  });
+  loaded.model.dispose();
+  console.log(`# parity ${label}: ${prompts.length} prompts × ${STEPS} greedy tokens identical; max top-5 probability difference ${worst.toExponential(2)}`);
+  assert.ok(worst <= probTol, `${label}: probabilities differ by ${worst} (> ${probTol})`);
+}
+
+const PROB_TOL: Record<OutType, number> = { f32: 1e-3, f16: 1e-3, q8_0: 2e-2, q4_0: 5e-2 };
+
+test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabilities', async (t) => {
+  if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
+  const { model, loss } = trainedModel();
+  assert.ok(loss < 0.3, `training did not converge (loss ${loss}); the parity model needs confident predictions`);
+  const tok = tinyTokenizer();
+  for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
+    const path = join(dir, `tiny-${dtype}.gguf`);
+    saveGguf(model, tok, path, { dtype });
+    await t.test(dtype, () => compare(path, tok, PROMPTS, PROB_TOL[dtype], dtype));
+  }
+  model.dispose();
+});
+
+const AIDREAMS = '/work/shared/data/tiny-llama2c-model/aidreams260K.bin';
+const AIDREAMS_TOK = '/work/shared/data/tiny-llama2c-model/aidreams-tok512.bin';
+
+test('a real llama2.c model converted to GGUF gives llama.cpp\'s greedy output', { skip: !existsSync(AIDREAMS) ? 'optional data /work/shared/data/tiny-llama2c-model is absent' : false }, async (t) => {
+  if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
+  const { model, tokenizer } = loadLlama2c(AIDREAMS, AIDREAMS_TOK);
+  assert.ok(tokenizer !== null);
+  // hidden_dim 172 is not a multiple of 32: only f32 and f16 apply
+  for (const dtype of ['f32', 'f16'] as const) {
+    const path = join(dir, `aidreams-${dtype}.gguf`);
+    saveGguf(model, tokenizer, path, { dtype });
+    await t.test(dtype, () => compare(path, tokenizer, ['Once upon a time', 'I dreamed of', 'The robot'], 1e-3, `aidreams ${dtype}`));
+  }
+  model.dispose();
+});
