@@ -38,8 +38,10 @@ const trainer = new Trainer(
     steps: 12, saveEvery: 3, gradAccum: 2, lr: 1e-2, schedule: 'cosine', warmupSteps: 2, weightDecay: 0.1, maxGradNorm: 0.5,
     evalEvery: 4, progress: 'none', outDir, resume: mode === 'resume',
   },
-  () => {
-    if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs); // slow down so a kill lands mid-run
+  {
+    onStep: () => {
+      if (delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delayMs); // slow down so a kill lands mid-run
+    },
   },
 );
 const r = await trainer.run();

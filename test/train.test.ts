@@ -120,9 +120,11 @@ async function train(rows: readonly Row[], batchSize: number, cfg: Partial<Train
   const { model, params } = tinyModel();
   const before = snapshot(params);
   const records: MetricsRecord[] = [];
-  const t = new Trainer(model, params, { train: new Loader(rows, batchSize, 1) }, { progress: 'none', ...cfg }, (r) => {
-    records.push(r);
-    onStep?.(r);
+  const t = new Trainer(model, params, { train: new Loader(rows, batchSize, 1) }, { progress: 'none', ...cfg }, {
+    onStep: (r) => {
+      records.push(r);
+      onStep?.(r);
+    },
   });
   await t.run();
   t.dispose();

@@ -36,7 +36,11 @@ export interface CheckpointState {
   elapsedS: number;
   /** targets trained on so far */
   tokensSeen: number;
+  /** training forward passes (micro-batches) run so far */
+  forwards: number;
   history: HistoryPoint[];
+  /** state of the run's Stateful hooks, by key */
+  extra: Record<string, unknown>;
   /** the run's settings, compared on resume so a changed run is not silently continued */
   settings: Record<string, unknown>;
   params: { name: string; shape: number[] }[];
@@ -113,10 +117,10 @@ function parseState(path: string): CheckpointState {
   }
   const s = j as Partial<CheckpointState>;
   if (typeof j !== 'object' || j === null || s.version !== CHECKPOINT_VERSION) throw new Error(`${path}: not a version ${CHECKPOINT_VERSION} checkpoint state`);
-  for (const k of ['step', 'adamStep', 'elapsedS', 'tokensSeen'] as const) {
+  for (const k of ['step', 'adamStep', 'elapsedS', 'tokensSeen', 'forwards'] as const) {
     if (typeof s[k] !== 'number') throw new Error(`${path}: field "${k}" must be a number`);
   }
-  if (typeof s.loader !== 'object' || !Array.isArray(s.params) || !Array.isArray(s.history)) throw new Error(`${path}: missing loader, params or history`);
+  if (typeof s.loader !== 'object' || typeof s.extra !== 'object' || !Array.isArray(s.params) || !Array.isArray(s.history)) throw new Error(`${path}: missing loader, extra, params or history`);
   return s as CheckpointState;
 }
 

@@ -1,29 +1,24 @@
-// Fine-tuning: conversations → chat-template ids + assistant mask → packed or padded rows → only the given
-// trainable tensors (LoRA adapters) updated over a frozen base; loss only on assistant tokens.
-//
-// Interface with src/lora (not written yet when this was): the caller attaches adapters to the model (LoRA
-// deltas on Linear.deltas) and passes their tensors as NamedParam[] under PEFT names
-// (base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight …). `saveAdapter` writes the final adapter
-// (adapter_model.safetensors + adapter_config.json); without it only the tensors are written.
+// Fine-tuning: conversations → chat-template ids + assistant mask → packed or padded rows → only a LoRA adapter's
+// A/B tensors updated over the frozen base; loss only on assistant tokens; the result saved as a PEFT adapter.
 
-import { join } from 'node:path';
 import type { Conversation } from '../data/types.js';
 import { trainEvalSplit } from '../data/split.js';
-import { writeSafetensors } from '../formats/safetensors.js';
+import type { LoraAdapter } from '../lora/adapter.js';
+import { savePeftAdapter } from '../lora/peft.js';
 import type { LlamaModel } from '../models/llama.js';
 import { tokenizeChat } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { batchesOf, Loader, packExamples, padRows, type Example, type Row } from './batching.js';
-import { Trainer, type TrainConfig, type TrainResult } from './trainer.js';
+import { Trainer, type Stateful, type TrainConfig, type TrainerHooks, type TrainResult } from './trainer.js';
 import type { NamedParam } from './types.js';
 
 export type BatchMode = 'packed' | 'padded';
 
 export interface FinetuneOptions {
-  /** the base model with adapters attached; every tensor not in `params` is frozen */
+  /** the frozen base model */
   model: LlamaModel;
-  /** trainable tensors (requiresGrad, kept) under their PEFT names */
-  params: readonly NamedParam[];
+  /** the adapter to train (LoraAdapter.create(model, …) or a loaded one); attached here if it is not yet */
+  adapter: LoraAdapter;
   tokenizer: Tokenizer;
   conversations: readonly Conversation[];
   /** held-out conversations; absent: evalFraction of `conversations` is split off */
@@ -39,8 +34,7 @@ export interface FinetuneOptions {
   trainOnPrompt?: boolean;
   dataSeed?: number; // default 0
   train: Partial<TrainConfig> & { steps: number };
-  /** writes the final adapter to a folder (src/lora's saver); default: adapter_model.safetensors of params */
-  saveAdapter?: (dir: string) => void;
+  onStep?: TrainerHooks['onStep'];
 }
 
 export interface FinetuneResult {
@@ -60,11 +54,28 @@ function toRows(examples: readonly Example[], mode: BatchMode, seqLen: number, p
   return mode === 'packed' ? packExamples(examples, { seqLen, eosId: null, padId }) : padRows(examples, seqLen);
 }
 
-/** Trains the adapter tensors on conversations over the frozen base. */
+/**
+ * LoRA dropout draws one seed per module per training forward from the adapter's counter-based stream, so its
+ * position after a resume is (forwards so far) × (modules): replayed by drawing that many seeds.
+ */
+function dropoutStream(adapter: LoraAdapter, trainer: () => Trainer): Stateful {
+  return {
+    key: 'lora_dropout_seeds',
+    save: () => (adapter.dropout > 0 ? trainer().forwardCount * adapter.modules.size : 0),
+    restore: (s) => {
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new Error(`resume: lora_dropout_seeds must be a count, got ${JSON.stringify(s)}`);
+      for (let i = 0; i < s; i++) adapter.nextSeed();
+    },
+  };
+}
+
+/** Trains the adapter on conversations over the frozen base; writes the PEFT adapter to train.outDir. */
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
-  const trainable = new Set(o.params.map((p) => p.tensor));
-  for (const p of o.params) if (!p.tensor.requiresGrad) throw new Error(`finetune: parameter ${p.name} does not require grad`);
-  for (const [, t] of o.model.namedTensors()) if (!trainable.has(t)) t.requiresGrad = false;
+  const { model, adapter } = o;
+  if (adapter.attachedTo === null) adapter.attach(model);
+  else if (adapter.attachedTo !== model) throw new Error(`finetune: adapter ${adapter.name} is attached to another model`);
+  const params: NamedParam[] = adapter.namedParameters().map(([name, tensor]) => ({ name, tensor }));
+  for (const [, t] of model.namedTensors()) t.requiresGrad = false; // the base stays frozen: no gradients computed for it
   const split = o.evalConversations !== undefined ? { train: [...o.conversations], eval: [...o.evalConversations] } : trainEvalSplit(o.conversations, { evalFraction: o.evalFraction ?? 0.05, seed: o.dataSeed ?? 0 });
   const ex = (cs: readonly Conversation[]): Example[] => cs.map((c) => conversationExample(o.tokenizer, c, o.template, o.trainOnPrompt ?? false));
   const mode = o.mode ?? 'packed';
@@ -72,16 +83,17 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const trainRows = toRows(ex(split.train), mode, o.seqLen, padId);
   const evalRows = toRows(ex(split.eval), mode, o.seqLen, padId);
   if (trainRows.length === 0) throw new Error('finetune: no training rows (no conversations, or all shorter than 2 tokens)');
-  const trainer = new Trainer(o.model, o.params, { train: new Loader(trainRows, o.batchSize, o.dataSeed ?? 0, padId), eval: batchesOf(evalRows, o.batchSize, padId) }, o.train);
+  const data = { train: new Loader(trainRows, o.batchSize, o.dataSeed ?? 0, padId), eval: batchesOf(evalRows, o.batchSize, padId) };
+  const trainer: Trainer = new Trainer(model, params, data, o.train, { onStep: o.onStep, stateful: [dropoutStream(adapter, () => trainer)] });
+  const wasTraining = adapter.training;
+  adapter.training = true; // dropout on while recording gradients (evaluation runs without a tape, so without dropout)
   try {
     const result = await trainer.run();
     const out = o.train.outDir;
-    if (out !== undefined && out !== null && !result.interrupted) {
-      if (o.saveAdapter !== undefined) o.saveAdapter(out);
-      else writeSafetensors(join(out, 'adapter_model.safetensors'), o.params.map((p) => ({ name: p.name, dtype: 'F32', shape: [...p.tensor.shape], data: Float32Array.from(p.tensor.data) })), { format: 'pt' });
-    }
+    if (out !== undefined && out !== null && !result.interrupted) savePeftAdapter(adapter, out);
     return { result, trainRows: trainRows.length, evalRows: evalRows.length };
   } finally {
+    adapter.training = wasTraining;
     trainer.dispose();
   }
 }

@@ -52,6 +52,21 @@ export interface TrainData {
   eval?: readonly Batch[];
 }
 
+/** Extra state that must survive a resume (an RNG stream, for example), stored in state.json under its key. */
+export interface Stateful {
+  key: string;
+  /** a JSON-serializable snapshot, taken when a checkpoint is written */
+  save(): unknown;
+  /** called once on resume with what save() returned */
+  restore(state: unknown): void;
+}
+
+export interface TrainerHooks {
+  /** called after every update (tests, custom logging) */
+  onStep?: (r: MetricsRecord) => void;
+  stateful?: readonly Stateful[];
+}
+
 export interface TrainResult {
   /** updates completed */
   step: number;
@@ -85,6 +100,7 @@ export class Trainer {
   private step = 0;
   private elapsedS = 0;
   private tokensSeen = 0;
+  private forwards = 0; // training micro-batches run through the model (each draws dropout seeds)
   private history: HistoryPoint[] = [];
   private stopRequested = false;
 
@@ -93,8 +109,7 @@ export class Trainer {
     readonly params: readonly NamedParam[],
     readonly data: TrainData,
     config: Partial<TrainConfig> & { steps: number },
-    /** called after every update (tests, custom logging) */
-    readonly onStep?: (r: MetricsRecord) => void,
+    readonly hooks: TrainerHooks = {},
   ) {
     this.config = { ...TRAIN_DEFAULTS, ...config };
     const c = this.config;
@@ -110,6 +125,11 @@ export class Trainer {
     if (params.length === 0) throw new Error('trainer: no trainable parameters');
     this.tensors = params.map((p) => p.tensor);
     this.optimizer = new AdamW(this.tensors, { lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay });
+  }
+
+  /** Training micro-batches run through the model so far (resumed runs included). */
+  get forwardCount(): number {
+    return this.forwards;
   }
 
   /** What must be equal for a checkpoint to continue this run exactly (steps may grow). */
@@ -146,7 +166,12 @@ export class Trainer {
     this.elapsedS = s.elapsedS;
     this.tokensSeen = s.tokensSeen;
     this.history = s.history;
+    this.forwards = s.forwards;
     this.data.train.restore(s.loader);
+    for (const h of this.hooks.stateful ?? []) {
+      if (!(h.key in s.extra)) throw new Error(`resume: ${dir} holds no state for "${h.key}"`);
+      h.restore(s.extra[h.key]);
+    }
   }
 
   private save(): string | null {
@@ -154,7 +179,8 @@ export class Trainer {
     if (root === null) return null;
     const state: CheckpointState = {
       version: 1, step: this.step, adamStep: this.optimizer.step, loader: this.data.train.state, elapsedS: this.elapsedS,
-      tokensSeen: this.tokensSeen, history: this.history, settings: this.settings(),
+      tokensSeen: this.tokensSeen, forwards: this.forwards, history: this.history, settings: this.settings(),
+      extra: Object.fromEntries((this.hooks.stateful ?? []).map((h) => [h.key, h.save()])),
       params: this.params.map((p) => ({ name: p.name, shape: [...p.tensor.shape] })),
     };
     return saveCheckpoint(root, this.params, this.optimizer, state, this.config.keepLast);
@@ -170,6 +196,7 @@ export class Trainer {
     for (const b of micro) {
       positions += b.B * b.T;
       if (b.targets === 0) continue; // nothing trained in this micro-batch: it adds no gradient
+      this.forwards++;
       lossSum += tidy(() => {
         const loss = crossEntropy(this.model.forward(b.ids, b.B, b.T), b.labels); // mean over b's targets
         backward(scale(loss, b.targets / total));
@@ -223,7 +250,7 @@ export class Trainer {
         last.loss = u.loss;
         this.history.push(point);
         metrics?.append(rec);
-        this.onStep?.(rec);
+        this.hooks.onStep?.(rec);
         stepAvg = stepAvg === 0 ? dt : 0.9 * stepAvg + 0.1 * dt;
         progress.update({ step: this.step, total: c.steps, loss: u.loss, lr, tokensPerS: rec.tokens_per_s, etaS: stepAvg * (c.steps - this.step), evalLoss: rec.eval_loss });
         const due = (c.saveEvery > 0 && this.step % c.saveEvery === 0) || this.step === c.steps;
