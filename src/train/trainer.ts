@@ -116,7 +116,7 @@ export class Trainer {
     for (const k of ['steps', 'gradAccum'] as const) if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`train config: ${k} must be a positive integer, got ${c[k]}`);
     for (const k of ['evalEvery', 'saveEvery', 'keepLast', 'logEvery', 'warmupSteps'] as const) if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`train config: ${k} must be a non-negative integer, got ${c[k]}`);
     if (!(c.lr >= 0) || !(c.maxGradNorm >= 0)) throw new Error('train config: lr and maxGradNorm must be ≥ 0');
-    if (c.resume !== false && c.outDir === null && c.resume === true) throw new Error('train config: resume = true needs outDir (checkpoints live in outDir/checkpoints)');
+    if (c.resume === true && c.outDir === null) throw new Error('train config: resume = true needs outDir (checkpoints live in outDir/checkpoints)');
     const names = new Set<string>();
     for (const p of params) {
       if (names.has(p.name)) throw new Error(`trainer: two parameters are named "${p.name}"`);
