@@ -60,10 +60,25 @@ typedef struct {
   int failed;
 } attn_ctx;
 
+// Per-thread scratch kept across calls: a fresh 600 KB allocation per call would be an mmap, page faults and
+// a TLB flush every time (that dominated small calls).
+static _Thread_local float *tl_scratch;
 static float *attn_scratch(attn_ctx *c) {
-  float *s = nm_aligned_alloc(sizeof(float) * ATT_SCRATCH_FLOATS);
-  if (!s) c->failed = 1;
-  return s;
+  if (!tl_scratch) tl_scratch = nm_aligned_alloc(sizeof(float) * ATT_SCRATCH_FLOATS);
+  if (!tl_scratch) c->failed = 1;
+  return tl_scratch;
+}
+
+// delta[B, H, Tq] buffer of the calling thread, grown on demand and kept
+static _Thread_local float *tl_delta;
+static _Thread_local long tl_delta_cap;
+static float *delta_buffer(long n) {
+  if (tl_delta_cap < n) {
+    free(tl_delta);
+    tl_delta = nm_aligned_alloc(sizeof(float) * n);
+    tl_delta_cap = tl_delta ? n : 0;
+  }
+  return tl_delta;
 }
 
 static void attn_fwd_task(void *ctx, int t, int parts) {
@@ -79,7 +94,6 @@ static void attn_fwd_task(void *ctx, int t, int parts) {
     int q0 = qb * ATT_QB, q1 = q0 + ATT_QB < p->Tq ? q0 + ATT_QB : p->Tq;
     kernels_current()->attn_forward_block(c->q, c->k, c->v, c->o, c->l, p, b, h, q0, q1, scratch);
   }
-  free(scratch);
 }
 
 static int attn_threads(const attn_params *p, long tasks) {
@@ -113,7 +127,6 @@ static void attn_dq_task(void *ctx, int t, int parts) {
     kernels_current()->attn_backward_dq_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dq, p, b, h, q0, q1,
                                               scratch);
   }
-  free(scratch);
 }
 
 static void attn_dkv_task(void *ctx, int t, int parts) {
@@ -130,14 +143,13 @@ static void attn_dkv_task(void *ctx, int t, int parts) {
     kernels_current()->attn_backward_dkv_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dk, c->dv, p, b, g,
                                                k0, k1, scratch);
   }
-  free(scratch);
 }
 
 // delta[B, H, Tq] = rowsum(dout · out), then dq over query blocks, then dk/dv over key blocks.
 int op_attention_backward(const float *q, const float *k, const float *v, const float *out, const float *lse,
                           const float *dout, float *dq, float *dk, float *dv, const attn_params *p) {
   long rows = (long)p->B * p->H * p->Tq;
-  float *delta = malloc(sizeof(float) * (rows > 0 ? rows : 1));
+  float *delta = delta_buffer(rows > 0 ? rows : 1);
   if (!delta) return -1;
   for (long b = 0; b < p->B; b++)
     for (long t = 0; t < p->Tq; t++)
@@ -156,6 +168,5 @@ int op_attention_backward(const float *q, const float *k, const float *v, const 
   if (c.tasks > 0) pool_run(attn_dq_task, &c, attn_threads(p, c.tasks));
   c.tasks = (long)p->B * p->G * nkb;
   if (c.tasks > 0) pool_run(attn_dkv_task, &c, attn_threads(p, c.tasks));
-  free(delta);
   return c.failed ? -1 : 0;
 }

@@ -23,13 +23,47 @@ static void kr_attn_pack_t(const float *src, float *dst, const attn_params *p, i
     for (int d = 0; d < D; d++) dst[d * ATT_KB + jj] = 0.0f;
 }
 
-// s[jj] = k · Σ_d x[d] · Kt[d, jj] for jj < ATT_KB
+// s[jj] = k · Σ_d x[d] · Kt[d, jj] for jj < ATT_KB. The sums live in a fixed-size local array the compiler keeps
+// in registers (accumulating in memory would chain every step through store-to-load forwarding).
 static inline void kr_attn_row_scores(const float *x, const float *Kt, float *s, int D, float k) {
-  for (int jj = 0; jj < ATT_KB; jj++) s[jj] = 0.0f;
+  float acc[ATT_KB];
+  for (int jj = 0; jj < ATT_KB; jj++) acc[jj] = 0.0f;
   for (int d = 0; d < D; d++) {
     float xd = x[d] * k;
     const float *kt = Kt + d * ATT_KB;
-    for (int jj = 0; jj < ATT_KB; jj++) s[jj] += xd * kt[jj];
+    for (int jj = 0; jj < ATT_KB; jj++) acc[jj] += xd * kt[jj];
+  }
+  for (int jj = 0; jj < ATT_KB; jj++) s[jj] = acc[jj];
+}
+
+// o[0..D) += Σ_jj p[jj] · rows[jj * stride + 0..D), summed in jj order; chunks of 64 and 16 columns are held in
+// registers across the keys for the same reason as above.
+static inline void kr_attn_pv(float *o, const float *p, const float *rows, long stride, int n, int D) {
+  int d0 = 0;
+  for (; d0 + 64 <= D; d0 += 64) {
+    float acc[64];
+    for (int d = 0; d < 64; d++) acc[d] = o[d0 + d];
+    for (int jj = 0; jj < n; jj++) {
+      const float *r = rows + jj * stride + d0;
+      float pj = p[jj];
+      for (int d = 0; d < 64; d++) acc[d] += pj * r[d];
+    }
+    for (int d = 0; d < 64; d++) o[d0 + d] = acc[d];
+  }
+  for (; d0 + 16 <= D; d0 += 16) {
+    float acc[16];
+    for (int d = 0; d < 16; d++) acc[d] = o[d0 + d];
+    for (int jj = 0; jj < n; jj++) {
+      const float *r = rows + jj * stride + d0;
+      float pj = p[jj];
+      for (int d = 0; d < 16; d++) acc[d] += pj * r[d];
+    }
+    for (int d = 0; d < 16; d++) o[d0 + d] = acc[d];
+  }
+  for (; d0 < D; d0++) {
+    float a = o[d0];
+    for (int jj = 0; jj < n; jj++) a += p[jj] * rows[jj * stride + d0];
+    o[d0] = a;
   }
 }
 
@@ -76,11 +110,7 @@ static void kr_attn_forward_block(const float *q, const float *k, const float *v
       mrow[ii] = mnew;
       float *o = O + ii * D;
       for (int d = 0; d < D; d++) o[d] *= corr;
-      for (int jj = 0; jj < valid; jj++) {
-        const float *vr = v + (((long)b * p->Tk + j0 + jj) * p->G + g) * D;
-        float pj = s[jj];
-        for (int d = 0; d < D; d++) o[d] += pj * vr[d];
-      }
+      kr_attn_pv(o, s, v + (((long)b * p->Tk + j0) * p->G + g) * D, (long)p->G * D, valid, D);
     }
   }
   for (int ii = 0; ii < nq; ii++) {
@@ -117,12 +147,7 @@ static void kr_attn_backward_dq_block(const float *q, const float *k, const floa
       kr_attn_row_scores(dout + row * D, Vt, dp, D, 1.0f);
       float l = lse[stat], dl = delta[stat];
       for (int jj = 0; jj < valid; jj++) s[jj] = kr_exp(s[jj] - l) * (dp[jj] - dl) * p->scale;
-      float *a = acc + ii * D;
-      for (int jj = 0; jj < valid; jj++) {
-        const float *kr = k + (((long)b * p->Tk + j0 + jj) * p->G + g) * D;
-        float ds = s[jj];
-        for (int d = 0; d < D; d++) a[d] += ds * kr[d];
-      }
+      kr_attn_pv(acc + ii * D, s, k + (((long)b * p->Tk + j0) * p->G + g) * D, (long)p->G * D, valid, D);
     }
   }
   for (int ii = 0; ii < nq; ii++)
