@@ -131,7 +131,8 @@ async function compare(path: string, tokenizer: Tokenizer, prompts: string[], pr
   assert.ok(worst <= probTol, `${label}: probabilities differ by ${worst} (> ${probTol})`);
 }
 
-const PROB_TOL: Record<OutType, number> = { f32: 1e-3, f16: 1e-3, q8_0: 2e-2, q4_0: 5e-2 };
+// f16: llama.cpp also rounds the activations to f16 for f16 matmuls (ggml's vec_dot_type), nomoat keeps them f32.
+const PROB_TOL: Record<OutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 2e-2, q4_0: 2e-2 };
 
 test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabilities', async (t) => {
   if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
@@ -157,7 +158,7 @@ test('a real llama2.c model converted to GGUF gives llama.cpp\'s greedy output',
   for (const dtype of ['f32', 'f16'] as const) {
     const path = join(dir, `aidreams-${dtype}.gguf`);
     saveGguf(model, tokenizer, path, { dtype });
-    await t.test(dtype, () => compare(path, tokenizer, ['Once upon a time', 'I dreamed of', 'The robot'], 1e-3, `aidreams ${dtype}`));
+    await t.test(dtype, () => compare(path, tokenizer, ['Once upon a time', 'I dreamed of', 'The robot'], PROB_TOL[dtype], `aidreams ${dtype}`));
   }
   model.dispose();
 });
