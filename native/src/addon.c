@@ -17,6 +17,56 @@ void *nm_aligned_alloc(size_t bytes) {
   return p;
 }
 
+// ---- block cache ------------------------------------------------------------------------------------------
+// Training and generation allocate the same sizes step after step. Freed blocks are kept per exact size (up to a
+// total cap) and handed out again, already resident: no page faults, no heap fragmentation. Only the JS thread
+// allocates and frees, so no lock is needed.
+#define CACHE_BUCKETS 512
+#define CACHE_LIMIT ((size_t)1 << 30) // bytes kept for reuse at most
+typedef struct cached_block {
+  struct cached_block *next;
+} cached_block;
+static struct {
+  size_t bytes;
+  cached_block *head;
+} cache_bucket[CACHE_BUCKETS];
+static size_t cache_total = 0;
+
+static size_t rounded_bytes(size_t bytes) { return bytes ? (bytes + 63) & ~(size_t)63 : 64; }
+
+static void *block_get(size_t bytes) {
+  size_t rb = rounded_bytes(bytes);
+  for (int i = 0; i < CACHE_BUCKETS; i++) {
+    if (cache_bucket[i].bytes == rb && cache_bucket[i].head) {
+      cached_block *b = cache_bucket[i].head;
+      cache_bucket[i].head = b->next;
+      cache_total -= rb;
+      return b;
+    }
+  }
+  return nm_aligned_alloc(bytes);
+}
+
+static void block_put(void *data, size_t bytes) {
+  size_t rb = rounded_bytes(bytes);
+  if (cache_total + rb <= CACHE_LIMIT) {
+    int slot = -1;
+    for (int i = 0; i < CACHE_BUCKETS; i++) {
+      if (cache_bucket[i].bytes == rb) { slot = i; break; }
+      if (slot < 0 && cache_bucket[i].head == NULL) slot = i;
+    }
+    if (slot >= 0) {
+      cached_block *b = data;
+      cache_bucket[slot].bytes = rb;
+      b->next = cache_bucket[slot].head;
+      cache_bucket[slot].head = b;
+      cache_total += rb;
+      return;
+    }
+  }
+  free(data);
+}
+
 // ---- memory -----------------------------------------------------------------------------------------------
 // One record per allocation, reachable from the ArrayBuffer (napi_wrap) and from the external-buffer finalizer.
 // free() releases the data at once and marks the record; the finalizer (at detach or at GC, whichever V8 does)
@@ -50,7 +100,7 @@ static napi_value js_alloc(napi_env env, napi_callback_info info) {
   if (a.failed) return NULL;
   size_t bytes = (size_t)n * sizeof(float);
   alloc_record *r = malloc(sizeof *r);
-  void *data = nm_aligned_alloc(bytes);
+  void *data = block_get(bytes);
   if (!r || !data) {
     free(r);
     free(data);
@@ -96,11 +146,12 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
   }
   alloc_record *r = rp;
   void *data = r->data;
+  size_t bytes = r->bytes;
   r->freed = 1;
   live_bytes -= (double)r->bytes;
   napi_remove_wrap(env, ab, NULL);
   napi_detach_arraybuffer(env, ab); // may run finalize_buffer now (it then frees only r): r is not touched after
-  free(data);
+  block_put(data, bytes);
   return a_undefined(env);
 }
 
