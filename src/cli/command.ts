@@ -29,6 +29,17 @@ export interface Command {
 
 const HELP: FlagSpecs = { help: { kind: 'boolean', short: 'h', help: 'show this help and exit' } };
 
+/** --help / -h anywhere, except as the value of a flag (as in `-p -h`). */
+function wantsHelp(argv: readonly string[], flags: FlagSpecs): boolean {
+  const takesValue = (a: string | undefined): boolean => {
+    if (a === undefined || !a.startsWith('-') || a.includes('=')) return false;
+    const s = a.startsWith('--') ? flags[a.slice(2)] : Object.values(flags).find((f) => f.short === a.slice(1));
+    return s !== undefined && s.kind !== 'boolean';
+  };
+  const end = argv.indexOf('--');
+  return argv.some((a, i) => (end < 0 || i < end) && (a === '--help' || a === '-h') && !takesValue(argv[i - 1]));
+}
+
 export function defineCommand<F extends FlagSpecs>(spec: CommandSpec<F>): Command {
   const help = (): string => {
     const parts = [`nomoat ${spec.name} — ${spec.summary}`, '', `Usage: nomoat ${spec.name} ${spec.usage}`];
@@ -45,7 +56,7 @@ export function defineCommand<F extends FlagSpecs>(spec: CommandSpec<F>): Comman
     summary: spec.summary,
     help,
     async main(argv) {
-      if (argv.includes('--help') || argv.includes('-h')) {
+      if (wantsHelp(argv, spec.flags)) {
         process.stdout.write(help());
         return 0;
       }
