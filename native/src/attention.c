@@ -35,7 +35,7 @@ static void rope_rows(void *ctx, int t, int parts) {
 int op_rope(const float *x, float *out, long B, long T, long H, long D, const int32_t *positions, const float *inv_freq,
             int halves, int inverse) {
   long half = D / 2;
-  float *cs = malloc(sizeof(float) * (T * D > 0 ? T * D : 1));
+  float *cs = thread_scratch(SCRATCH_ROPE, sizeof(float) * (T * D > 0 ? T * D : 1));
   if (!cs) return -1;
   for (long t = 0; t < T; t++)
     for (long i = 0; i < half; i++) {
@@ -47,7 +47,6 @@ int op_rope(const float *x, float *out, long B, long T, long H, long D, const in
   long rows = B * T * H, threads = pool_threads();
   if (rows * D < 32768) threads = 1;
   pool_run(rope_rows, &r, (int)threads);
-  free(cs);
   return 0;
 }
 
@@ -60,25 +59,10 @@ typedef struct {
   int failed;
 } attn_ctx;
 
-// Per-thread scratch kept across calls: a fresh 600 KB allocation per call would be an mmap, page faults and
-// a TLB flush every time (that dominated small calls).
-static _Thread_local float *tl_scratch;
 static float *attn_scratch(attn_ctx *c) {
-  if (!tl_scratch) tl_scratch = nm_aligned_alloc(sizeof(float) * ATT_SCRATCH_FLOATS);
-  if (!tl_scratch) c->failed = 1;
-  return tl_scratch;
-}
-
-// delta[B, H, Tq] buffer of the calling thread, grown on demand and kept
-static _Thread_local float *tl_delta;
-static _Thread_local long tl_delta_cap;
-static float *delta_buffer(long n) {
-  if (tl_delta_cap < n) {
-    free(tl_delta);
-    tl_delta = nm_aligned_alloc(sizeof(float) * n);
-    tl_delta_cap = tl_delta ? n : 0;
-  }
-  return tl_delta;
+  float *s = thread_scratch(SCRATCH_ATTN, sizeof(float) * ATT_SCRATCH_FLOATS);
+  if (!s) c->failed = 1;
+  return s;
 }
 
 static void attn_fwd_task(void *ctx, int t, int parts) {
@@ -149,7 +133,7 @@ static void attn_dkv_task(void *ctx, int t, int parts) {
 int op_attention_backward(const float *q, const float *k, const float *v, const float *out, const float *lse,
                           const float *dout, float *dq, float *dk, float *dv, const attn_params *p) {
   long rows = (long)p->B * p->H * p->Tq;
-  float *delta = delta_buffer(rows > 0 ? rows : 1);
+  float *delta = thread_scratch(SCRATCH_DELTA, sizeof(float) * (rows > 0 ? rows : 1));
   if (!delta) return -1;
   for (long b = 0; b < p->B; b++)
     for (long t = 0; t < p->Tq; t++)

@@ -7,19 +7,6 @@
 #include <string.h>
 #include "nomoat.h"
 
-// Per-thread packing buffers, grown on demand and kept (pool threads are persistent).
-static _Thread_local float *tl_pack_a, *tl_pack_b;
-static _Thread_local size_t tl_cap_a, tl_cap_b;
-
-static float *tl_buffer(float **buf, size_t *cap, size_t n) {
-  if (*cap < n) {
-    free(*buf);
-    *buf = nm_aligned_alloc(n * sizeof(float));
-    *cap = *buf ? n : 0;
-  }
-  return *buf;
-}
-
 // dst = micro-panels of MR rows: for each, kc × MR with dst[k * MR + i] = op(A)[m0 + ir + i, k0 + k], zero padded
 static void pack_a(const float *A, int transA, long lda, long m0, long mc, long k0, long kc, int MR, float *dst) {
   for (long ir = 0; ir < mc; ir += MR) {
@@ -72,8 +59,8 @@ static void gemm_block(const kernels_t *kt, const float *A, const float *B, floa
   const int MR = kt->mr, NR = kt->nr;
   const long KC = kt->kc, MC = kt->mc, NC = kt->nc;
   long K = p->K, ldc = p->ldc;
-  float *pa = tl_buffer(&tl_pack_a, &tl_cap_a, (size_t)MC * KC);
-  float *pb = tl_buffer(&tl_pack_b, &tl_cap_b, (size_t)(NC + NR) * KC);
+  float *pa = thread_scratch(SCRATCH_GEMM_A, sizeof(float) * MC * KC);
+  float *pb = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * (NC + NR) * KC);
   float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
   if (!pa || !pb) abort();
   for (long jc = n_lo; jc < n_hi; jc += NC) {

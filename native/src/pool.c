@@ -2,6 +2,7 @@
 // on a condition variable. The calling thread runs part 0 itself. Work splitting is static (see pool_range), so
 // the same inputs and thread count give bit-identical results.
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include "nomoat.h"
@@ -111,4 +112,16 @@ void pool_run(pool_fn fn, void *ctx, int n) {
   in_pool_task = 0;
   while (atomic_load_explicit(&done_count, memory_order_acquire) < n - 1) cpu_relax();
   pthread_mutex_unlock(&run_mu);
+}
+
+static _Thread_local void *scratch_ptr[SCRATCH_SLOTS];
+static _Thread_local size_t scratch_cap[SCRATCH_SLOTS];
+
+void *thread_scratch(int slot, size_t bytes) {
+  if (scratch_cap[slot] < bytes) {
+    free(scratch_ptr[slot]);
+    scratch_ptr[slot] = nm_aligned_alloc(bytes);
+    scratch_cap[slot] = scratch_ptr[slot] ? bytes : 0;
+  }
+  return scratch_ptr[slot];
 }

@@ -121,7 +121,7 @@ static void quant_task(void *ctx, int t, int parts) {
   long panels = (c->N + QPANEL - 1) / QPANEL, lo, hi;
   pool_range(panels, t, parts, &lo, &hi);
   if (lo >= hi) return;
-  float *wp = nm_aligned_alloc(sizeof(float) * QPANEL * c->K);
+  float *wp = thread_scratch(SCRATCH_QUANT, sizeof(float) * QPANEL * c->K);
   if (!wp) { c->failed = 1; return; }
   for (long pnl = lo; pnl < hi; pnl++) {
     long n0 = pnl * QPANEL, nb = c->N - n0 < QPANEL ? c->N - n0 : QPANEL;
@@ -129,7 +129,6 @@ static void quant_task(void *ctx, int t, int parts) {
     gemm_params p = {.batch = 1, .M = c->M, .N = nb, .K = c->K, .transB = 1, .lda = c->K, .ldb = c->K, .ldc = c->N};
     gemm_serial(c->x, wp, c->out + n0, &p);
   }
-  free(wp);
 }
 
 // dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
@@ -139,7 +138,7 @@ static void quant_t_task(void *ctx, int t, int parts) {
   pool_range((c->K + bs - 1) / bs, t, parts, &lo, &hi);
   long k0 = lo * bs, k1 = hi * bs < c->K ? hi * bs : c->K;
   if (k0 >= k1) return;
-  float *wp = nm_aligned_alloc(sizeof(float) * QPANEL_T * (k1 - k0));
+  float *wp = thread_scratch(SCRATCH_QUANT, sizeof(float) * QPANEL_T * (k1 - k0));
   if (!wp) { c->failed = 1; return; }
   for (long n0 = 0; n0 < c->N; n0 += QPANEL_T) {
     long nb = c->N - n0 < QPANEL_T ? c->N - n0 : QPANEL_T;
@@ -148,7 +147,6 @@ static void quant_t_task(void *ctx, int t, int parts) {
                      .lda = c->N, .ldb = k1 - k0, .ldc = c->K};
     gemm_serial(c->x + n0, wp, c->out + k0, &p);
   }
-  free(wp);
 }
 
 static int quant_threads(long M, long N, long K, long units) {
