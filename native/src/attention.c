@@ -59,6 +59,20 @@ typedef struct {
   int failed;
 } attn_ctx;
 
+// Query-side blocks: heads per block (a whole group when it fits in ATT_QB rows) × queries per block.
+typedef struct { long hpb, qpb, hblocks, qblocks, tasks; } attn_grid;
+static attn_grid attn_grid_of(const attn_params *p) {
+  attn_grid g;
+  long rep = p->H / p->G;
+  g.hpb = rep <= ATT_QB ? rep : ATT_QB;
+  while (rep % g.hpb) g.hpb--; // blocks must not straddle groups
+  g.qpb = ATT_QB / g.hpb;
+  g.hblocks = p->H / g.hpb;
+  g.qblocks = (p->Tq + g.qpb - 1) / g.qpb;
+  g.tasks = (long)p->B * g.hblocks * g.qblocks;
+  return g;
+}
+
 static float *attn_scratch(attn_ctx *c) {
   float *s = thread_scratch(SCRATCH_ATTN, sizeof(float) * ATT_SCRATCH_FLOATS);
   if (!s) c->failed = 1;
@@ -68,15 +82,18 @@ static float *attn_scratch(attn_ctx *c) {
 static void attn_fwd_task(void *ctx, int t, int parts) {
   attn_ctx *c = ctx;
   const attn_params *p = c->p;
-  long lo, hi, nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
+  attn_grid gr = attn_grid_of(p);
+  long lo, hi;
   pool_range(c->tasks, t, parts, &lo, &hi);
   if (lo >= hi) return;
   float *scratch = attn_scratch(c);
   if (!scratch) return;
   for (long task = lo; task < hi; task++) {
-    int qb = (int)(task % nqb), h = (int)(task / nqb % p->H), b = (int)(task / nqb / p->H);
-    int q0 = qb * ATT_QB, q1 = q0 + ATT_QB < p->Tq ? q0 + ATT_QB : p->Tq;
-    kernels_current()->attn_forward_block(c->q, c->k, c->v, c->o, c->l, p, b, h, q0, q1, scratch);
+    int qb = (int)(task % gr.qblocks), hb = (int)(task / gr.qblocks % gr.hblocks);
+    int b = (int)(task / gr.qblocks / gr.hblocks);
+    int h0 = (int)(hb * gr.hpb), h1 = (int)(h0 + gr.hpb);
+    int q0 = (int)(qb * gr.qpb), q1 = q0 + gr.qpb < p->Tq ? (int)(q0 + gr.qpb) : p->Tq;
+    kernels_current()->attn_forward_block(c->q, c->k, c->v, c->o, c->l, p, b, h0, h1, q0, q1, scratch);
   }
 }
 
@@ -90,8 +107,7 @@ static int attn_threads(const attn_params *p, long tasks) {
 
 // Returns -1 when scratch memory cannot be allocated.
 int op_attention_forward(const float *q, const float *k, const float *v, float *out, float *lse, const attn_params *p) {
-  long nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
-  attn_ctx c = {.q = q, .k = k, .v = v, .o = out, .l = lse, .p = p, .tasks = (long)p->B * p->H * nqb};
+  attn_ctx c = {.q = q, .k = k, .v = v, .o = out, .l = lse, .p = p, .tasks = attn_grid_of(p).tasks};
   if (c.tasks == 0) return 0;
   pool_run(attn_fwd_task, &c, attn_threads(p, c.tasks));
   return c.failed ? -1 : 0;
@@ -100,16 +116,19 @@ int op_attention_forward(const float *q, const float *k, const float *v, float *
 static void attn_dq_task(void *ctx, int t, int parts) {
   attn_ctx *c = ctx;
   const attn_params *p = c->p;
-  long lo, hi, nqb = (p->Tq + ATT_QB - 1) / ATT_QB;
+  attn_grid gr = attn_grid_of(p);
+  long lo, hi;
   pool_range(c->tasks, t, parts, &lo, &hi);
   if (lo >= hi) return;
   float *scratch = attn_scratch(c);
   if (!scratch) return;
   for (long task = lo; task < hi; task++) {
-    int qb = (int)(task % nqb), h = (int)(task / nqb % p->H), b = (int)(task / nqb / p->H);
-    int q0 = qb * ATT_QB, q1 = q0 + ATT_QB < p->Tq ? q0 + ATT_QB : p->Tq;
-    kernels_current()->attn_backward_dq_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dq, p, b, h, q0, q1,
-                                              scratch);
+    int qb = (int)(task % gr.qblocks), hb = (int)(task / gr.qblocks % gr.hblocks);
+    int b = (int)(task / gr.qblocks / gr.hblocks);
+    int h0 = (int)(hb * gr.hpb), h1 = (int)(h0 + gr.hpb);
+    int q0 = (int)(qb * gr.qpb), q1 = q0 + gr.qpb < p->Tq ? (int)(q0 + gr.qpb) : p->Tq;
+    kernels_current()->attn_backward_dq_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dq, p, b, h0, h1, q0,
+                                              q1, scratch);
   }
 }
 
@@ -145,10 +164,10 @@ int op_attention_backward(const float *q, const float *k, const float *v, const 
         for (long d = 0; d < p->D; d++) s += g[d] * o[d];
         delta[(b * p->H + h) * p->Tq + t] = s;
       }
-  long nqb = (p->Tq + ATT_QB - 1) / ATT_QB, nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
+  long nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
   attn_ctx c = {.q = q, .k = k, .v = v, .out = out, .lse = lse, .dout = dout, .delta = delta, .dq = dq, .dk = dk,
                 .dv = dv, .p = p};
-  c.tasks = (long)p->B * p->H * nqb;
+  c.tasks = attn_grid_of(p).tasks;
   if (c.tasks > 0) pool_run(attn_dq_task, &c, attn_threads(p, c.tasks));
   c.tasks = (long)p->B * p->G * nkb;
   if (c.tasks > 0) pool_run(attn_dkv_task, &c, attn_threads(p, c.tasks));

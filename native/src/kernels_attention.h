@@ -67,32 +67,44 @@ static inline void kr_attn_pv(float *o, const float *p, const float *rows, long 
   }
 }
 
-// out/lse for query rows q0..q1-1 (≤ ATT_QB) of batch b, head h.
+// A block is heads h0..h1-1 (one kv group g) × queries q0..q1-1, at most ATT_QB rows: row r is query
+// q0 + r / nh of head h0 + r % nh. The heads of a group share every packed key tile (decode: one tile serves all
+// of a group's query heads, so K/V are read once per group).
+typedef struct { int nrows, nh, g; } kr_attn_block;
+static inline kr_attn_block kr_attn_block_of(const attn_params *p, int h0, int h1, int q0, int q1) {
+  kr_attn_block k = {(q1 - q0) * (h1 - h0), h1 - h0, h0 / (p->H / p->G)};
+  return k;
+}
+#define KR_ROW_Q(r) (q0 + (r) / blk.nh)
+#define KR_ROW_H(r) (h0 + (r) % blk.nh)
+
+// out/lse for heads h0..h1-1 × queries q0..q1-1 of batch b.
 static void kr_attn_forward_block(const float *q, const float *k, const float *v, float *out, float *lse,
-                                  const attn_params *p, int b, int h, int q0, int q1, float *scratch) {
-  int D = p->D, g = h / (p->H / p->G), nq = q1 - q0;
+                                  const attn_params *p, int b, int h0, int h1, int q0, int q1, float *scratch) {
+  kr_attn_block blk = kr_attn_block_of(p, h0, h1, q0, q1);
+  int D = p->D, g = blk.g, nr = blk.nrows;
   float *s = scratch;                  // [KB] scores, then probabilities
   float *Kt = s + 2 * ATT_KB;          // [D, KB]
   float *O = Kt + ATT_DMAX * ATT_KB;   // [QB, D] unnormalized output
   float *mrow = O + ATT_QB * ATT_DMAX; // [QB] running max
   float *lrow = mrow + ATT_QB;         // [QB] running sum
-  for (int ii = 0; ii < nq; ii++) {
-    mrow[ii] = -INFINITY;
-    lrow[ii] = 0.0f;
-    for (int d = 0; d < D; d++) O[ii * D + d] = 0.0f;
+  for (int r = 0; r < nr; r++) {
+    mrow[r] = -INFINITY;
+    lrow[r] = 0.0f;
+    for (int d = 0; d < D; d++) O[r * D + d] = 0.0f;
   }
   int kmax = 0;
-  for (int ii = 0; ii < nq; ii++) { int n = kr_attn_nkeys(p, q0 + ii); kmax = n > kmax ? n : kmax; }
+  for (int r = 0; r < nr; r++) { int n = kr_attn_nkeys(p, KR_ROW_Q(r)); kmax = n > kmax ? n : kmax; }
+  // Few rows: direct dot products beat packing the key tile transposed.
+  int direct = nr < ATT_DIRECT_ROWS;
   for (int j0 = 0; j0 < kmax; j0 += ATT_KB) {
     int kb = kmax - j0 < ATT_KB ? kmax - j0 : ATT_KB;
-    // Few query rows (decode): direct dot products beat packing the key tile transposed.
-    int direct = nq < ATT_DIRECT_ROWS;
     if (!direct) kr_attn_pack_t(k, Kt, p, b, g, j0, kb);
-    for (int ii = 0; ii < nq; ii++) {
-      int valid = kr_attn_nkeys(p, q0 + ii) - j0;
+    for (int r = 0; r < nr; r++) {
+      int valid = kr_attn_nkeys(p, KR_ROW_Q(r)) - j0;
       if (valid <= 0) continue;
       if (valid > kb) valid = kb;
-      const float *qr = q + (((long)b * p->Tq + q0 + ii) * p->H + h) * D;
+      const float *qr = q + (((long)b * p->Tq + KR_ROW_Q(r)) * p->H + KR_ROW_H(r)) * D;
       if (direct) {
         for (int jj = 0; jj < valid; jj++)
           s[jj] = kr_row_dot(qr, k + (((long)b * p->Tk + j0 + jj) * p->G + g) * D, D) * p->scale;
@@ -100,58 +112,61 @@ static void kr_attn_forward_block(const float *q, const float *k, const float *v
         kr_attn_row_scores(qr, Kt, s, D, p->scale);
       }
       float mx = kr_row_max(s, valid);
-      float mnew = mx > mrow[ii] ? mx : mrow[ii];
-      float corr = mrow[ii] == -INFINITY ? 0.0f : kr_exp(mrow[ii] - mnew);
+      float mnew = mx > mrow[r] ? mx : mrow[r];
+      float corr = mrow[r] == -INFINITY ? 0.0f : kr_exp(mrow[r] - mnew);
       float sum = 0.0f;
       for (int jj = 0; jj < valid; jj++) s[jj] = kr_exp(s[jj] - mnew);
 #pragma omp simd reduction(+ : sum)
       for (int jj = 0; jj < valid; jj++) sum += s[jj];
-      lrow[ii] = lrow[ii] * corr + sum;
-      mrow[ii] = mnew;
-      float *o = O + ii * D;
+      lrow[r] = lrow[r] * corr + sum;
+      mrow[r] = mnew;
+      float *o = O + r * D;
       for (int d = 0; d < D; d++) o[d] *= corr;
       kr_attn_pv(o, s, v + (((long)b * p->Tk + j0) * p->G + g) * D, (long)p->G * D, valid, D);
     }
   }
-  for (int ii = 0; ii < nq; ii++) {
-    float *dst = out + (((long)b * p->Tq + q0 + ii) * p->H + h) * D;
-    float inv = lrow[ii] > 0.0f ? 1.0f / lrow[ii] : 0.0f;
-    for (int d = 0; d < D; d++) dst[d] = O[ii * D + d] * inv;
-    lse[((long)b * p->H + h) * p->Tq + q0 + ii] = lrow[ii] > 0.0f ? mrow[ii] + logf(lrow[ii]) : -INFINITY;
+  for (int r = 0; r < nr; r++) {
+    int i = KR_ROW_Q(r), h = KR_ROW_H(r);
+    float *dst = out + (((long)b * p->Tq + i) * p->H + h) * D;
+    float inv = lrow[r] > 0.0f ? 1.0f / lrow[r] : 0.0f;
+    for (int d = 0; d < D; d++) dst[d] = O[r * D + d] * inv;
+    lse[((long)b * p->H + h) * p->Tq + i] = lrow[r] > 0.0f ? mrow[r] + logf(lrow[r]) : -INFINITY;
   }
 }
 
-// dq for query rows q0..q1-1 of (b, h): dq_i = scale · Σ_j p_ij (dp_ij − delta_i) k_j, p from lse, dp = dout_i·v_j,
-// delta[B, H, Tq] = rowsum(dout · out).
+// dq for heads h0..h1-1 × queries q0..q1-1: dq_i = scale · Σ_j p_ij (dp_ij − delta_i) k_j, p from lse,
+// dp = dout_i·v_j, delta[B, H, Tq] = rowsum(dout · out).
 static void kr_attn_backward_dq_block(const float *q, const float *k, const float *v, const float *lse,
                                       const float *delta, const float *dout, float *dq, const attn_params *p, int b,
-                                      int h, int q0, int q1, float *scratch) {
-  int D = p->D, g = h / (p->H / p->G), nq = q1 - q0;
+                                      int h0, int h1, int q0, int q1, float *scratch) {
+  kr_attn_block blk = kr_attn_block_of(p, h0, h1, q0, q1);
+  int D = p->D, g = blk.g, nr = blk.nrows;
   float *s = scratch, *dp = s + ATT_KB;
   float *Kt = dp + ATT_KB, *Vt = Kt + ATT_DMAX * ATT_KB;
   float *acc = Vt + ATT_DMAX * ATT_KB; // [QB, D]
-  for (int i = 0; i < nq * D; i++) acc[i] = 0.0f;
+  for (int i = 0; i < nr * D; i++) acc[i] = 0.0f;
   int kmax = 0;
-  for (int ii = 0; ii < nq; ii++) { int n = kr_attn_nkeys(p, q0 + ii); kmax = n > kmax ? n : kmax; }
+  for (int r = 0; r < nr; r++) { int n = kr_attn_nkeys(p, KR_ROW_Q(r)); kmax = n > kmax ? n : kmax; }
   for (int j0 = 0; j0 < kmax; j0 += ATT_KB) {
     int kb = kmax - j0 < ATT_KB ? kmax - j0 : ATT_KB;
     kr_attn_pack_t(k, Kt, p, b, g, j0, kb);
     kr_attn_pack_t(v, Vt, p, b, g, j0, kb);
-    for (int ii = 0; ii < nq; ii++) {
-      int valid = kr_attn_nkeys(p, q0 + ii) - j0;
+    for (int r = 0; r < nr; r++) {
+      int i = KR_ROW_Q(r), h = KR_ROW_H(r);
+      int valid = kr_attn_nkeys(p, i) - j0;
       if (valid <= 0) continue;
       if (valid > kb) valid = kb;
-      long row = ((long)b * p->Tq + q0 + ii) * p->H + h;
-      long stat = ((long)b * p->H + h) * p->Tq + q0 + ii;
+      long row = ((long)b * p->Tq + i) * p->H + h;
+      long stat = ((long)b * p->H + h) * p->Tq + i;
       kr_attn_row_scores(q + row * D, Kt, s, D, p->scale);
       kr_attn_row_scores(dout + row * D, Vt, dp, D, 1.0f);
       float l = lse[stat], dl = delta[stat];
       for (int jj = 0; jj < valid; jj++) s[jj] = kr_exp(s[jj] - l) * (dp[jj] - dl) * p->scale;
-      kr_attn_pv(acc + ii * D, s, k + (((long)b * p->Tk + j0) * p->G + g) * D, (long)p->G * D, valid, D);
+      kr_attn_pv(acc + r * D, s, k + (((long)b * p->Tk + j0) * p->G + g) * D, (long)p->G * D, valid, D);
     }
   }
-  for (int ii = 0; ii < nq; ii++)
-    memcpy(dq + (((long)b * p->Tq + q0 + ii) * p->H + h) * D, acc + ii * D, sizeof(float) * D);
+  for (int r = 0; r < nr; r++)
+    memcpy(dq + (((long)b * p->Tq + KR_ROW_Q(r)) * p->H + KR_ROW_H(r)) * D, acc + r * D, sizeof(float) * D);
 }
 
 // dk, dv for keys k0..k1-1 (≤ ATT_KB) of (b, kv head g), summed over the group's query heads and all queries that

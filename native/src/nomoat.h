@@ -63,10 +63,10 @@ typedef struct {
                 float bc1, float bc2);
   double (*sum_squares)(const float *x, long n);
   void (*attn_forward_block)(const float *q, const float *k, const float *v, float *out, float *lse,
-                             const attn_params *p, int b, int h, int q0, int q1, float *scratch);
+                             const attn_params *p, int b, int h0, int h1, int q0, int q1, float *scratch);
   void (*attn_backward_dq_block)(const float *q, const float *k, const float *v, const float *lse, const float *delta,
-                                 const float *dout, float *dq, const attn_params *p, int b, int h, int q0, int q1,
-                                 float *scratch);
+                                 const float *dout, float *dq, const attn_params *p, int b, int h0, int h1, int q0,
+                                 int q1, float *scratch);
   void (*attn_backward_dkv_block)(const float *q, const float *k, const float *v, const float *lse, const float *delta,
                                   const float *dout, float *dk, float *dv, const attn_params *p, int b, int g, int k0,
                                   int k1, float *scratch);
