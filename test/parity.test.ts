@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getLlama, type Llama } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
 import { getBackend, noGrad, tidy } from '../src/engine/index.js';
 import { KVCache } from '../src/models/kvcache.js';
 import type { LlamaModel } from '../src/models/llama.js';
@@ -31,7 +31,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nomoat-parity-'));
   getBackend().setThreads(THREADS);
   try {
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' as never, maxThreads: THREADS });
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: THREADS });
   } catch (e) {
     llamaError = e instanceof Error ? e.message : String(e);
   }
