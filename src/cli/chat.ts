@@ -11,6 +11,7 @@ import {
   CliError, LORA_FLAGS, SAMPLING_FLAGS, THREAD_FLAG, applyLoraFlags, loadForCli, makeTimings, requireTokenizer, samplingFrom, setThreads,
   timedModel, timingLine,
 } from './common.js';
+import { RECIPE_FLAG, applyRecipeFlag, readRecipeFlag } from './recipe.js';
 
 const FLAGS = {
   model: { kind: 'string', short: 'm', metavar: 'MODEL', help: 'GGUF file, Hugging Face folder or llama2.c .bin' },
@@ -22,6 +23,7 @@ const FLAGS = {
   ...SAMPLING_FLAGS,
   tokenizer: { kind: 'string', metavar: 'FILE', help: 'tokenizer.bin for a llama2.c checkpoint (default: beside it)' },
   ...LORA_FLAGS,
+  ...RECIPE_FLAG,
   perf: { kind: 'boolean', help: 'print a timing line on stderr after each reply' },
 } as const satisfies FlagSpecs;
 
@@ -48,17 +50,20 @@ export const command = defineCommand({
     'nomoat chat -m qwen2.5-0.5b-instruct-q8_0.gguf',
     'nomoat chat -m ./my-model --chat-template chatml.jinja --system-prompt "You are terse." --temp 0.7',
     'printf "hello\\nhow are you?\\n" | nomoat chat -m model.gguf --temp 0',
+    'nomoat chat --recipe stack.json',
   ],
   async run({ flags: f }) {
     const sampling = samplingFrom(f);
     setThreads(f.threads);
-    const loaded = loadForCli(f.model, f.tokenizer);
+    const recipe = await readRecipeFlag(f.recipe);
+    const loaded = loadForCli(f.model ?? recipe?.base, f.tokenizer);
     const tokenizer = requireTokenizer(loaded);
     const template = f['chat-template'] !== undefined ? readTemplate(f['chat-template']) : tokenizer.chatTemplate;
     if (template === null) {
       throw new CliError(`${loaded.path}: the tokenizer has no chat template; pass --chat-template FILE (a Jinja template, e.g. from a model's tokenizer_config.json)`);
     }
     await applyLoraFlags(loaded.model, f);
+    await applyRecipeFlag(loaded.model, recipe);
     const ctx = f['ctx-size'] ?? loaded.model.config.maxPositionEmbeddings;
     const maxReply = f['n-predict'] ?? 256;
     const bos = textOf(tokenizer, tokenizer.bosId);

@@ -8,6 +8,7 @@ import {
   CliError, LORA_FLAGS, SAMPLING_FLAGS, THREAD_FLAG, applyLoraFlags, loadForCli, makeTimings, requireTokenizer, samplingFrom, setThreads,
   timedModel, timingLine,
 } from './common.js';
+import { RECIPE_FLAG, applyRecipeFlag, readRecipeFlag } from './recipe.js';
 
 const FLAGS = {
   model: { kind: 'string', short: 'm', metavar: 'MODEL', help: 'GGUF file, Hugging Face folder or llama2.c .bin' },
@@ -21,6 +22,7 @@ const FLAGS = {
   'ignore-eos': { kind: 'boolean', help: 'keep generating past end-of-sequence tokens' },
   tokenizer: { kind: 'string', metavar: 'FILE', help: 'tokenizer.bin for a llama2.c checkpoint (default: beside it)' },
   ...LORA_FLAGS,
+  ...RECIPE_FLAG,
   json: { kind: 'boolean', help: 'print one JSON object {tokens, text, stop_reason, timings} instead of streaming' },
 } as const satisfies FlagSpecs;
 
@@ -37,6 +39,8 @@ export const command = defineCommand({
     'nomoat generate -m ./my-hf-model --temp 0 -p "The capital of France is" --stop "." --json',
     'nomoat generate -m stories260K.bin --tokenizer tok512.bin -p "Lily" -t 4 --seed 7',
     'nomoat generate -m model.gguf --lora-scaled ./adapter 0.5 -p "Hello"',
+    'nomoat generate -m model.gguf --lora ./math --lora-scaled ./style -0.5 -p "12+30="',
+    'nomoat generate --recipe stack.json -p "Hello" --temp 0',
   ],
   async run({ flags: f }) {
     if (f.prompt !== undefined && f.file !== undefined) throw new UsageError('give either -p or -f, not both');
@@ -44,10 +48,12 @@ export const command = defineCommand({
     if (prompt === undefined) throw new UsageError('missing -p PROMPT (or -f FILE)');
     const sampling = samplingFrom(f);
     setThreads(f.threads);
-    const loaded = loadForCli(f.model, f.tokenizer);
+    const recipe = await readRecipeFlag(f.recipe);
+    const loaded = loadForCli(f.model ?? recipe?.base, f.tokenizer);
     const tokenizer = requireTokenizer(loaded);
     const cfg = loaded.model.config;
     await applyLoraFlags(loaded.model, f);
+    await applyRecipeFlag(loaded.model, recipe);
 
     const ids = tokenizer.encode(prompt, { parseSpecial: true });
     if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens (and the tokenizer adds no BOS): give some text');
