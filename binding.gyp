@@ -23,6 +23,10 @@
       "cflags": ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-ffp-contract=off", "-fopenmp-simd", "-Wall", "-Wno-unused-function"],
       "cflags!": ["-O2"],
       "libraries": ["-lpthread", "-lm"],
+      "xcode_settings": {
+        "GCC_OPTIMIZATION_LEVEL": "3",
+        "OTHER_CFLAGS": ["-std=gnu11", "-fno-strict-aliasing", "-ffp-contract=off", "-fopenmp-simd", "-Wall", "-Wno-unused-function"]
+      },
       "conditions": [
         ["target_arch=='x64'", {
           "cflags": ["-march=x86-64"]

@@ -7,8 +7,12 @@
 #include <string.h>
 #include "nomoat.h"
 
+#if defined(__clang__) // clang has no `#pragma GCC target`; this applies the same target to every function below
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 #define KR_MR 6
 #define KR_NR 16
@@ -46,5 +50,9 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
 #define KR_NC 2048
 #include "kernels_rows.h"
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
