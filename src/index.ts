@@ -1,0 +1,13 @@
+// nomoat's public API: one import for the engine, models, formats, tokenizers, LoRA, training and data.
+export * from './engine/index.js';
+export * as formats from './formats/index.js';
+export * as tokenizer from './tokenizer/index.js';
+export * as lora from './lora/index.js';
+export * as train from './train/index.js';
+export * as data from './data/index.js';
+export { loadModel, loadHfFolder, loadGgufModel, loadLlama2c, type LoadedModel } from './models/load.js';
+export { LlamaModel, LINEAR_MODULES, type LinearModule } from './models/llama.js';
+export { configFromHf, configToHf, paramCount, ARCHITECTURES, type LlamaConfig } from './models/config.js';
+export { generate, generateTokens, type Generation, type GenerateOptions } from './models/generate.js';
+export { KVCache } from './models/kvcache.js';
+export { initWeights, tinyConfig } from './models/init.js';
