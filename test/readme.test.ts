@@ -23,7 +23,7 @@ test('README engine example trains and frees everything', () => {
     opt.update();
     zeroGrad([w]);
   }
-  assert.ok(losses[99]! < losses[0]! * 0.5, `loss ${losses[0]} → ${losses[99]}`);
+  assert.ok(losses[99] < losses[0] * 0.5, `loss ${losses[0]} → ${losses[99]}`);
   opt.dispose();
   w.dispose();
   assert.equal(getBackend().liveBytes(), before);
