@@ -15,5 +15,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'chat', summary: 'chat with a model in the terminal (stdin may be a pipe)', load: () => import('./chat.js') },
   { name: 'convert', summary: 'convert between Hugging Face folders, GGUF and llama2.c', load: () => import('./convert.js') },
   { name: 'quantize', summary: 'requantize a GGUF file to q8_0 or q4_0 (llama-quantize style)', load: () => import('./quantize.js') },
+  { name: 'stack', summary: 'stack LoRA adapters (a recipe or --lora flags) into one adapter file, PEFT or GGUF', load: () => import('./stack.js') },
+  { name: 'merge', summary: 'merge LoRA adapters into the base model (HF or GGUF), or combine them into one adapter', load: () => import('./merge.js') },
   { name: 'inspect', summary: 'show a model\'s metadata, tensors and parameter count', load: () => import('./inspect.js') },
+  { name: 'finetune', summary: 'fine-tune a LoRA adapter on instruction data (PEFT + GGUF output)', load: () => import('./finetune.js') },
+  { name: 'pretrain', summary: 'pretrain a small Llama from scratch on text files', load: () => import('./pretrain.js') },
+  { name: 'tokenizer train', summary: 'train a byte-level BPE tokenizer (tokenizer.json) on text files', load: () => import('./tokenizer-train.js') },
+  { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];
