@@ -27,8 +27,9 @@ export function peakRssMb(): number {
   return round(process.resourceUsage().maxRSS / 1024);
 }
 
-/** Prints one record as one JSON line, fields in the documented order (note, when given, last). */
-export function emit(r: Omit<BenchRecord, 'peak_rss_mb' | 'ratio'> & { ratio?: number }): void {
+/** Prints one record as one JSON line, fields in the documented order (note, when given, last). `peak_rss_mb`
+ *  defaults to this process's peak; benches that measure in child processes pass the measured side's. */
+export function emit(r: Omit<BenchRecord, 'peak_rss_mb' | 'ratio'> & { ratio?: number; peak_rss_mb?: number }): void {
   const ratio = r.ratio ?? (r.higher_is_better ? r.ours / r.peer : r.peer / r.ours);
   const rec: BenchRecord = {
     bench: r.bench, metric: r.metric, unit: r.unit, ours: round(r.ours), peer: round(r.peer), peer_name: r.peer_name,
@@ -36,7 +37,7 @@ export function emit(r: Omit<BenchRecord, 'peak_rss_mb' | 'ratio'> & { ratio?: n
   };
   if (r.peak_fraction !== undefined) rec.peak_fraction = round(r.peak_fraction);
   if (r.peak_gflops !== undefined) rec.peak_gflops = round(r.peak_gflops);
-  rec.peak_rss_mb = peakRssMb();
+  rec.peak_rss_mb = r.peak_rss_mb !== undefined ? round(r.peak_rss_mb) : peakRssMb();
   const ordered: Record<string, unknown> = {};
   for (const key of ['bench', 'metric', 'unit', 'ours', 'peer', 'peer_name', 'ratio', 'higher_is_better', 'peak_fraction', 'peak_gflops', 'peak_rss_mb'] as const) {
     if (rec[key] !== undefined) ordered[key] = rec[key];

@@ -1,10 +1,12 @@
-// Benchmark dispatcher: `npm run bench -- gemm|ops|all` (node dist/bench/run.js NAME). Each bench prints one
+// Benchmark dispatcher: `npm run bench -- gemm|ops|memory|infer|train|all` (node dist/bench/run.js NAME). Each bench prints one
 // JSON object per line (see bench/common.ts).
 import { runGemmBench } from './gemm.js';
+import { runInferBench } from './infer.js';
 import { runMemoryBench } from './memory.js';
 import { runOpsBench } from './ops.js';
+import { runTrainBench } from './train.js';
 
-const BENCHES: Readonly<Record<string, () => void>> = { gemm: runGemmBench, ops: runOpsBench, memory: () => runMemoryBench() };
+const BENCHES: Readonly<Record<string, () => void>> = { gemm: runGemmBench, ops: runOpsBench, memory: () => runMemoryBench(), infer: runInferBench, train: runTrainBench };
 
 const names = process.argv.slice(2);
 if (names.length === 0 || names.some((n) => n !== 'all' && !(n in BENCHES))) {
