@@ -8,6 +8,8 @@ import { initWeights, tinyConfig } from './init.js';
 import { KVCache } from './kvcache.js';
 import { LlamaModel } from './llama.js';
 import { generateTokens } from './generate.js';
+import { Tensor } from '../engine/tensor.js';
+import { dequantize, quantize } from '../formats/quant.js';
 
 function close(a: Float32Array, b: Float32Array, tol: number, what: string): void {
   assert.equal(a.length, b.length, what);
@@ -76,4 +78,25 @@ test('gradients reach every trainable weight', () => {
     assert.ok(t.grad.toArray().some((x) => x !== 0), `${name} gradient is all zero`);
   }
   model.dispose();
+});
+
+test('a quantized tied embedding is gathered row by row and serves as the LM head, as its f32 decode does', () => {
+  const cfg = tinyConfig({ hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 16, tieWordEmbeddings: true });
+  const weights = initWeights(cfg, 6, 0.2);
+  const f32 = weights.get('model.embed_tokens.weight');
+  assert.ok(f32 !== undefined);
+  const q = quantize('q8_0', f32.toArray());
+  const qTable = Tensor.fromBytes(q, f32.shape, 'q8_0').keep();
+  const decoded = Tensor.from(dequantize('q8_0', q, f32.size), f32.shape).keep();
+  const quantModel = new LlamaModel(cfg, (n) => (n === 'model.embed_tokens.weight' ? qTable : weights.get(n)));
+  const decodedModel = new LlamaModel(cfg, (n) => (n === 'model.embed_tokens.weight' ? decoded : weights.get(n)));
+  assert.equal(quantModel.lmHead.weight, qTable);
+  const ids = Int32Array.from([1, 5, 9, 63, 7]);
+  noGrad(() =>
+    tidy(() => {
+      close(quantModel.forward(ids, 1, ids.length).toArray(), decodedModel.forward(ids, 1, ids.length).toArray(), 1e-4, 'logits');
+      assert.throws(() => quantModel.forward(Int32Array.of(64), 1, 1), /token id 64 at position 0 is outside the vocabulary \[0, 64\)/);
+    }),
+  );
+  for (const t of [...weights.values(), qTable, decoded]) t.dispose();
 });

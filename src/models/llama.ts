@@ -8,6 +8,8 @@ import type { RopeMode } from '../engine/backend.js';
 import { noGrad } from '../engine/context.js';
 import { add, attention, embedding, reshape, rmsnorm, rope, swiglu } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
+import { dtypeBytes } from '../engine/dtype.js';
+import { dequantize } from '../formats/quant.js';
 import { ropeInvFreq, type LlamaConfig } from './config.js';
 import { Linear } from './linear.js';
 import type { KVCache } from './kvcache.js';
@@ -36,8 +38,28 @@ export function linearName(layer: number, m: LinearModule): string {
 /** Looks up a weight by HF name; returns f32 or byte-dtype tensors. */
 export type WeightLookup = (name: string) => Tensor | undefined;
 
+/**
+ * Rows ids[...shape] of a frozen table[V, C] stored in a byte dtype (f16, q8_0, …), decoded to f32 → [...shape, C].
+ * A quantized tied embedding thus stays quantized (it is also the LM head, read by qlinear) instead of being
+ * held a second time as f32 (49152 × 576 floats = 113 MB for SmolLM). No gradient: the table is frozen.
+ */
+export function gatherRows(table: Tensor, ids: Int32Array, shape: readonly number[]): Tensor {
+  if (table.dtype === 'f32') throw new Error(`gatherRows: ${table.label()} is f32; use embedding`);
+  const [V, C] = table.shape as [number, number];
+  const rowBytes = dtypeBytes(table.dtype, C);
+  const bytes = table.bytes;
+  const out = Tensor.zeros([...shape, C], table.backend);
+  const od = out.data;
+  for (let n = 0; n < ids.length; n++) {
+    const id = ids[n];
+    if (id < 0 || id >= V) throw new Error(`embedding: token id ${id} at position ${n} is outside the vocabulary [0, ${V})`);
+    od.set(dequantize(table.dtype, bytes.subarray(id * rowBytes, (id + 1) * rowBytes), C), n * C);
+  }
+  return out;
+}
+
 export class LlamaModel {
-  readonly embed: Tensor; // [V, C]
+  readonly embed: Tensor; // [V, C]: f32, or frozen in a byte dtype (rows decoded as they are gathered)
   readonly blocks: Block[];
   readonly norm: Tensor; // [C]
   readonly lmHead: Linear; // [V, C] (the embedding itself when tied)
@@ -55,7 +77,6 @@ export class LlamaModel {
     const lin = (base: string, bias: boolean): Linear => new Linear(need(`${base}.weight`), bias ? need(`${base}.bias`) : null);
     const c = config;
     this.embed = need('model.embed_tokens.weight');
-    if (this.embed.dtype !== 'f32') throw new Error('the token embedding must be f32 (convert it when loading)');
     this.blocks = [];
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}`;
@@ -114,7 +135,7 @@ export class LlamaModel {
     const start = cache?.length ?? 0;
     const positions = new Int32Array(T);
     for (let t = 0; t < T; t++) positions[t] = start + t;
-    let x = embedding(this.embed, ids, [B, T]); // [B, T, C]
+    let x = this.embed.dtype === 'f32' ? embedding(this.embed, ids, [B, T]) : gatherRows(this.embed, ids, [B, T]); // [B, T, C]
     this.blocks.forEach((b, i) => {
       const h = rmsnorm(x, b.attnNorm, c.rmsNormEps);
       const q = rope(reshape(b.q.forward(h), [B, T, H, D]), positions, this.invFreq, c.ropeMode);

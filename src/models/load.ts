@@ -4,10 +4,11 @@
 // Frozen weights stay in their stored dtype (f16, q8_0, …) and are read block by block by the matmul; pass
 // `dtype: 'f32'` to get trainable f32 copies instead (full-parameter training).
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor } from '../engine/tensor.js';
-import { readGguf, readGgufTensor, readGgufTensorF32, type GgufFile } from '../formats/gguf.js';
+import { readGguf, readGgufTensor, readGgufTensorF32, type GgufFile, type GgufTensorInfo } from '../formats/gguf.js';
+import { LITTLE_ENDIAN } from '../formats/source.js';
 import { readLlama2c, readLlama2cTokenizer } from '../formats/llama2c.js';
 import { ggufMetadataToHfConfig, ggufToHfName } from '../formats/names.js';
 import { openSafetensorsModel, readSafetensorsBytes, readSafetensorsF32 } from '../formats/safetensors.js';
@@ -113,19 +114,46 @@ export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel
   const file = readGguf(path);
   const config = configFromGguf(file);
   const byName = new Map(file.tensors.map((t) => [ggufToHfName(t.name), t] as const));
+  const fd = openSync(path, 'r');
   const lookup = (name: string): Tensor | undefined => {
     const info = byName.get(name);
     if (info === undefined) return undefined;
     if (info.dtype === null) throw new Error(`${path}: tensor ${info.name} has type ${info.typeName}, which nomoat cannot read yet`);
-    // the token embedding is gathered row by row in f32 (LlamaModel requires it), as loadHfFolder does
-    const keep = opts.dtype !== 'f32' && info.dtype !== 'f32' && info.shape.length === 2 && name !== 'model.embed_tokens.weight';
-    const t = keep ? Tensor.fromBytes(readGgufTensor(file, info), info.shape, info.dtype as Exclude<typeof info.dtype, 'f32'>) : Tensor.from(readGgufTensorF32(file, info), info.shape);
+    // Frozen 2-D weights (the token embedding too) stay in their stored dtype; the rest becomes f32.
+    const keep = opts.dtype !== 'f32' && info.dtype !== 'f32' && info.shape.length === 2;
+    let t: Tensor;
+    if (keep) t = Tensor.fromBytes(readGgufTensor(file, info), info.shape, info.dtype as Exclude<typeof info.dtype, 'f32'>);
+    else if (info.dtype === 'f32') t = readF32Into(fd, file, info);
+    else t = Tensor.from(readGgufTensorF32(file, info), info.shape);
     t.name = name;
     return t.keep();
   };
-  const model = new LlamaModel(config, lookup);
+  let model: LlamaModel;
+  try {
+    model = new LlamaModel(config, lookup);
+  } finally {
+    closeSync(fd);
+  }
   const tokenizer = file.metadata.has('tokenizer.ggml.model') ? new GgufTokenizer(ggufVocabFromMetadata(file.metadata)) : null;
   return { model, tokenizer, format: 'gguf', path, gguf: file };
+}
+
+/** An f32 GGUF tensor read from the file straight into a fresh tensor's buffer: one copy, no JS-heap detour
+ *  (decoding into a Float32Array and then copying it into native memory held the model twice while loading). */
+function readF32Into(fd: number, file: GgufFile, info: GgufTensorInfo): Tensor {
+  const t = Tensor.zeros(info.shape);
+  const data = t.data;
+  if (!LITTLE_ENDIAN || !(data instanceof Float32Array)) {
+    data.set(readGgufTensorF32(file, info)); // byte-swapping host, or a float64 reference backend
+    return t;
+  }
+  const view = new Uint8Array(data.buffer, data.byteOffset, info.byteLength);
+  for (let done = 0; done < info.byteLength; ) {
+    const n = readSync(fd, view, done, info.byteLength - done, info.offset + done);
+    if (n === 0) throw new Error(`${file.source.name}: tensor ${info.name}: file ends ${info.byteLength - done} bytes early`);
+    done += n;
+  }
+  return t;
 }
 
 // ---- llama2.c ------------------------------------------------------------------------------------------------
