@@ -1,0 +1,39 @@
+// Writes the bundled demo data (assets/data/demo.jsonl for training, assets/data/demo-test.jsonl held out) from the
+// seeded synthetic skills in src/data/skills.ts, as OpenAI-messages JSONL with an extra "skill" field per line.
+//
+//   npx tsc -p tsconfig.json && node dist/scripts/make-demo-data.js [--train 300] [--test 12] [--seed 2024] [--out assets/data]
+//
+// The same arguments always give byte-identical files.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../src/engine/rng.js';
+import { DEMO_SKILLS, skillConversation, skillSplit, type SkillExample } from '../src/data/skills.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1] ?? '');
+const perSkillTrain = Number(args.get('train') ?? 300);
+const perSkillTest = Number(args.get('test') ?? 12);
+const seed = Number(args.get('seed') ?? 2024);
+const out = args.get('out') ?? 'assets/data';
+
+const train: SkillExample[] = [];
+const test: SkillExample[] = [];
+DEMO_SKILLS.forEach((name, i) => {
+  const s = skillSplit(name, { train: perSkillTrain, test: perSkillTest, seed: seed + i });
+  train.push(...s.train);
+  test.push(...s.test);
+});
+
+// interleave the skills (seeded Fisher–Yates), so any prefix of the file holds all of them
+const rng = new Rng(seed);
+for (let i = train.length - 1; i > 0; i--) {
+  const j = rng.int(i + 1);
+  [train[i], train[j]] = [train[j], train[i]];
+}
+
+const line = (e: SkillExample): string => JSON.stringify({ skill: e.skill, ...skillConversation(e) });
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'demo.jsonl'), train.map(line).join('\n') + '\n');
+writeFileSync(join(out, 'demo-test.jsonl'), test.map(line).join('\n') + '\n');
+console.error(`wrote ${join(out, 'demo.jsonl')} (${train.length} lines) and ${join(out, 'demo-test.jsonl')} (${test.length} lines): ${DEMO_SKILLS.join(', ')}`);
