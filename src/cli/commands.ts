@@ -22,8 +22,4 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'pretrain', summary: 'pretrain a small Llama from scratch on text files', load: () => import('./pretrain.js') },
   { name: 'tokenizer train', summary: 'train a byte-level BPE tokenizer (tokenizer.json) on text files', load: () => import('./tokenizer-train.js') },
   { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
-  { name: 'finetune', summary: 'fine-tune a LoRA adapter on instruction data (PEFT + GGUF output)', load: () => import('./finetune.js') },
-  { name: 'pretrain', summary: 'pretrain a small Llama from scratch on text files', load: () => import('./pretrain.js') },
-  { name: 'tokenizer train', summary: 'train a byte-level BPE tokenizer (tokenizer.json) on text files', load: () => import('./tokenizer-train.js') },
-  { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];
