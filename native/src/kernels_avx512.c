@@ -53,6 +53,7 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
 #define KR_KC 384 // tuned on Zen 5: B micro-panel streams from L1/L2, A block (MC×KC) stays in L2
 #define KR_MC 96
 #define KR_NC 2048
+#define KR_ATTN_HEADER "kernels_attention_avx512.h"
 #include "kernels_rows.h"
 
 #if defined(__clang__)

@@ -2,7 +2,9 @@
 // shape comments). kernels_generic.c compiles them for baseline x86-64/any CPU; kernels_avx2.c, kernels_avx512.c
 // and kernels_neon.c include this file again under `#pragma GCC target(...)`, so the compiler vectorizes the same
 // loops for each level (`#pragma omp simd` marks the reductions; -fopenmp-simd, no OpenMP runtime).
-// The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first.
+// The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first, and
+// may name a header of hand-written attention kernels in KR_ATTN_HEADER that defines KR_ATTN_FORWARD,
+// KR_ATTN_DQ and KR_ATTN_DKV (the generic kr_attn_* kernels stay their reference and fallback).
 // Every function here is static: each level gets its own copy. No threads here: ops.c splits rows over threads.
 #include <math.h>
 #include <string.h>
@@ -259,6 +261,13 @@ static double kr_sum_squares(const float *x, long n) {
 }
 
 #include "kernels_attention.h"
+#ifdef KR_ATTN_HEADER
+#include KR_ATTN_HEADER
+#else
+#define KR_ATTN_FORWARD kr_attn_forward_block
+#define KR_ATTN_DQ kr_attn_backward_dq_block
+#define KR_ATTN_DKV kr_attn_backward_dkv_block
+#endif
 
 const kernels_t KR_TABLE = {
     .name = KR_NAME,
@@ -283,7 +292,7 @@ const kernels_t KR_TABLE = {
     .kl_backward = kr_kl_backward,
     .adamw = kr_adamw,
     .sum_squares = kr_sum_squares,
-    .attn_forward_block = kr_attn_forward_block,
-    .attn_backward_dq_block = kr_attn_backward_dq_block,
-    .attn_backward_dkv_block = kr_attn_backward_dkv_block,
+    .attn_forward_block = KR_ATTN_FORWARD,
+    .attn_backward_dq_block = KR_ATTN_DQ,
+    .attn_backward_dkv_block = KR_ATTN_DKV,
 };
