@@ -100,7 +100,7 @@ static void gemm_small_m(const kernels_t *kt, const float *A, const float *B, fl
     if (!p->accumulate)
       for (long n = n_lo; n < n_hi; n++) c[n] = 0.0f;
     if (p->transB && !p->transA) {
-      for (long n = n_lo; n < n_hi; n++) c[n] += kt->dot(A + m * lda, B + n * ldb, K);
+      continue; // below: every row of A against each row of B while that row is in L1
     } else if (!p->transB) {
       for (long k = 0; k < K; k++) {
         float a = p->transA ? A[k * lda + m] : A[m * lda + k];
@@ -114,6 +114,9 @@ static void gemm_small_m(const kernels_t *kt, const float *A, const float *B, fl
       }
     }
   }
+  if (p->transB && !p->transA) // y = x·Wᵀ (decode): B is read once, not once per row of A
+    for (long n = n_lo; n < n_hi; n++)
+      for (long m = 0; m < p->M; m++) C[m * p->ldc + n] += kt->dot(A + m * lda, B + n * ldb, K);
 }
 
 typedef struct {

@@ -7,6 +7,7 @@
 
 #define QPANEL 64 // weight rows per panel for out = x·Wᵀ; QPANEL_T for dx = dy·W
 #define QPANEL_T 256
+#define QSMALL_M 4 // up to this many rows of x, out = x·Wᵀ skips the GEMM (see quant_small_m_task)
 
 static float f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
@@ -131,6 +132,22 @@ static void quant_task(void *ctx, int t, int parts) {
   }
 }
 
+// Few rows of x (decode): each weight row is dequantized into L1 and dotted with every row of x at once; packing
+// a panel for the GEMM would cost more than the product.
+static void quant_small_m_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long lo, hi;
+  pool_range(c->N, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  float *wr = thread_scratch(SCRATCH_QUANT, sizeof(float) * c->K);
+  if (!wr) { c->failed = 1; return; }
+  const kernels_t *kt = kernels_current();
+  for (long n = lo; n < hi; n++) {
+    dequant_range(c->w + n * c->row_bytes, c->q, 0, c->K, wr);
+    for (long m = 0; m < c->M; m++) c->out[m * c->N + n] = kt->dot(c->x + m * c->K, wr, c->K);
+  }
+}
+
 // dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
 static void quant_t_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
@@ -160,7 +177,8 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
   quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0};
-  pool_run(quant_task, &c, quant_threads(M, N, K, (N + QPANEL - 1) / QPANEL));
+  if (M <= QSMALL_M) pool_run(quant_small_m_task, &c, quant_threads(M, N, K, N));
+  else pool_run(quant_task, &c, quant_threads(M, N, K, (N + QPANEL - 1) / QPANEL));
   return c.failed ? -1 : 0;
 }
 
