@@ -2,7 +2,7 @@
 // A [r, in] is initialized as PEFT's reset_lora_parameters does (torch kaiming_uniform_ with a = √5), B [out, r] zeros,
 // so a fresh adapter changes nothing.
 
-import { isGradEnabled } from '../engine/context.js';
+import { isGradEnabled, tidy } from '../engine/context.js';
 import { dropout, linear, scale } from '../engine/ops/index.js';
 import { hashIndex, Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
@@ -66,8 +66,12 @@ export class LoraLinear implements LinearDelta {
   /** x[..., in] → [..., out] */
   forward(x: Tensor): Tensor {
     const rt = this.runtime;
-    const h = rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x;
-    return scale(linear(linear(h, this.A), this.B), this.scaling * rt.scale);
+    // k·(h·Aᵀ)·Bᵀ = (k·h·Aᵀ)·Bᵀ: scaling the [..., r] intermediate instead of the [..., out] result costs r/out of
+    // the work, forward and backward. The scope frees the intermediates' handles at once (the graph keeps its own).
+    return tidy(() => {
+      const h = rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x;
+      return linear(scale(linear(h, this.A), this.scaling * rt.scale), this.B);
+    });
   }
 }
 

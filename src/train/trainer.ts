@@ -198,7 +198,11 @@ export class Trainer {
       if (b.targets === 0) continue; // nothing trained in this micro-batch: it adds no gradient
       this.forwards++;
       lossSum += tidy(() => {
-        const loss = crossEntropy(this.model.forward(b.ids, b.B, b.T), b.labels); // mean over b's targets
+        // The forward runs in its own scope: every intermediate handle is released when it ends, and the graph
+        // keeps only what backward reads (saved tensors hold their own handles, freed as backward passes them).
+        // So unsaved intermediates are freed before backward, saved ones during it: peak memory is the saved
+        // activations, not every tensor the step ever made.
+        const loss = tidy(() => crossEntropy(this.model.forward(b.ids, b.B, b.T), b.labels)); // mean over b's targets
         backward(scale(loss, b.targets / total));
         return loss.item() * b.targets;
       });
@@ -253,12 +257,14 @@ export class Trainer {
         this.hooks.onStep?.(rec);
         stepAvg = stepAvg === 0 ? dt : 0.9 * stepAvg + 0.1 * dt;
         progress.update({ step: this.step, total: c.steps, loss: u.loss, lr, tokensPerS: rec.tokens_per_s, etaS: stepAvg * (c.steps - this.step), evalLoss: rec.eval_loss });
+        // Lets a pending SIGINT handler run, before the save decision: a Ctrl-C during this update saves it (handlers
+        // run only when the event loop turns, so none can land between this check and the loop condition).
+        await new Promise<void>((r) => setImmediate(r));
         const due = (c.saveEvery > 0 && this.step % c.saveEvery === 0) || this.step === c.steps;
         if (due || this.stopRequested) {
           lastCheckpoint = this.save() ?? lastCheckpoint;
           if (root !== null && this.stopRequested) progress.note(`saved ${lastCheckpoint ?? ''}`);
         }
-        await new Promise<void>((r) => setImmediate(r)); // lets a pending SIGINT handler run
       }
     } finally {
       if (c.handleSigint) process.off('SIGINT', onSigint);
