@@ -47,7 +47,7 @@ function greedy(model: LlamaModel, prompt: number[]): number[] {
     for (let s = 0; s < STEPS; s++) {
       const logits = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
       let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+      for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
       out.push(best);
       input = Int32Array.of(best);
     }
@@ -104,7 +104,7 @@ test('a GGUF LoRA adapter trained here gives llama.cpp the same greedy tokens as
   const loraPath = join(dir, 'adapter.gguf');
   saveGgufLora(adapter, loraPath);
   const oursTokens = prompts.map((p) => greedy(model, p));
-  assert.ok(oursTokens.some((o, i) => o.join() !== baseTokens[i]!.join()), 'the adapter should change greedy output');
+  assert.ok(oursTokens.some((o, i) => o.join() !== baseTokens[i].join()), 'the adapter should change greedy output');
 
   const m = await llama.loadModel({ modelPath: basePath, gpuLayers: 0 });
   const ctx = await m.createContext({
@@ -116,11 +116,11 @@ test('a GGUF LoRA adapter trained here gives llama.cpp the same greedy tokens as
       const seq = ctx.getSequence();
       const theirs: number[] = [];
       for await (const tokId of seq.evaluate(prompt as never[], { temperature: 0, yieldEogToken: true })) {
-        theirs.push(tokId as number);
+        theirs.push(tokId);
         if (theirs.length >= STEPS) break;
       }
       seq.dispose();
-      assert.deepEqual(oursTokens[i], theirs, `greedy tokens from ${JSON.stringify(PROMPTS[i])}\n ours:  ${tok.decode(oursTokens[i]!)}\n llama: ${tok.decode(theirs)}`);
+      assert.deepEqual(oursTokens[i], theirs, `greedy tokens from ${JSON.stringify(PROMPTS[i])}\n ours:  ${tok.decode(oursTokens[i])}\n llama: ${tok.decode(theirs)}`);
     }
   } finally {
     await ctx.dispose();
