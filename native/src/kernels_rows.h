@@ -253,6 +253,42 @@ static void kr_adamw(float *p, const float *g, float *m, float *v, long n, float
   }
 }
 
+// ---- quantized weight rows (decode) --------------------------------------------------------------------------
+// out[m · ldo] = x_m · dequant(row) for M ≤ QDOT_MAX_M rows of x: each block of 32 is dequantized once (ggml's
+// rounding: q8_0 d·q, q4_0 (q − 8)·d, low nibbles first) and used for every row; per-lane sums, reduced at the end.
+static void kr_quant_dot(int q4, const uint8_t *row, long K, const float *x, long ldx, int M, float *out, long ldo) {
+  float acc[QDOT_MAX_M][32];
+  for (int m = 0; m < QDOT_MAX_M; m++)
+    for (int j = 0; j < 32; j++) acc[m][j] = 0.0f;
+  long bb = q4 ? 18 : 34;
+  for (long kb = 0; kb < K / 32; kb++) {
+    const uint8_t *b = row + kb * bb;
+    float d = quant_f16_to_f32((uint16_t)(b[0] | (b[1] << 8))), y[32];
+    if (!q4) { // converted in the product loop: a y[] written at one vector width and read at another stalls
+      const int8_t *qs = (const int8_t *)(b + 2);
+      for (int m = 0; m < M; m++) {
+        const float *xm = x + m * ldx + kb * 32;
+        for (int j = 0; j < 32; j++) acc[m][j] += (d * (float)qs[j]) * xm[j];
+      }
+      continue;
+    }
+    for (int j = 0; j < 16; j++) {
+      y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
+      y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+    }
+    for (int m = 0; m < M; m++) {
+      const float *xm = x + m * ldx + kb * 32;
+      for (int j = 0; j < 32; j++) acc[m][j] += y[j] * xm[j];
+    }
+  }
+  for (int m = 0; m < M; m++) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < 32; j++) s += acc[m][j];
+    out[m * ldo] = s;
+  }
+}
+
 static double kr_sum_squares(const float *x, long n) {
   double s = 0.0;
 #pragma omp simd reduction(+ : s)
@@ -292,6 +328,7 @@ const kernels_t KR_TABLE = {
     .kl_backward = kr_kl_backward,
     .adamw = kr_adamw,
     .sum_squares = kr_sum_squares,
+    .quant_dot = kr_quant_dot,
     .attn_forward_block = KR_ATTN_FORWARD,
     .attn_backward_dq_block = KR_ATTN_DQ,
     .attn_backward_dkv_block = KR_ATTN_DKV,

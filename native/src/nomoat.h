@@ -62,6 +62,9 @@ typedef struct {
   void (*adamw)(float *p, const float *g, float *m, float *v, long n, float lr, float b1, float b2, float eps, float wd,
                 float bc1, float bc2);
   double (*sum_squares)(const float *x, long n);
+  // out[m · ldo] = Σ_k x[m · ldx + k] · dequant(row)[k] for m < M ≤ QDOT_MAX_M, one weight row in ggml q8_0 (q4 = 0)
+  // or q4_0 (q4 = 1) blocks of 32, K a multiple of 32; dequantized exactly as quant.c does
+  void (*quant_dot)(int q4, const uint8_t *row, long K, const float *x, long ldx, int M, float *out, long ldo);
   void (*attn_forward_block)(const float *q, const float *k, const float *v, float *out, float *lse,
                              const attn_params *p, int b, int h0, int h1, int q0, int q1, float *scratch);
   void (*attn_backward_dq_block)(const float *q, const float *k, const float *v, const float *lse, const float *delta,
@@ -116,6 +119,10 @@ typedef struct {
 void gemm(const float *A, const float *B, float *C, const gemm_params *p);
 // Single-threaded, one batch item (for callers already running on a pool thread).
 void gemm_serial(const float *A, const float *B, float *C, const gemm_params *p);
+
+// ---- quantized weights (quant.c) -----------------------------------------------------------------------
+#define QDOT_MAX_M 4
+float quant_f16_to_f32(uint16_t h);
 
 // ---- aligned memory (addon.c) -------------------------------------------------------------------------
 void *nm_aligned_alloc(size_t bytes);

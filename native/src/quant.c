@@ -7,9 +7,9 @@
 
 #define QPANEL 64 // weight rows per panel for out = x·Wᵀ; QPANEL_T for dx = dy·W
 #define QPANEL_T 256
-#define QSMALL_M 4 // up to this many rows of x, out = x·Wᵀ skips the GEMM (see quant_small_m_task)
+#define QSMALL_M QDOT_MAX_M // up to this many rows of x, out = x·Wᵀ skips the GEMM (see quant_small_m_task)
 
-static float f16_to_f32(uint16_t h) {
+float quant_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
   if (exp == 0) {
     if (mant == 0) bits = sign;
@@ -48,15 +48,15 @@ static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, fl
     const uint8_t *b = row + kb * bb;
     float *y = out + (kb * bs - k0);
     switch (q) {
-      case Q_F16: y[0] = f16_to_f32(u16_at(b)); break;
+      case Q_F16: y[0] = quant_f16_to_f32(u16_at(b)); break;
       case Q_BF16: { uint32_t bits = (uint32_t)u16_at(b) << 16; memcpy(y, &bits, 4); break; }
       case Q_Q8_0: {
-        float d = f16_to_f32(u16_at(b));
+        float d = quant_f16_to_f32(u16_at(b));
         for (int j = 0; j < 32; j++) y[j] = d * (float)(int8_t)b[2 + j];
         break;
       }
       case Q_Q4_0: {
-        float d = f16_to_f32(u16_at(b));
+        float d = quant_f16_to_f32(u16_at(b));
         for (int j = 0; j < 16; j++) {
           y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
           y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
@@ -64,7 +64,7 @@ static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, fl
         break;
       }
       case Q_Q4_K: {
-        float d = f16_to_f32(u16_at(b)), dmin = f16_to_f32(u16_at(b + 2));
+        float d = quant_f16_to_f32(u16_at(b)), dmin = quant_f16_to_f32(u16_at(b + 2));
         const uint8_t *sc = b + 4, *qs = b + 16;
         for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
           int s[2], m[2];
@@ -81,7 +81,7 @@ static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, fl
         break;
       }
       case Q_Q6_K: {
-        float d = f16_to_f32(u16_at(b + 208));
+        float d = quant_f16_to_f32(u16_at(b + 208));
         const uint8_t *ql = b, *qh = b + 128;
         const int8_t *sc = (const int8_t *)(b + 192);
         for (int half = 0; half < 2; half++) {
@@ -142,7 +142,12 @@ static void quant_small_m_task(void *ctx, int t, int parts) {
   float *wr = thread_scratch(SCRATCH_QUANT, sizeof(float) * c->K);
   if (!wr) { c->failed = 1; return; }
   const kernels_t *kt = kernels_current();
+  int fused = c->q == Q_Q8_0 || c->q == Q_Q4_0;
   for (long n = lo; n < hi; n++) {
+    if (fused) {
+      kt->quant_dot(c->q == Q_Q4_0, c->w + n * c->row_bytes, c->K, c->x, c->K, (int)c->M, c->out + n, c->N);
+      continue;
+    }
     dequant_range(c->w + n * c->row_bytes, c->q, 0, c->K, wr);
     for (long m = 0; m < c->M; m++) c->out[m * c->N + n] = kt->dot(c->x + m * c->K, wr, c->K);
   }
