@@ -73,6 +73,15 @@ static attn_grid attn_grid_of(const attn_params *p) {
   return g;
 }
 
+// Task i goes to thread 0, 1, …, p−1, p−1, …, 1, 0, 0, 1, … (snake order). Causal task costs grow (forward, dq: with
+// the query block) or shrink (dk/dv: with the key block) steadily along the task index, so contiguous ranges would
+// leave one thread with most of the work; dealt in a snake every thread gets a near-equal share. Each task writes
+// its own outputs, so results do not depend on which thread runs it.
+static inline int attn_owner(long i, int parts) {
+  long r = i % (2L * parts);
+  return (int)(r < parts ? r : 2L * parts - 1 - r);
+}
+
 static float *attn_scratch(attn_ctx *c) {
   float *s = thread_scratch(SCRATCH_ATTN, sizeof(float) * ATT_SCRATCH_FLOATS);
   if (!s) c->failed = 1;
@@ -83,12 +92,11 @@ static void attn_fwd_task(void *ctx, int t, int parts) {
   attn_ctx *c = ctx;
   const attn_params *p = c->p;
   attn_grid gr = attn_grid_of(p);
-  long lo, hi;
-  pool_range(c->tasks, t, parts, &lo, &hi);
-  if (lo >= hi) return;
+  if (t >= c->tasks) return;
   float *scratch = attn_scratch(c);
   if (!scratch) return;
-  for (long task = lo; task < hi; task++) {
+  for (long task = 0; task < c->tasks; task++) {
+    if (attn_owner(task, parts) != t) continue;
     int qb = (int)(task % gr.qblocks), hb = (int)(task / gr.qblocks % gr.hblocks);
     int b = (int)(task / gr.qblocks / gr.hblocks);
     int h0 = (int)(hb * gr.hpb), h1 = (int)(h0 + gr.hpb);
@@ -117,12 +125,11 @@ static void attn_dq_task(void *ctx, int t, int parts) {
   attn_ctx *c = ctx;
   const attn_params *p = c->p;
   attn_grid gr = attn_grid_of(p);
-  long lo, hi;
-  pool_range(c->tasks, t, parts, &lo, &hi);
-  if (lo >= hi) return;
+  if (t >= c->tasks) return;
   float *scratch = attn_scratch(c);
   if (!scratch) return;
-  for (long task = lo; task < hi; task++) {
+  for (long task = 0; task < c->tasks; task++) {
+    if (attn_owner(task, parts) != t) continue;
     int qb = (int)(task % gr.qblocks), hb = (int)(task / gr.qblocks % gr.hblocks);
     int b = (int)(task / gr.qblocks / gr.hblocks);
     int h0 = (int)(hb * gr.hpb), h1 = (int)(h0 + gr.hpb);
@@ -135,12 +142,12 @@ static void attn_dq_task(void *ctx, int t, int parts) {
 static void attn_dkv_task(void *ctx, int t, int parts) {
   attn_ctx *c = ctx;
   const attn_params *p = c->p;
-  long lo, hi, nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
-  pool_range(c->tasks, t, parts, &lo, &hi);
-  if (lo >= hi) return;
+  long nkb = (p->Tk + ATT_KB - 1) / ATT_KB;
+  if (t >= c->tasks) return;
   float *scratch = attn_scratch(c);
   if (!scratch) return;
-  for (long task = lo; task < hi; task++) {
+  for (long task = 0; task < c->tasks; task++) {
+    if (attn_owner(task, parts) != t) continue;
     int kb = (int)(task % nkb), g = (int)(task / nkb % p->G), b = (int)(task / nkb / p->G);
     int k0 = kb * ATT_KB, k1 = k0 + ATT_KB < p->Tk ? k0 + ATT_KB : p->Tk;
     kernels_current()->attn_backward_dkv_block(c->q, c->k, c->v, c->lse, c->delta, c->dout, c->dk, c->dv, p, b, g,
