@@ -5,7 +5,7 @@
 // Letters: B batch, T new positions, P cached positions, C hidden, H query heads, G kv heads, D head dim, V vocab.
 
 import type { RopeMode } from '../engine/backend.js';
-import { noGrad } from '../engine/context.js';
+import { isGradEnabled, noGrad, tidy } from '../engine/context.js';
 import { add, attention, embedding, reshape, rmsnorm, rope, swiglu } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
 import { dtypeBytes } from '../engine/dtype.js';
@@ -128,6 +128,8 @@ export class LlamaModel {
   /**
    * Hidden states after the final norm: ids[B·T] (row-major [B, T]) → [B, T, C].
    * With a cache, the T new positions follow the cache's P stored ones and their keys/values are appended.
+   * Without a tape (noGrad), each layer's intermediates are freed when the layer ends: a 512-token prefill of a
+   * 30-layer model otherwise holds every layer's activations at once (~600 MB for SmolLM-135M).
    */
   hidden(ids: Int32Array, B: number, T: number, cache?: KVCache): Tensor {
     const c = this.config;
@@ -135,20 +137,33 @@ export class LlamaModel {
     const start = cache?.length ?? 0;
     const positions = new Int32Array(T);
     for (let t = 0; t < T; t++) positions[t] = start + t;
-    let x = this.embed.dtype === 'f32' ? embedding(this.embed, ids, [B, T]) : gatherRows(this.embed, ids, [B, T]); // [B, T, C]
-    this.blocks.forEach((b, i) => {
+    const block = (b: Block, i: number, x: Tensor): Tensor => {
       const h = rmsnorm(x, b.attnNorm, c.rmsNormEps);
       const q = rope(reshape(b.q.forward(h), [B, T, H, D]), positions, this.invFreq, c.ropeMode);
       let k = rope(reshape(b.k.forward(h), [B, T, G, D]), positions, this.invFreq, c.ropeMode);
       let v = reshape(b.v.forward(h), [B, T, G, D]);
       if (cache) [k, v] = noGrad(() => cache.append(i, k, v)); // [B, P+T, G, D]
       const a = attention(q, k, v, { causal: true, qOffset: start }); // [B, T, H, D]
-      x = add(x, b.o.forward(reshape(a, [B, T, H * D])));
-      const m = rmsnorm(x, b.mlpNorm, c.rmsNormEps);
-      x = add(x, b.down.forward(swiglu(b.gate.forward(m), b.up.forward(m))));
+      const r = add(x, b.o.forward(reshape(a, [B, T, H * D])));
+      const m = rmsnorm(r, b.mlpNorm, c.rmsNormEps);
+      return add(r, b.down.forward(swiglu(b.gate.forward(m), b.up.forward(m))));
+    };
+    const inference = !isGradEnabled();
+    let x = this.embed.dtype === 'f32' ? embedding(this.embed, ids, [B, T]) : gatherRows(this.embed, ids, [B, T]); // [B, T, C]
+    this.blocks.forEach((b, i) => {
+      if (!inference) {
+        x = block(b, i, x);
+        return;
+      }
+      const prev = x;
+      x = tidy(() => block(b, i, prev));
+      prev.dispose(); // made in this method, read by nobody else
     });
     cache?.advance(T);
-    return rmsnorm(x, this.norm, c.rmsNormEps);
+    if (!inference) return rmsnorm(x, this.norm, c.rmsNormEps);
+    const out = rmsnorm(x, this.norm, c.rmsNormEps);
+    x.dispose();
+    return out;
   }
 
   /** Logits [B, T, V] for every position (training, scoring). */
