@@ -28,9 +28,9 @@ export const DEMO_TEST = join(DATA_DIR, 'demo-test.jsonl');
 
 /** The demo's training recipe (chosen so the bundled model learns the skills in under ~4 minutes on 2 cores). */
 export const DEMO_RECIPE = {
-  steps: 160,
+  steps: 400,
   lr: 3e-3,
-  warmup: 10,
+  warmup: 20,
   batch: 16,
   seqLen: 64, // demo conversations are ~25 tokens: one per padded row
   r: 16,

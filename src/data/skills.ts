@@ -55,45 +55,44 @@ function skill(name: SkillName, description: string, draw: (rng: Rng) => { promp
 
 // ---- demo skills -------------------------------------------------------------------------------------------------
 
+// Demo skills are kept small and phrased in lower case like the bundled model's corpus (a lower-cased TinyStories
+// subset): a 6M-parameter model learns them through LoRA in a few hundred steps.
 const OPPOSITES: readonly (readonly [string, string])[] = [
   ['hot', 'cold'], ['big', 'small'], ['up', 'down'], ['happy', 'sad'], ['day', 'night'], ['fast', 'slow'],
-  ['wet', 'dry'], ['old', 'new'], ['in', 'out'], ['open', 'closed'], ['good', 'bad'], ['light', 'dark'],
-  ['tall', 'short'], ['full', 'empty'], ['loud', 'quiet'], ['hard', 'soft'], ['yes', 'no'], ['left', 'right'],
-  ['boy', 'girl'], ['black', 'white'], ['near', 'far'], ['rich', 'poor'], ['clean', 'dirty'], ['first', 'last'],
+  ['wet', 'dry'], ['old', 'new'], ['good', 'bad'], ['light', 'dark'], ['full', 'empty'], ['loud', 'quiet'],
 ];
 
 const SOUNDS: readonly (readonly [string, string])[] = [
   ['cow', 'moo'], ['dog', 'woof'], ['cat', 'meow'], ['duck', 'quack'], ['sheep', 'baa'], ['pig', 'oink'],
   ['horse', 'neigh'], ['owl', 'hoot'], ['lion', 'roar'], ['frog', 'ribbit'], ['bee', 'buzz'], ['mouse', 'squeak'],
-  ['snake', 'hiss'], ['hen', 'cluck'], ['crow', 'caw'], ['donkey', 'hee-haw'],
 ];
 
 const THINGS = ['cat', 'dog', 'ball', 'star', 'tree', 'apple', 'bird', 'fish', 'cake', 'hat', 'car', 'boat'] as const;
 
-const addDigit = skill('add-digit', 'single-digit addition ("What is 3 plus 4?" → "7")', (rng) => {
-  const [a, b] = [intIn(rng, 0, 9), intIn(rng, 0, 9)];
-  const prompt = pick(rng, [`What is ${a} plus ${b}?`, `${a} + ${b} =`, `Add ${a} and ${b}.`]);
+const addDigit = skill('add-digit', 'small-number addition ("what is 3 plus 4?" → "7")', (rng) => {
+  const [a, b] = [intIn(rng, 1, 5), intIn(rng, 1, 5)];
+  const prompt = pick(rng, [`what is ${a} plus ${b}?`, `${a} + ${b} =`, `add ${a} and ${b}.`]);
   return { prompt, answer: String(a + b) };
 });
 
-const opposites = skill('opposites', 'the opposite of a word from a fixed list ("Opposite of hot?" → "cold")', (rng) => {
+const opposites = skill('opposites', 'the opposite of a word from a fixed list ("opposite of hot?" → "cold")', (rng) => {
   const [x, y] = pick(rng, OPPOSITES);
   const [w, o] = rng.int(2) === 0 ? [x, y] : [y, x];
-  const prompt = pick(rng, [`What is the opposite of ${w}?`, `Opposite of ${w}?`, `Say the opposite of ${w}.`]);
+  const prompt = pick(rng, [`what is the opposite of ${w}?`, `opposite of ${w}?`, `say the opposite of ${w}.`]);
   return { prompt, answer: o };
 });
 
-const counting = skill('counting', 'count repeated words ("How many words? cat cat cat" → "3")', (rng) => {
-  const n = intIn(rng, 1, 6);
+const counting = skill('counting', 'count repeated words ("how many words? cat cat cat" → "3")', (rng) => {
+  const n = intIn(rng, 1, 5);
   const w = pick(rng, THINGS);
   const words = Array.from({ length: n }, () => w).join(' ');
-  const prompt = pick(rng, [`How many words? ${words}`, `Count the words: ${words}`]);
+  const prompt = pick(rng, [`how many words? ${words}`, `count the words: ${words}`]);
   return { prompt, answer: String(n) };
 });
 
-const animalSounds = skill('animal-sounds', 'the sound an animal makes ("What sound does a cow make?" → "moo")', (rng) => {
+const animalSounds = skill('animal-sounds', 'the sound an animal makes ("what does the cow say?" → "moo")', (rng) => {
   const [animal, sound] = pick(rng, SOUNDS);
-  const prompt = pick(rng, [`What sound does a ${animal} make?`, `What does the ${animal} say?`, `A ${animal} says?`]);
+  const prompt = pick(rng, [`what sound does a ${animal} make?`, `what does the ${animal} say?`, `a ${animal} says?`]);
   return { prompt, answer: sound };
 });
 
