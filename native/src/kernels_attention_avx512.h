@@ -120,12 +120,150 @@ static int av_limits(const attn_params *p, int q0, int nh, int nr, __m512i *l0, 
   return kmax;
 }
 
+// r[j] = Σ lanes of v[j] for 16 vectors (pairwise within 128-bit lanes, then across lanes): 15 adds' worth of
+// shuffles instead of 16 separate horizontal sums.
+static inline __attribute__((always_inline)) __m512 av_hsum16(const __m512 *v) {
+  __m512 u[8], w[4];
+  for (int i = 0; i < 8; i++)
+    u[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+  for (int i = 0; i < 4; i++) // lane L of w[i]: the lane-L sums of v[4i .. 4i+3]
+    w[i] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(w[2], w[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(w[2], w[3], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(x01, x23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+#define AV_DEC_ROWS 6 // decode blocks up to this many rows: scores by dot products, P·V with rows in registers
+
+// S[0..kb) = Σ_d qs[d] · k_j[d] for the keys of one tile, 16 dot products per av_hsum16 (NC = D / 16).
+static inline __attribute__((always_inline)) void av_dec_scores(const float *qs, const float *kbase, long stride,
+                                                                int kb, float *S, const int NC) {
+  for (int jc = 0; jc < kb; jc += 16) {
+    __m512 part[16];
+    for (int u = 0; u < 16; u++) {
+      int j = jc + u < kb ? jc + u : kb - 1; // past the tile: a repeat, masked by the caller
+      const float *kr = kbase + j * stride;
+      __m512 a = _mm512_mul_ps(_mm512_loadu_ps(qs), _mm512_loadu_ps(kr));
+      for (int c = 1; c < NC; c++) a = _mm512_fmadd_ps(_mm512_loadu_ps(qs + 16 * c), _mm512_loadu_ps(kr + 16 * c), a);
+      part[u] = a;
+    }
+    _mm512_storeu_ps(S + jc, av_hsum16(part));
+  }
+}
+
+// O[r, 0..16·CN) += Σ_{j<kb} S[r, j] · v_j[0..16·CN) for R rows held in registers, each value row loaded once.
+static inline __attribute__((always_inline)) void av_dec_pv(float *O, int D, const float *S, const float *vbase,
+                                                            long stride, int kb, const int R, const int CN) {
+  __m512 acc[AV_DEC_ROWS][4];
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < CN; c++) acc[r][c] = _mm512_loadu_ps(O + r * D + 16 * c);
+  for (int j = 0; j < kb; j++) {
+    const float *vr = vbase + j * stride;
+    __m512 vv[4];
+    for (int c = 0; c < CN; c++) vv[c] = _mm512_loadu_ps(vr + 16 * c);
+    for (int r = 0; r < R; r++) {
+      __m512 pj = _mm512_set1_ps(S[r * ATT_KB + j]);
+      for (int c = 0; c < CN; c++) acc[r][c] = _mm512_fmadd_ps(pj, vv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int c = 0; c < CN; c++) _mm512_storeu_ps(O + r * D + 16 * c, acc[r][c]);
+}
+
+// Few rows (decode: one query against the KV cache, the heads of one group): keys sit in lanes for the softmax,
+// scores are dot products summed 16 at a time by av_hsum16, and P·V holds every row's output chunk in registers
+// while each value row is loaded once. D a multiple of 16.
+static void av_attn_decode_block(const float *q, const float *k, const float *v, float *out, float *lse,
+                                 const attn_params *p, int b, int h0, int q0, int nh, int nr, float *scratch) {
+  int D = p->D, g = h0 / (p->H / p->G), nc = D / 16;
+  long stride = (long)p->G * D;
+  float *Qs = scratch;                         // [nr, D] scaled queries
+  float *O = Qs + AV_DEC_ROWS * D;             // [nr, D] unnormalized output
+  float *S = O + AV_DEC_ROWS * D;              // [nr, KB] scores, then probabilities
+  float mrow[AV_DEC_ROWS], lrow[AV_DEC_ROWS];
+  int lim[AV_DEC_ROWS], kmax = 0;
+  for (int r = 0; r < nr; r++) {
+    const float *qr = av_row(q, p, b, h0, q0, nh, r);
+    for (int d = 0; d < D; d++) Qs[r * D + d] = qr[d] * p->scale, O[r * D + d] = 0.0f;
+    mrow[r] = -INFINITY;
+    lrow[r] = 0.0f;
+    lim[r] = kr_attn_nkeys(p, q0 + r / nh);
+    kmax = lim[r] > kmax ? lim[r] : kmax;
+  }
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int j0 = 0; j0 < kmax; j0 += ATT_KB) {
+    int kb = kmax - j0 < ATT_KB ? kmax - j0 : ATT_KB;
+    const float *kbase = k + (((long)b * p->Tk + j0) * p->G + g) * D;
+    for (int r = 0; r < nr; r++) {
+      switch (nc) { // constant chunk counts keep the 16 partial sums in registers
+        case 4: av_dec_scores(Qs + r * D, kbase, stride, kb, S + r * ATT_KB, 4); break;
+        case 2: av_dec_scores(Qs + r * D, kbase, stride, kb, S + r * ATT_KB, 2); break;
+        default: av_dec_scores(Qs + r * D, kbase, stride, kb, S + r * ATT_KB, nc); break;
+      }
+      int valid = lim[r] - j0 < kb ? lim[r] - j0 : kb;
+      float *sr = S + r * ATT_KB;
+      if (valid <= 0) { // nothing visible in this tile: no probabilities, no correction
+        for (int j = 0; j < ATT_KB; j++) sr[j] = 0.0f;
+        continue;
+      }
+      __m512 mx = _mm512_set1_ps(-INFINITY);
+      for (int jc = 0; jc < kb; jc += 16) {
+        __mmask16 m = _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32(jc)), _mm512_set1_epi32(valid));
+        mx = _mm512_mask_max_ps(mx, m, mx, _mm512_loadu_ps(sr + jc));
+      }
+      float mnew = _mm512_reduce_max_ps(mx);
+      mnew = mnew > mrow[r] ? mnew : mrow[r];
+      float corr = mrow[r] == -INFINITY ? 0.0f : kr_exp(mrow[r] - mnew);
+      __m512 sum = _mm512_setzero_ps(), mv = _mm512_set1_ps(mnew);
+      for (int jc = 0; jc < ATT_KB; jc += 16) {
+        __mmask16 m = _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32(jc)), _mm512_set1_epi32(valid));
+        __m512 e = _mm512_maskz_mov_ps(m, av_exp(_mm512_sub_ps(_mm512_loadu_ps(sr + jc), mv)));
+        _mm512_storeu_ps(sr + jc, e);
+        sum = _mm512_add_ps(sum, e);
+      }
+      lrow[r] = lrow[r] * corr + _mm512_reduce_add_ps(sum);
+      mrow[r] = mnew;
+      for (int d = 0; d < D; d++) O[r * D + d] *= corr;
+    }
+    const float *vbase = v + (((long)b * p->Tk + j0) * p->G + g) * D;
+    for (int c0 = 0; c0 < nc; c0 += 4) { // 64 columns (4 zmm) of every row at a time
+      int cn = nc - c0 < 4 ? nc - c0 : 4;
+      float *Oc = O + 16 * c0;
+      const float *vc = vbase + 16 * c0;
+#define AV_PV_CASE(R)                                                              \
+  case R:                                                                          \
+    if (cn == 4) av_dec_pv(Oc, D, S, vc, stride, kb, R, 4);                        \
+    else if (cn == 3) av_dec_pv(Oc, D, S, vc, stride, kb, R, 3);                   \
+    else if (cn == 2) av_dec_pv(Oc, D, S, vc, stride, kb, R, 2);                   \
+    else av_dec_pv(Oc, D, S, vc, stride, kb, R, 1);                                \
+    break;
+      switch (nr) { AV_PV_CASE(1) AV_PV_CASE(2) AV_PV_CASE(3) AV_PV_CASE(4) AV_PV_CASE(5) AV_PV_CASE(6) }
+#undef AV_PV_CASE
+    }
+  }
+  for (int r = 0; r < nr; r++) {
+    int i = q0 + r / nh, h = h0 + r % nh;
+    float *dst = out + (((long)b * p->Tq + i) * p->H + h) * D;
+    float inv = lrow[r] > 0.0f ? 1.0f / lrow[r] : 0.0f;
+    for (int d = 0; d < D; d++) dst[d] = O[r * D + d] * inv;
+    lse[((long)b * p->H + h) * p->Tq + i] = lrow[r] > 0.0f ? mrow[r] + logf(lrow[r]) : -INFINITY;
+  }
+}
+
 // out/lse for heads h0..h1-1 × queries q0..q1-1 of batch b (as kr_attn_forward_block).
 static void av_attn_forward_block(const float *q, const float *k, const float *v, float *out, float *lse,
                                   const attn_params *p, int b, int h0, int h1, int q0, int q1, float *scratch) {
   kr_attn_block blk = kr_attn_block_of(p, h0, h1, q0, q1);
   int D = p->D, g = blk.g, nr = blk.nrows, nh = blk.nh;
-  if (D % 8 || nr > AV_ROWS || nr < ATT_DIRECT_ROWS) { // few rows (decode): lanes would sit idle
+  if (D % 16 == 0 && nr <= AV_DEC_ROWS) { // few rows (decode): 32 row lanes would sit idle
+    av_attn_decode_block(q, k, v, out, lse, p, b, h0, q0, nh, nr, scratch);
+    return;
+  }
+  if (D % 8 || nr > AV_ROWS || nr < ATT_DIRECT_ROWS) {
     kr_attn_forward_block(q, k, v, out, lse, p, b, h0, h1, q0, q1, scratch);
     return;
   }
