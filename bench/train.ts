@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/engine/index.js';
 import { loadNativeAddon } from '../src/engine/native/addon.js';
@@ -58,7 +58,7 @@ function cases(threads: number): { metric: string; spec: TrainSpec }[] {
   const common = { threads, seed: 1, warmup: 1, rank: 16, alpha: 32 };
   return [
     { metric: `lora_r16_seq512_t${threads}`, spec: { ...SMOL_135M, ...common, mode: 'lora', seq: 512, batch: 1, steps: 3 } },
-    { metric: `pretrain_default_seq256_b8_t${threads}`, spec: { ...DEFAULT_MODEL, ...common, mode: 'full', seq: 256, batch: 8, steps: 5 } },
+    { metric: `pretrain_default_seq256_b8_t${threads}`, spec: { ...DEFAULT_MODEL, ...common, mode: 'full', seq: 256, batch: 8, steps: 3 } },
   ];
 }
 
@@ -163,25 +163,37 @@ function runChild(cmd: string, args: string[], who: string, env: NodeJS.ProcessE
 }
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
-const TORCH_INSTALL = 'apt-get update && apt-get install -y python3-torch';
+// Debian's torch calls whatever provides libblas.so.3: alone, python3-torch pulls in the reference libblas3, which
+// makes it several times slower than the same torch over OpenBLAS (a strawman peer); libopenblas0-pthread takes over.
+const TORCH_INSTALL = 'apt-get update && apt-get install -y python3-torch libopenblas0-pthread';
 
-function hasTorch(): boolean {
-  return spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+function peerStatus(): 'ok' | 'no-torch' | 'reference-blas' {
+  if (!existsSync(SYSTEM_PYTHON) || spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return 'no-torch';
+  return existsSync('/usr/lib/x86_64-linux-gnu/blas/libblas.so.3') && !existsSync('/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3') ? 'reference-blas' : 'ok';
 }
 
 /**
- * Makes sure Debian's python3-torch is importable from /usr/bin/python3 (the pyenv python3 on PATH does not see it):
- * installs it when running as root with apt-get, else explains how and returns false.
+ * Makes sure Debian's python3-torch (over OpenBLAS) runs under /usr/bin/python3 (the pyenv python3 on PATH does not
+ * see it): installs it when running as root with apt-get, else explains how. False: no torch, so no peer.
  */
 function ensureTorch(): boolean {
-  if (existsSync(SYSTEM_PYTHON) && hasTorch()) return true;
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+  let status = peerStatus();
+  if (status !== 'ok' && process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     console.error(`train bench: installing the PyTorch peer (${TORCH_INSTALL}) …`);
-    const r = spawnSync('sh', ['-c', `${TORCH_INSTALL} >&2`], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (r.status === 0 && hasTorch()) return true;
+    spawnSync('sh', ['-c', `(${TORCH_INSTALL}) >&2`], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    status = peerStatus();
   }
-  console.error(`train bench: no PyTorch for ${SYSTEM_PYTHON}; install Debian's python3-torch as root (\`${TORCH_INSTALL}\`). Emitting our numbers without a peer.`);
-  return false;
+  if (status === 'reference-blas') console.error(`train bench: torch runs over the reference BLAS (slow peer); install OpenBLAS as root: \`${TORCH_INSTALL}\``);
+  if (status === 'no-torch') console.error(`train bench: no PyTorch for ${SYSTEM_PYTHON}; install Debian's python3-torch as root (\`${TORCH_INSTALL}\`). Emitting our numbers without a peer.`);
+  return status !== 'no-torch';
+}
+
+/** The torch child's environment: BLAS and OpenMP pinned to `threads`; the OpenBLAS kernel overrides removed. */
+function torchEnv(threads: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE; // pins an older kernel (see bench/common.ts runPython)
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
 }
 
 function median(xs: readonly number[]): number {
@@ -198,14 +210,13 @@ export function runTrainBench(): void {
   for (const { metric, spec } of cases(threads)) {
     const load0 = loadavg()[0];
     const ours = runChild(process.execPath, [THIS_FILE, 'child', JSON.stringify(spec)], 'our training child');
-    const env = { ...process.env, OMP_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) };
-    const peer = withTorch ? runChild(SYSTEM_PYTHON, [script, JSON.stringify(spec)], 'the PyTorch child', env) : null;
+    const peer = withTorch ? runChild(SYSTEM_PYTHON, [script, JSON.stringify(spec)], 'the PyTorch child', torchEnv(threads)) : null;
     const peakGflops = addon.peakFlops(threads); // measured now, under the same machine load as the runs
     const tokens = spec.batch * spec.seq;
     const flops = stepFlops(spec);
     const oursTps = tokens / median(ours.step_s);
     const peerTps = peer === null ? NaN : tokens / median(peer.step_s); // NaN (null in JSON) without a peer
-    const peerName = peer === null ? 'none (python3-torch missing)' : `PyTorch ${peer.torch ?? '?'} (Debian python3-torch, BLAS ${peer.blas ?? '?'})`;
+    const peerName = peer === null ? 'none (python3-torch missing)' : `PyTorch ${peer.torch ?? '?'} (Debian python3-torch, BLAS ${basename(peer.blas ?? '?')})`;
     const frac = (tps: number): number => (flops / tokens) * tps / 1e9 / peakGflops;
     const what = spec.mode === 'lora' ? `LoRA r=${spec.rank} alpha=${spec.alpha} on q,k,v,o,gate,up,down of a SmolLM-135M-shaped model` : 'full training of the default model shape';
     const steps = (r: SideResult): string => r.step_s.map((x) => x.toFixed(2)).join('/');
