@@ -1,0 +1,204 @@
+// Skills bench: does stacking fine-tunes keep what each one learned? On the bundled base (assets/default-model) one
+// LoRA adapter is trained per synthetic skill (src/data/skills.ts: addition, reversal, date shifting, key–value
+// JSON; fresh every run, nothing cached), then each skill's exact-match accuracy (greedy) is measured for: the base,
+// the skill's own adapter alone, the unmerged stack of all adapters, and every PEFT combination method
+// (add_weighted_adapter, weights 1, density 0.5, seed 0). Also, per layer and module, the numerical rank of the
+// summed update Σ s·B·A against each adapter's own rank. JSON lines on stdout; the same as Markdown tables in
+// bench-results/skills.md (the path is printed on stderr).
+//
+// Budget (2 cores): SKILL_STEPS updates of BATCH padded rows per adapter and TEST_ITEMS test prompts per skill keep
+// the whole run under 30 minutes. NOMOAT_SKILLS_QUICK=1 shrinks everything for a smoke run; NOMOAT_SKILLS_STEPS
+// and NOMOAT_SKILLS_TEST override the two budgets; NOMOAT_SKILLS_BASE names another base model.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getBackend } from '../src/engine/index.js';
+import { BENCH_SKILLS, SKILLS, skillConversation, skillSplit, type SkillExample, type SkillName } from '../src/data/skills.js';
+import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
+import { COMBINATION_TYPES, LoraAdapter, combineAdapters, type LoraConfig } from '../src/lora/index.js';
+import { generateTokens } from '../src/models/generate.js';
+import type { LlamaModel } from '../src/models/llama.js';
+import { loadModel } from '../src/models/load.js';
+import { renderChat, type Tokenizer } from '../src/tokenizer/index.js';
+import { conversationExample, finetune } from '../src/train/index.js';
+import { emit } from './common.js';
+
+const QUICK = process.env.NOMOAT_SKILLS_QUICK === '1';
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BASE = process.env.NOMOAT_SKILLS_BASE ?? join(ROOT, 'assets', 'default-model'); // override: another HF folder or GGUF
+const REPORT = join(ROOT, 'bench-results', 'skills.md');
+
+const envInt = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+const SKILL_STEPS = envInt('NOMOAT_SKILLS_STEPS', QUICK ? 10 : 150); // optimizer updates per adapter
+const BATCH = 16; // conversations per update, one per padded row (rows start at position 0, as prompts do)
+const MAX_SEQ = 128; // row length cap; each skill's rows are as long as its longest conversation
+const TRAIN_ITEMS = QUICK ? 200 : 2400; // examples per skill (≥ steps × batch: no example is seen twice)
+const TEST_ITEMS = envInt('NOMOAT_SKILLS_TEST', QUICK ? 8 : 40); // held-out prompts per skill
+const LR = 5e-3; // 2e-3 learns visibly slower in this budget, 1.5e-2 diverges
+const LORA: Partial<LoraConfig> = { r: 16, loraAlpha: 32, loraDropout: 0, targetModules: 'all-linear' };
+const DENSITY = 0.5;
+const SEED = 0;
+
+interface Variant {
+  name: string;
+  label: string;
+}
+
+/** Greedy replies to prompts (batched by prompt length, as the generator needs equal lengths per batch). */
+function answer(model: LlamaModel, tok: Tokenizer, prompts: readonly string[], maxTokens: number): string[] {
+  const template = tok.chatTemplate!;
+  const ids = prompts.map((p) => tok.encode(renderChat(template, [{ role: 'user', content: p }], { addGenerationPrompt: true }), { parseSpecial: true, addBos: false }));
+  const byLen = new Map<number, number[]>();
+  ids.forEach((x, i) => byLen.set(x.length, [...(byLen.get(x.length) ?? []), i]));
+  const out = new Array<string>(prompts.length).fill('');
+  for (const idx of byLen.values()) {
+    const gens = generateTokens(model, tok, idx.map((i) => ids[i]), { maxTokens, sampling: { temperature: 0 } });
+    gens.forEach((g, j) => (out[idx[j]] = g.text));
+  }
+  return out;
+}
+
+/** Exact-match accuracy of the model on a skill's test items. */
+function accuracy(model: LlamaModel, tok: Tokenizer, skill: SkillName, test: readonly SkillExample[]): number {
+  const maxTokens = Math.max(...test.map((e) => tok.encode(e.answer, { addBos: false }).length)) + 2;
+  const replies = answer(model, tok, test.map((e) => e.prompt), maxTokens);
+  return replies.filter((r, i) => SKILLS[skill].check(r, test[i].answer)).length / test.length;
+}
+
+/** Numerical rank of Σ s·B·A over the adapters for one module, and each adapter's own numerical rank there. */
+function ranks(adapters: readonly LoraAdapter[], module: string): { sum: number; each: number[] } {
+  const term = (a: LoraAdapter): LowRankTerm => {
+    const m = a.modules.get(module)!;
+    return { B: { rows: m.outFeatures, cols: m.r, data: m.B.toArray() }, A: { rows: m.r, cols: m.inFeatures, data: m.A.toArray() }, scale: m.scaling };
+  };
+  const terms = adapters.map(term);
+  return { sum: numericalRank(terms), each: terms.map((t) => numericalRank([t])) };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}`;
+
+export async function runSkillsBench(): Promise<void> {
+  const t0 = performance.now();
+  const secs = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+  const log = (s: string): void => void process.stderr.write(`skills: ${s} [${secs()}]\n`);
+  getBackend().setThreads(cpus().length);
+  const { model, tokenizer } = loadModel(BASE, { dtype: 'f32' }); // f32 base: plain GEMMs, faster than f16 qlinear here
+  if (tokenizer === null || tokenizer.chatTemplate === null) throw new Error(`${BASE}: the bench needs a tokenizer with a chat template`);
+  const skills = [...BENCH_SKILLS];
+  const data = skills.map((s, i) => skillSplit(s, { train: TRAIN_ITEMS, test: TEST_ITEMS, seed: 1000 + i }));
+
+  // ---- one adapter per skill --------------------------------------------------------------------------------------
+  const adapters: LoraAdapter[] = [];
+  for (const [i, s] of skills.entries()) {
+    const adapter = LoraAdapter.create(model, LORA, { seed: SEED + i, name: s });
+    const tt = performance.now();
+    const conversations = data[i].train.map((e) => skillConversation(e));
+    const seqLen = Math.min(MAX_SEQ, Math.max(...conversations.slice(0, 200).map((c) => conversationExample(tokenizer, c).ids.length)) + 8);
+    const r = await finetune({
+      model, adapter, tokenizer, conversations, evalConversations: [], mode: 'padded', seqLen, batchSize: BATCH, dataSeed: SEED + i,
+      train: { steps: SKILL_STEPS, lr: LR, warmupSteps: Math.min(10, Math.floor(SKILL_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
+    });
+    adapter.detach();
+    adapters.push(adapter);
+    log(`trained ${s}: ${SKILL_STEPS} steps of ${BATCH}×${seqLen}, final loss ${r.result.loss.toFixed(3)}, ${((performance.now() - tt) / 1000).toFixed(0)} s`);
+  }
+
+  // ---- accuracies -------------------------------------------------------------------------------------------------
+  const acc = new Map<string, number[]>(); // variant → accuracy per skill
+  const evalAll = (name: string): number[] => {
+    const a = skills.map((s, i) => accuracy(model, tokenizer, s, data[i].test));
+    acc.set(name, a);
+    log(`${name}: ${a.map(pct).join(' / ')} %`);
+    return a;
+  };
+  evalAll('base');
+  const single = skills.map((s, i) => {
+    adapters[i].attach(model);
+    const a = accuracy(model, tokenizer, s, data[i].test);
+    adapters[i].detach();
+    return a;
+  });
+  acc.set('single', single);
+  log(`single (own adapter): ${single.map(pct).join(' / ')} %`);
+  for (const a of adapters) a.attach(model, { scale: 1 });
+  evalAll('stack');
+  for (const a of adapters) a.detach();
+  for (const method of COMBINATION_TYPES) {
+    const c = combineAdapters(adapters, method, { density: DENSITY, seed: SEED, name: method });
+    c.attach(model);
+    evalAll(method);
+    c.dispose();
+  }
+
+  // ---- report -----------------------------------------------------------------------------------------------------
+  const variants: Variant[] = [
+    { name: 'base', label: 'base (no adapter)' },
+    { name: 'single', label: 'own adapter alone' },
+    { name: 'stack', label: `unmerged stack of all ${skills.length}` },
+    ...COMBINATION_TYPES.map((m) => ({ name: m, label: m })),
+  ];
+  for (const v of variants) {
+    acc.get(v.name)!.forEach((x, i) => {
+      const peer = single[i];
+      emit({
+        bench: 'skills', metric: `${skills[i]}_${v.name}_accuracy`, unit: 'exact_match', ours: x, peer, peer_name: 'single adapter',
+        ratio: peer > 0 ? x / peer : x > 0 ? 1 : 0, higher_is_better: true,
+        ...(peer === 0 ? { note: 'the single adapter scored 0 on its own skill' } : {}),
+      });
+    });
+  }
+  const rankRows: string[] = [];
+  const cfg = model.config;
+  const moduleNames = [...adapters[0].modules.keys()];
+  const modsOfLayer = (l: number): string[] => moduleNames.filter((n) => n.startsWith(`model.layers.${l}.`));
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const cells: string[] = [];
+    for (const name of modsOfLayer(l)) {
+      const r = ranks(adapters, name);
+      const short = name.split('.').pop()!;
+      const peer = Math.max(...r.each);
+      emit({
+        bench: 'skills', metric: `layer${l}_${short}_summed_update_rank`, unit: 'rank', ours: r.sum, peer, peer_name: 'largest single-adapter rank',
+        ratio: r.sum / peer, higher_is_better: false, note: `numerical rank of Σ scale·B·A over ${adapters.length} adapters (each r ${LORA.r}); each adapter: ${r.each.join('+')}`,
+      });
+      cells.push(`${r.sum} (${r.each.join('+')})`);
+    }
+    rankRows.push(`| ${l} | ${cells.join(' | ')} |`);
+  }
+  /** the worst fraction of an adapter's own accuracy that a variant keeps (skills whose adapter scored 0 left out) */
+  const keep = (name: string): string => {
+    const kept = acc.get(name)!.flatMap((x, i) => (single[i] > 0 ? [x / single[i]] : []));
+    return kept.length === 0 ? 'n/a' : `${pct(Math.min(...kept))} %`;
+  };
+  const table = [
+    `# Skills bench: stacking and merging ${skills.length} LoRA adapters`,
+    '',
+    `Base: assets/default-model (${(cfg.hiddenSize)}-wide, ${cfg.numLayers} layers). One adapter per skill: r ${LORA.r}, alpha ${LORA.loraAlpha}, all linears, ` +
+      `${SKILL_STEPS} steps × ${BATCH} conversations (padded rows), lr ${LR}. ${TEST_ITEMS} held-out prompts per skill, greedy decoding, exact match. ` +
+      `Combinations: PEFT add_weighted_adapter, weights 1, density ${DENSITY}, seed ${SEED}, svd rank = max input rank (PEFT default). Total time ${secs()}.`,
+    '',
+    `| variant | ${skills.join(' | ')} | min kept vs own adapter |`,
+    `|---|${skills.map(() => '---:').join('|')}|---:|`,
+    ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${v.name === 'base' || v.name === 'single' ? '' : keep(v.name)} |`),
+    '',
+    `Numerical rank of the summed update Σ scale·B·A per module (in parentheses: each adapter's own rank, ${skills.join(', ')}):`,
+    '',
+    `| layer | ${modsOfLayer(0).map((n) => n.split('.').pop()).join(' | ')} |`,
+    `|---:|${modsOfLayer(0).map(() => '---:').join('|')}|`,
+    ...rankRows,
+    '',
+  ].join('\n');
+  mkdirSync(dirname(REPORT), { recursive: true });
+  writeFileSync(REPORT, table);
+  process.stderr.write(`${table}\nskills: Markdown report written to ${REPORT}\n`);
+  for (const a of adapters) a.dispose();
+  model.dispose();
+}
