@@ -1,7 +1,7 @@
 // Inference bench against llama.cpp (node-llama-cpp) on the same GGUF file: prompt processing (512 tokens) and
 // greedy generation (128 tokens) in tokens/s, and peak resident memory, for F32 and Q8_0 files of a ~135M-parameter
 // Llama (SmolLM-135M's shape, random weights). Each engine runs in its own child process, so each peak RSS
-// (process.resourceUsage().maxRSS) is that engine's alone: node itself, the loaded model, the KV cache, the work.
+// (VmHWM, see peakMb) is that engine's alone: node itself, the loaded model, the KV cache, the work.
 //
 // Protocol, identical on both sides: load the model, make a context of CTX positions, evaluate the PROMPT-token
 // prompt (timed; best of PREFILL_REPS with the cache emptied in between; the output is the next token's logits),
@@ -9,7 +9,7 @@
 // Child mode: `node dist/bench/infer.js child ours|peer FILE THREADS` prints one JSON object.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,7 +85,20 @@ function elapsed(c: Clock): { wallS: number; cpuS: number } {
   const u = process.cpuUsage(c.cpu);
   return { wallS: seconds(c.wall), cpuS: (u.user + u.system) / 1e6 };
 }
-const peakMb = (): number => process.resourceUsage().maxRSS / 1024;
+/**
+ * Peak RSS of this process in MB: VmHWM, the high-water mark of this process's own address space. Not
+ * resourceUsage().maxRSS: Linux carries the forking parent's RSS into an exec'ed child's maxRSS (the old address
+ * space, a copy of the parent's, is counted at exec), so a child of a big parent would report the parent's size.
+ */
+function peakMb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m?.[1] !== undefined) return Number(m[1]) / 1024;
+  } catch {
+    // no /proc (macOS): fall back below
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
 
 function rates(loadS: number, prefill: { wallS: number; cpuS: number }, gen: { wallS: number; cpuS: number }, tokens: number[]): SideResult {
   return {

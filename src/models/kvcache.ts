@@ -1,6 +1,7 @@
 // Key/value cache for generation: per layer, keys and values of every position seen so far, so each new token
 // costs one position of work instead of the whole prefix.
 
+import type { Buf } from '../engine/backend.js';
 import { slice } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
 import type { LlamaConfig } from './config.js';
@@ -10,6 +11,7 @@ export class KVCache {
   length = 0;
   private readonly keys: Tensor[] = []; // per layer [B, maxT, G, D]
   private readonly values: Tensor[] = [];
+  private readonly scratchBufs = new Map<string, Tensor>();
 
   constructor(
     cfg: LlamaConfig,
@@ -27,7 +29,7 @@ export class KVCache {
   append(layer: number, k: Tensor, v: Tensor): [Tensor, Tensor] {
     const [B, T, G, D] = k.shape as [number, number, number, number];
     const P = this.length;
-    if (P + T > this.maxLength) throw new Error(`context full: ${P} cached + ${T} new positions exceed ${this.maxLength} (raise the context size, -c)`);
+    this.checkRoom(T);
     const K = this.keys[layer];
     const V = this.values[layer];
     const row = G * D;
@@ -41,6 +43,29 @@ export class KVCache {
     return [slice(K, 1, 0, P + T), slice(V, 1, 0, P + T)];
   }
 
+  /** Throws when T more positions do not fit. */
+  checkRoom(T: number): void {
+    if (this.length + T > this.maxLength) throw new Error(`context full: ${this.length} cached + ${T} new positions exceed ${this.maxLength} (raise the context size, -c)`);
+  }
+
+  /** The raw key and value buffers of a layer, [B, maxT, G, D] each (the single-token decode path writes into them). */
+  layerBuffers(layer: number): { k: Buf; v: Buf } {
+    const [K, V] = [this.keys[layer], this.values[layer]];
+    if (K === undefined || V === undefined) throw new Error(`KV cache has no layer ${layer}`);
+    return { k: K.data, v: V.data };
+  }
+
+  /** A work buffer of n f32 elements kept with the cache (reused step after step, freed by dispose). */
+  scratch(name: string, n: number): Buf {
+    let t = this.scratchBufs.get(name);
+    if (t === undefined || t.size !== n) {
+      t?.dispose();
+      t = Tensor.zeros([n]).keep();
+      this.scratchBufs.set(name, t);
+    }
+    return t.data;
+  }
+
   /** Called once per forward, after every layer appended. */
   advance(T: number): void {
     this.length += T;
@@ -52,6 +77,7 @@ export class KVCache {
   }
 
   dispose(): void {
-    for (const t of [...this.keys, ...this.values]) t.dispose();
+    for (const t of [...this.keys, ...this.values, ...this.scratchBufs.values()]) t.dispose();
+    this.scratchBufs.clear();
   }
 }

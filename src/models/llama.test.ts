@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backward, crossEntropy, noGrad, tidy } from '../engine/index.js';
+import { backward, crossEntropy, linear, noGrad, tidy } from '../engine/index.js';
 import { initWeights, tinyConfig } from './init.js';
 import { KVCache } from './kvcache.js';
 import { LlamaModel } from './llama.js';
@@ -91,12 +91,22 @@ test('a quantized tied embedding is gathered row by row and serves as the LM hea
   const quantModel = new LlamaModel(cfg, (n) => (n === 'model.embed_tokens.weight' ? qTable : weights.get(n)));
   const decodedModel = new LlamaModel(cfg, (n) => (n === 'model.embed_tokens.weight' ? decoded : weights.get(n)));
   assert.equal(quantModel.lmHead.weight, qTable);
+  // an adapter-like delta on one projection: the single-token decode path must apply it too
+  const deltaW = Tensor.from(Array.from({ length: 32 * 64 }, (_, i) => Math.sin(i) * 0.1), [32, 64]).keep();
+  for (const m of [quantModel, decodedModel]) m.blocks[1].k.deltas.push({ forward: (x) => linear(x, deltaW) });
   const ids = Int32Array.from([1, 5, 9, 63, 7]);
   noGrad(() =>
     tidy(() => {
-      close(quantModel.forward(ids, 1, ids.length).toArray(), decodedModel.forward(ids, 1, ids.length).toArray(), 1e-4, 'logits');
+      const full = quantModel.forward(ids, 1, ids.length).toArray();
+      close(full, decodedModel.forward(ids, 1, ids.length).toArray(), 1e-4, 'logits');
+      const cache = new KVCache(cfg, 1, 8);
+      quantModel.forwardLast(ids.subarray(0, 2), 1, 2, cache);
+      for (let t = 2; t < ids.length; t++) {
+        close(quantModel.forwardLast(ids.subarray(t, t + 1), 1, 1, cache).toArray(), full.subarray(t * 64, (t + 1) * 64), 1e-5, `cached step ${t}`);
+      }
+      cache.dispose();
       assert.throws(() => quantModel.forward(Int32Array.of(64), 1, 1), /token id 64 at position 0 is outside the vocabulary \[0, 64\)/);
     }),
   );
-  for (const t of [...weights.values(), qTable, decoded]) t.dispose();
+  for (const t of [...weights.values(), qTable, decoded, deltaW]) t.dispose();
 });

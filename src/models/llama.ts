@@ -13,6 +13,7 @@ import { dequantize } from '../formats/quant.js';
 import { ropeInvFreq, type LlamaConfig } from './config.js';
 import { Linear } from './linear.js';
 import type { KVCache } from './kvcache.js';
+import { decodeStep } from './decode.js';
 
 export const LINEAR_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LinearModule = (typeof LINEAR_MODULES)[number];
@@ -129,7 +130,8 @@ export class LlamaModel {
    * Hidden states after the final norm: ids[B·T] (row-major [B, T]) → [B, T, C].
    * With a cache, the T new positions follow the cache's P stored ones and their keys/values are appended.
    * Without a tape (noGrad), each layer's intermediates are freed when the layer ends: a 512-token prefill of a
-   * 30-layer model otherwise holds every layer's activations at once (~600 MB for SmolLM-135M).
+   * 30-layer model otherwise holds every layer's activations at once (~600 MB for SmolLM-135M); and a single-token
+   * step of one sequence goes through decodeStep (the same kernels, no per-op tensors).
    */
   hidden(ids: Int32Array, B: number, T: number, cache?: KVCache): Tensor {
     const c = this.config;
@@ -149,6 +151,7 @@ export class LlamaModel {
       return add(r, b.down.forward(swiglu(b.gate.forward(m), b.up.forward(m))));
     };
     const inference = !isGradEnabled();
+    if (inference && cache !== undefined && B === 1 && T === 1) return decodeStep(this, ids[0] ?? -1, cache);
     let x = this.embed.dtype === 'f32' ? embedding(this.embed, ids, [B, T]) : gatherRows(this.embed, ids, [B, T]); // [B, T, C]
     this.blocks.forEach((b, i) => {
       if (!inference) {
