@@ -11,7 +11,7 @@ function rssMb(): number {
   return process.memoryUsage().rss / (1 << 20);
 }
 
-export function runMemoryBench(steps = 1000, warmup = 100): void {
+export async function runMemoryBench(steps = 1000, warmup = 100): Promise<void> {
   const cfg = tinyConfig({ numLayers: 1, hiddenSize: 128, intermediateSize: 384, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 512 });
   const weights = initWeights(cfg, 1);
   for (const t of weights.values()) t.requiresGrad = true;
@@ -30,6 +30,8 @@ export function runMemoryBench(steps = 1000, warmup = 100): void {
     tidy(() => backward(crossEntropy(model.forward(ids, B, T), targets)));
     opt.update();
     zeroGrad(params);
+    // Yield to the event loop once per step, as the trainer does: Node runs native-buffer finalizers there.
+    await new Promise<void>((r) => setImmediate(r));
     if (step === warmup) {
       global.gc?.();
       baseRss = rssMb();

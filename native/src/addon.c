@@ -1,5 +1,6 @@
 // The addon's entry point: native memory (alloc/free with detach, GC finalizer), SIMD level and thread settings,
 // benchmark probes, and registration of the kernel bindings (addon_ops.c, addon_model.c).
+#include <stdint.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -68,27 +69,73 @@ static void block_put(void *data, size_t bytes) {
 }
 
 // ---- memory -----------------------------------------------------------------------------------------------
-// One record per allocation, reachable from the ArrayBuffer (napi_wrap) and from the external-buffer finalizer.
-// free() releases the data at once and marks the record; the finalizer (at detach or at GC, whichever V8 does)
-// then only frees the record. A buffer the GC reaches first is freed by the finalizer and counted in gcFreed.
+// One slot per live allocation, in a table that recycles its entries. The ArrayBuffer (napi_wrap) and the
+// external-buffer finalizer both carry the slot's index and generation packed into one pointer-sized value, so a
+// finalizer that V8 runs late (after free() already recycled the slot) sees a stale generation and does nothing.
+// free() releases the data at once; a buffer the GC reaches first is released by the finalizer (gcFreed).
+// Node runs these finalizers from the event loop (SetImmediate), never inside a synchronous stretch of JS: a long
+// loop that never yields holds ~200 bytes of Node's bookkeeping per buffer until it does. The trainer yields once
+// per step; other long synchronous loops should too (see bench/memory.ts).
 typedef struct {
   void *data;
   size_t bytes;
-  int freed;
-} alloc_record;
+  uint32_t gen;
+  int32_t next_free;
+  int live;
+} alloc_slot;
 
+static alloc_slot *slots = NULL;
+static int32_t slot_count = 0, slot_cap = 0, slot_free_head = -1;
 static double live_bytes = 0, gc_freed_bytes = 0;
+
+static void *slot_token(int32_t i) { return (void *)(uintptr_t)(((uint64_t)slots[i].gen << 32) | (uint32_t)i); }
+
+/** The live slot a token names, or -1 (stale generation, recycled, or never ours). */
+static int32_t slot_of(void *token) {
+  uint64_t t = (uint64_t)(uintptr_t)token;
+  int32_t i = (int32_t)(uint32_t)t;
+  if (i < 0 || i >= slot_count || !slots[i].live || slots[i].gen != (uint32_t)(t >> 32)) return -1;
+  return i;
+}
+
+static int32_t slot_new(void *data, size_t bytes) {
+  int32_t i = slot_free_head;
+  if (i >= 0) {
+    slot_free_head = slots[i].next_free;
+  } else {
+    if (slot_count == slot_cap) {
+      int32_t cap = slot_cap ? slot_cap * 2 : 1024;
+      alloc_slot *grown = realloc(slots, sizeof *slots * (size_t)cap);
+      if (!grown) return -1;
+      slots = grown;
+      slot_cap = cap;
+    }
+    i = slot_count++;
+    slots[i].gen = 0;
+  }
+  slots[i].data = data;
+  slots[i].bytes = bytes;
+  slots[i].live = 1;
+  return i;
+}
+
+static void slot_release(int32_t i) {
+  slots[i].live = 0;
+  slots[i].data = NULL;
+  slots[i].gen++;
+  slots[i].next_free = slot_free_head;
+  slot_free_head = i;
+}
 
 static void finalize_buffer(napi_env env, void *data, void *hint) {
   (void)env;
   (void)data;
-  alloc_record *r = hint;
-  if (!r->freed) {
-    live_bytes -= (double)r->bytes;
-    gc_freed_bytes += (double)r->bytes;
-    free(r->data);
-  }
-  free(r);
+  int32_t i = slot_of(hint);
+  if (i < 0) return; // already released by free()
+  live_bytes -= (double)slots[i].bytes;
+  gc_freed_bytes += (double)slots[i].bytes;
+  block_put(slots[i].data, slots[i].bytes);
+  slot_release(i);
 }
 
 // alloc(n) → Float32Array over 64-byte-aligned, zero-filled native memory
@@ -99,25 +146,24 @@ static napi_value js_alloc(napi_env env, napi_callback_info info) {
   if (!a.failed && n > (1L << 36)) a_throw(&a, 1, "%s = %.0f is too large", "n", n, 0);
   if (a.failed) return NULL;
   size_t bytes = (size_t)n * sizeof(float);
-  alloc_record *r = malloc(sizeof *r);
   void *data = block_get(bytes);
-  if (!r || !data) {
-    free(r);
+  int32_t slot = data ? slot_new(data, bytes) : -1;
+  if (slot < 0) {
     free(data);
     napi_throw_error(env, NULL, "nomoat native alloc: out of memory");
     return NULL;
   }
   memset(data, 0, bytes);
-  *r = (alloc_record){data, bytes, 0};
+  void *token = slot_token(slot);
   napi_value ab, ta;
-  if (napi_create_external_arraybuffer(env, data, bytes, finalize_buffer, r, &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, data, bytes, finalize_buffer, token, &ab) != napi_ok) {
+    slot_release(slot);
     free(data);
-    free(r);
     napi_throw_error(env, NULL, "nomoat native alloc: cannot create an external ArrayBuffer");
     return NULL;
   }
   live_bytes += (double)bytes;
-  napi_wrap(env, ab, r, NULL, NULL, NULL);
+  napi_wrap(env, ab, token, NULL, NULL, NULL);
   napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
   return ta;
 }
@@ -139,18 +185,18 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "nomoat native free: buffer was already freed");
     return NULL;
   }
-  void *rp = NULL;
-  if (napi_unwrap(env, ab, &rp) != napi_ok || !rp) {
+  void *token = NULL;
+  int32_t i = napi_unwrap(env, ab, &token) == napi_ok ? slot_of(token) : -1;
+  if (i < 0) {
     napi_throw_type_error(env, NULL, "nomoat native free: buffer was not allocated by alloc()");
     return NULL;
   }
-  alloc_record *r = rp;
-  void *data = r->data;
-  size_t bytes = r->bytes;
-  r->freed = 1;
-  live_bytes -= (double)r->bytes;
+  void *data = slots[i].data;
+  size_t bytes = slots[i].bytes;
+  live_bytes -= (double)bytes;
+  slot_release(i); // a late finalizer for this buffer now sees a stale generation
   napi_remove_wrap(env, ab, NULL);
-  napi_detach_arraybuffer(env, ab); // may run finalize_buffer now (it then frees only r): r is not touched after
+  napi_detach_arraybuffer(env, ab);
   block_put(data, bytes);
   return a_undefined(env);
 }
