@@ -2,7 +2,7 @@
 // small Llama from scratch on the public-domain / CDLA corpora in ../shared/data/corpus, then writes a Hugging Face
 // folder (config.json, model.safetensors in F16, tokenizer.json, tokenizer_config.json with a ChatML template).
 //
-//   npm run build && node dist/scripts/make-default-model.js --steps 400 --batch 4 --out assets/default-model
+//   npm run build && node dist/scripts/make-default-model.js --steps 1000 --batch 8 --out assets/default-model
 //
 // Deterministic for a given seed and thread count.
 
@@ -17,7 +17,7 @@ import { HfTokenizer, trainBpe } from '../src/tokenizer/index.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
-const steps = Number(args.get('steps') ?? 400);
+const steps = Number(args.get('steps') ?? 1000);
 const out = args.get('out') ?? 'assets/default-model';
 const corpusDir = args.get('corpus') ?? '../shared/data/corpus';
 const seed = Number(args.get('seed') ?? 1);
