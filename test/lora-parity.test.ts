@@ -1,17 +1,15 @@
 // Golden check for adapters against llama.cpp (node-llama-cpp): a LoRA adapter trained here, exported as GGUF LoRA
 // and loaded by llama.cpp over our GGUF base, gives the same greedy tokens as our engine with the adapter attached.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
-import { AdamW, backward, crossEntropy, getBackend, noGrad, tidy, zeroGrad } from '../src/engine/index.js';
+import { AdamW, backward, crossEntropy, noGrad, tidy, zeroGrad } from '../src/engine/index.js';
 import { KVCache } from '../src/models/kvcache.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { saveGguf } from '../src/models/convert.js';
 import { LoraAdapter, saveGgufLora } from '../src/lora/index.js';
+import { useLlamaOracle } from './llama-oracle.js';
 import { tinyTokenizer, trainedModel } from './cli-model.js';
 
 const THREADS = 1;
@@ -20,24 +18,7 @@ const PROMPTS = ['the dog', 'the cat', 'a bird'];
 // The adapter teaches a different text than the base memorized, so its effect on greedy output is visible.
 const ADAPTER_TEXT = 'the cat ran to the tree. the dog sang on the log. a bird sat on the mat. ';
 
-let dir = '';
-let llama: Llama | null = null;
-let llamaError = '';
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'nomoat-lora-parity-'));
-  getBackend().setThreads(THREADS);
-  try {
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: THREADS });
-  } catch (e) {
-    llamaError = e instanceof Error ? e.message : String(e);
-  }
-});
-
-after(async () => {
-  await llama?.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const oracle = useLlamaOracle('lora-parity', THREADS);
 
 function greedy(model: LlamaModel, prompt: number[]): number[] {
   const cache = new KVCache(model.config, 1, prompt.length + STEPS);
@@ -88,13 +69,12 @@ function trainAdapter(model: LlamaModel, adapter: LoraAdapter, steps: number): n
 }
 
 test('a GGUF LoRA adapter trained here gives llama.cpp the same greedy tokens as our engine', async (t) => {
-  // In CI the oracle must run: a llama.cpp that does not load fails the test instead of skipping it.
-  if (llama === null && process.env.CI === 'true') assert.fail(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
-  if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
+  if (oracle.unavailable(t)) return;
+  const llama = oracle.llama!;
   const { model } = trainedModel();
   for (const [, w] of model.namedTensors()) w.requiresGrad = false;
   const tok = tinyTokenizer();
-  const basePath = join(dir, 'base-f32.gguf');
+  const basePath = join(oracle.dir, 'base-f32.gguf');
   saveGguf(model, tok, basePath, { dtype: 'f32' });
   const prompts = PROMPTS.map((p) => tok.encode(p));
   const baseTokens = prompts.map((p) => greedy(model, p));
@@ -103,7 +83,7 @@ test('a GGUF LoRA adapter trained here gives llama.cpp the same greedy tokens as
   adapter.attach(model);
   const loss = trainAdapter(model, adapter, 60);
   assert.ok(loss < 1, `adapter training did not converge (loss ${loss})`);
-  const loraPath = join(dir, 'adapter.gguf');
+  const loraPath = join(oracle.dir, 'adapter.gguf');
   saveGgufLora(adapter, loraPath);
   const oursTokens = prompts.map((p) => greedy(model, p));
   assert.ok(oursTokens.some((o, i) => o.join() !== baseTokens[i].join()), 'the adapter should change greedy output');

@@ -5,42 +5,25 @@
 // f32. So for quantized files the requirement is the same greedy tokens; probabilities are compared loosely and
 // the largest difference is printed.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
-import { getBackend, noGrad, tidy } from '../src/engine/index.js';
+import type { Llama } from 'node-llama-cpp';
+import { noGrad, tidy } from '../src/engine/index.js';
 import { KVCache } from '../src/models/kvcache.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { saveGguf, type OutType } from '../src/models/convert.js';
 import type { Tokenizer } from '../src/tokenizer/index.js';
+import { useLlamaOracle } from './llama-oracle.js';
 import { tinyTokenizer, trainedModel } from './cli-model.js';
 
 const THREADS = 1;
 const STEPS = 64;
 const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
 
-let dir = '';
-let llama: Llama | null = null;
-let llamaError = '';
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'nomoat-parity-'));
-  getBackend().setThreads(THREADS);
-  try {
-    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: THREADS });
-  } catch (e) {
-    llamaError = e instanceof Error ? e.message : String(e);
-  }
-});
-
-after(async () => {
-  await llama?.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const oracle = useLlamaOracle('parity', THREADS);
 
 interface Run {
   tokens: number[];
@@ -114,6 +97,7 @@ function maxProbDiff(a: Run, b: Run): number {
 }
 
 async function compare(path: string, tokenizer: Tokenizer, prompts: string[], probTol: number, label: string): Promise<void> {
+  const llama = oracle.llama;
   assert.ok(llama !== null);
   const loaded = loadModel(path);
   const ids = prompts.map((p) => tokenizer.encode(p));
@@ -135,14 +119,12 @@ async function compare(path: string, tokenizer: Tokenizer, prompts: string[], pr
 const PROB_TOL: Record<OutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 2e-2, q4_0: 2e-2 };
 
 test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabilities', async (t) => {
-  // In CI the oracle must run: a llama.cpp that does not load fails the test instead of skipping it.
-  if (llama === null && process.env.CI === 'true') assert.fail(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
-  if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
+  if (oracle.unavailable(t)) return;
   const { model, loss } = trainedModel();
   assert.ok(loss < 0.3, `training did not converge (loss ${loss}); the parity model needs confident predictions`);
   const tok = tinyTokenizer();
   for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
-    const path = join(dir, `tiny-${dtype}.gguf`);
+    const path = join(oracle.dir, `tiny-${dtype}.gguf`);
     saveGguf(model, tok, path, { dtype });
     await t.test(dtype, () => compare(path, tok, PROMPTS, PROB_TOL[dtype], dtype));
   }
@@ -153,14 +135,12 @@ const AIDREAMS = '/work/shared/data/tiny-llama2c-model/aidreams260K.bin';
 const AIDREAMS_TOK = '/work/shared/data/tiny-llama2c-model/aidreams-tok512.bin';
 
 test('a real llama2.c model converted to GGUF gives llama.cpp\'s greedy output', { skip: !existsSync(AIDREAMS) ? 'optional data /work/shared/data/tiny-llama2c-model is absent' : false }, async (t) => {
-  // In CI the oracle must run: a llama.cpp that does not load fails the test instead of skipping it.
-  if (llama === null && process.env.CI === 'true') assert.fail(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
-  if (llama === null) return t.skip(`node-llama-cpp did not load a prebuilt llama.cpp: ${llamaError}`);
+  if (oracle.unavailable(t)) return;
   const { model, tokenizer } = loadLlama2c(AIDREAMS, AIDREAMS_TOK);
   assert.ok(tokenizer !== null);
   // hidden_dim 172 is not a multiple of 32: only f32 and f16 apply
   for (const dtype of ['f32', 'f16'] as const) {
-    const path = join(dir, `aidreams-${dtype}.gguf`);
+    const path = join(oracle.dir, `aidreams-${dtype}.gguf`);
     saveGguf(model, tokenizer, path, { dtype });
     await t.test(dtype, () => compare(path, tokenizer, ['Once upon a time', 'I dreamed of', 'The robot'], PROB_TOL[dtype], `aidreams ${dtype}`));
   }
