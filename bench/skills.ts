@@ -9,7 +9,12 @@
 // Budget (2 cores): SKILL_STEPS updates of BATCH padded rows per adapter and TEST_ITEMS test prompts per skill keep
 // the whole run under 30 minutes. NOMOAT_SKILLS_QUICK=1 shrinks everything for a smoke run; NOMOAT_SKILLS_STEPS
 // and NOMOAT_SKILLS_TEST override the two budgets; NOMOAT_SKILLS_BASE names another base model; NOMOAT_SKILLS_SET=hard
-// picks the harder skill set.
+// picks the harder skill set; NOMOAT_SKILLS_LR and NOMOAT_SKILLS_LORA (JSON, e.g. '{"r":4,"loraAlpha":8}') change
+// the adapters' recipe, so each variant tried against interference is one command.
+//
+// Besides the stack, it reports what explains a stack's failure or success: how large each adapter's update is next
+// to the base weights (‖s·B·A‖_F / ‖W‖_F), every pair of adapters stacked alone, and one adapter trained on all
+// skills together with the same data and steps (what a single fine-tune of the same capacity reaches).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -17,8 +22,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/engine/index.js';
 import { BENCH_SKILLS, DEMO_SKILLS, SKILLS, skillConversation, skillSplit, type SkillExample, type SkillName } from '../src/data/skills.js';
+import type { Conversation } from '../src/data/types.js';
 import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
-import { COMBINATION_TYPES, LoraAdapter, combineAdapters, type LoraConfig } from '../src/lora/index.js';
+import { COMBINATION_TYPES, LoraAdapter, checkLoraConfig, combineAdapters, relativeUpdateNorms, type LoraConfig } from '../src/lora/index.js';
 import { generateTokens } from '../src/models/generate.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
@@ -38,6 +44,24 @@ const envInt = (name: string, dflt: number): number => {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return n;
 };
+function envNumber(name: string, dflt: number): number {
+  const v = process.env[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${name} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+}
+function loraOverride(): Partial<LoraConfig> {
+  const v = process.env.NOMOAT_SKILLS_LORA;
+  if (v === undefined) return {};
+  try {
+    const o: unknown = JSON.parse(v);
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('not an object');
+    return o;
+  } catch (e) {
+    throw new Error(`NOMOAT_SKILLS_LORA must be a JSON object of LoRA settings (r, loraAlpha, targetModules, layers, useRslora), got ${JSON.stringify(v)}: ${(e as Error).message}`);
+  }
+}
 const SKILL_STEPS = envInt('NOMOAT_SKILLS_STEPS', QUICK ? 10 : 150); // optimizer updates per adapter
 const BATCH = 16; // conversations per update, one per padded row (rows start at position 0, as prompts do)
 const MAX_SEQ = 128; // row length cap; each skill's rows are as long as its longest conversation
@@ -45,8 +69,8 @@ const TRAIN_ITEMS = QUICK ? 200 : 2400; // examples per skill (≥ steps × batc
 const HARD = process.env.NOMOAT_SKILLS_SET === 'hard';
 // held-out prompts per skill (the default set's animal-sounds skill has only 36 distinct prompts in all)
 const TEST_ITEMS = envInt('NOMOAT_SKILLS_TEST', QUICK ? 8 : HARD ? 40 : 12);
-const LR = 5e-3; // 2e-3 learns visibly slower in this budget, 1.5e-2 diverges
-const LORA: Partial<LoraConfig> = { r: 16, loraAlpha: 32, loraDropout: 0, targetModules: 'all-linear' };
+const LR = envNumber('NOMOAT_SKILLS_LR', 5e-3); // 2e-3 learns visibly slower in this budget, 1.5e-2 diverges
+const LORA: LoraConfig = checkLoraConfig({ r: 16, loraAlpha: 32, loraDropout: 0, targetModules: 'all-linear', ...loraOverride() });
 const DENSITY = 0.5;
 const SEED = 0;
 
@@ -99,33 +123,41 @@ export async function runSkillsBench(): Promise<void> {
   // single-digit sums). NOMOAT_SKILLS_SET=hard runs multi-digit addition, reversal, date shifting and key–value JSON,
   // which single adapters on this base do not learn within the budget (0% each, measured): nothing to stack there.
   const skills: SkillName[] = HARD ? [...BENCH_SKILLS] : [...DEMO_SKILLS];
+  const n = skills.length;
   const data = skills.map((s, i) => skillSplit(s, { train: TRAIN_ITEMS, test: TEST_ITEMS, seed: 1000 + i }));
 
-  // ---- one adapter per skill --------------------------------------------------------------------------------------
-  const adapters: LoraAdapter[] = [];
-  for (const [i, s] of skills.entries()) {
-    const adapter = LoraAdapter.create(model, LORA, { seed: SEED + i, name: s });
+  /** A fresh adapter trained on conversations for `steps` updates, detached from the model when done. */
+  const train = async (name: string, conversations: Conversation[], steps: number, seed: number): Promise<LoraAdapter> => {
+    const adapter = LoraAdapter.create(model, LORA, { seed, name });
     const tt = performance.now();
-    const conversations = data[i].train.map((e) => skillConversation(e));
-    const seqLen = Math.min(MAX_SEQ, Math.max(...conversations.slice(0, 200).map((c) => conversationExample(tokenizer, c).ids.length)) + 8);
+    const seqLen = Math.min(MAX_SEQ, Math.max(...conversations.slice(0, 400).map((c) => conversationExample(tokenizer, c).ids.length)) + 8);
     const r = await finetune({
-      model, adapter, tokenizer, conversations, evalConversations: [], mode: 'padded', seqLen, batchSize: BATCH, dataSeed: SEED + i,
-      train: { steps: SKILL_STEPS, lr: LR, warmupSteps: Math.min(10, Math.floor(SKILL_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
+      model, adapter, tokenizer, conversations, evalConversations: [], mode: 'padded', seqLen, batchSize: BATCH, dataSeed: seed,
+      train: { steps, lr: LR, warmupSteps: Math.min(10, Math.floor(steps / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
     });
     adapter.detach();
-    adapters.push(adapter);
-    log(`trained ${s}: ${SKILL_STEPS} steps of ${BATCH}×${seqLen}, final loss ${r.result.loss.toFixed(3)}, ${((performance.now() - tt) / 1000).toFixed(0)} s`);
-  }
+    log(`trained ${name}: ${steps} steps of ${BATCH}×${seqLen}, final loss ${r.result.loss.toFixed(3)}, ${((performance.now() - tt) / 1000).toFixed(0)} s`);
+    return adapter;
+  };
+
+  // ---- one adapter per skill, and one on all skills together (same examples, same number of updates in all) -----
+  const adapters: LoraAdapter[] = [];
+  for (const [i, s] of skills.entries()) adapters.push(await train(s, data[i].train.map((e) => skillConversation(e)), SKILL_STEPS, SEED + i));
+  // interleaved so that every batch mixes skills, as a single fine-tune on the union would see them
+  const mixed = data[0].train.flatMap((_, k) => data.map((d) => skillConversation(d.train[k])));
+  const joint = await train('all skills', mixed, SKILL_STEPS * n, SEED + n);
 
   // ---- accuracies -------------------------------------------------------------------------------------------------
   const acc = new Map<string, number[]>(); // variant → accuracy per skill
-  const evalAll = (name: string): number[] => {
-    const a = skills.map((s, i) => accuracy(model, tokenizer, s, data[i].test));
-    acc.set(name, a);
-    log(`${name}: ${a.map(pct).join(' / ')} %`);
-    return a;
+  const evalWith = (name: string, active: readonly LoraAdapter[], scale = 1): number[] => {
+    for (const a of active) a.attach(model, { scale });
+    const r = skills.map((s, i) => accuracy(model, tokenizer, s, data[i].test));
+    for (const a of active) a.detach();
+    acc.set(name, r);
+    log(`${name}: ${r.map(pct).join(' / ')} %`);
+    return r;
   };
-  evalAll('base');
+  evalWith('base', []);
   const single = skills.map((s, i) => {
     adapters[i].attach(model);
     const a = accuracy(model, tokenizer, s, data[i].test);
@@ -134,21 +166,33 @@ export async function runSkillsBench(): Promise<void> {
   });
   acc.set('single', single);
   log(`single (own adapter): ${single.map(pct).join(' / ')} %`);
-  for (const a of adapters) a.attach(model, { scale: 1 });
-  evalAll('stack');
-  for (const a of adapters) a.detach();
+  evalWith('joint', [joint]);
+  evalWith('stack', adapters);
+  evalWith('stack_1_over_n', adapters, 1 / n);
   for (const method of COMBINATION_TYPES) {
     const c = combineAdapters(adapters, method, { density: DENSITY, seed: SEED, name: method });
-    c.attach(model);
-    evalAll(method);
+    evalWith(method, [c]);
     c.dispose();
+  }
+  // every pair stacked alone: accuracy on the pair's two skills (is it the number of adapters, or any two?)
+  const pairs: { i: number; j: number; acc: [number, number] }[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      adapters[i].attach(model);
+      adapters[j].attach(model);
+      pairs.push({ i, j, acc: [accuracy(model, tokenizer, skills[i], data[i].test), accuracy(model, tokenizer, skills[j], data[j].test)] });
+      adapters[i].detach();
+      adapters[j].detach();
+    }
   }
 
   // ---- report -----------------------------------------------------------------------------------------------------
   const variants: Variant[] = [
     { name: 'base', label: 'base (no adapter)' },
     { name: 'single', label: 'own adapter alone' },
-    { name: 'stack', label: `unmerged stack of all ${skills.length}` },
+    { name: 'joint', label: `one adapter trained on all ${n} skills (reference)` },
+    { name: 'stack', label: `unmerged stack of all ${n}` },
+    { name: 'stack_1_over_n', label: `unmerged stack, each scale 1/${n}` },
     ...COMBINATION_TYPES.map((m) => ({ name: m, label: m })),
   ];
   for (const v of variants) {
@@ -161,11 +205,32 @@ export async function runSkillsBench(): Promise<void> {
       });
     });
   }
+  for (const p of pairs) {
+    for (const [k, s] of [p.i, p.j].entries()) {
+      const peer = single[s];
+      emit({
+        bench: 'skills', metric: `${skills[s]}_pair_with_${skills[k === 0 ? p.j : p.i]}_accuracy`, unit: 'exact_match', ours: p.acc[k], peer, peer_name: 'single adapter',
+        ratio: peer > 0 ? p.acc[k] / peer : p.acc[k] > 0 ? 1 : 0, higher_is_better: true,
+      });
+    }
+  }
+  // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
+  const sizes = [...adapters, joint].map((a) => {
+    const v = [...relativeUpdateNorms(a, model).values()].sort((x, y) => x - y);
+    return { name: a.name, median: v[Math.floor(v.length / 2)], max: v[v.length - 1] };
+  });
+  for (const z of sizes) {
+    emit({
+      bench: 'skills', metric: `${z.name.replace(/ /g, '_')}_relative_update_median`, unit: 'ratio', ours: z.median, peer: 0.05, peer_name: 'typical PEFT adapter on a 7B model (order of magnitude)',
+      ratio: z.median / 0.05, higher_is_better: false, note: `median over modules of ‖scale·B·A‖_F / ‖W‖_F; largest ${z.max.toFixed(3)}`,
+    });
+  }
   const rankRows: string[] = [];
   const cfg = model.config;
   const moduleNames = [...adapters[0].modules.keys()];
-  const modsOfLayer = (l: number): string[] => moduleNames.filter((n) => n.startsWith(`model.layers.${l}.`));
-  for (let l = 0; l < cfg.numLayers; l++) {
+  const modsOfLayer = (l: number): string[] => moduleNames.filter((m) => m.startsWith(`model.layers.${l}.`));
+  const layers = [...new Set(moduleNames.map((m) => Number(m.split('.')[2])))];
+  for (const l of layers) {
     const cells: string[] = [];
     for (const name of modsOfLayer(l)) {
       const r = ranks(adapters, name);
@@ -173,7 +238,7 @@ export async function runSkillsBench(): Promise<void> {
       const peer = Math.max(...r.each);
       emit({
         bench: 'skills', metric: `layer${l}_${short}_summed_update_rank`, unit: 'rank', ours: r.sum, peer, peer_name: 'largest single-adapter rank',
-        ratio: r.sum / peer, higher_is_better: false, note: `numerical rank of Σ scale·B·A over ${adapters.length} adapters (each r ${LORA.r}); each adapter: ${r.each.join('+')}`,
+        ratio: r.sum / peer, higher_is_better: false, note: `numerical rank of Σ scale·B·A over ${n} adapters (each r ${LORA.r}); each adapter: ${r.each.join('+')}`,
       });
       cells.push(`${r.sum} (${r.each.join('+')})`);
     }
@@ -184,10 +249,11 @@ export async function runSkillsBench(): Promise<void> {
     const kept = acc.get(name)!.flatMap((x, i) => (single[i] > 0 ? [x / single[i]] : []));
     return kept.length === 0 ? 'n/a' : `${pct(Math.min(...kept))} %`;
   };
+  const lora = `r ${LORA.r}, alpha ${LORA.loraAlpha}${LORA.useRslora ? ' (rsLoRA)' : ''}, ${LORA.targetModules === 'all-linear' ? 'all linears' : LORA.targetModules.join('/')}${LORA.layers !== undefined ? `, layers ${LORA.layers.join(',')}` : ''}`;
   const table = [
-    `# Skills bench: stacking and merging ${skills.length} LoRA adapters`,
+    `# Skills bench: stacking and merging ${n} LoRA adapters`,
     '',
-    `Base: assets/default-model (${(cfg.hiddenSize)}-wide, ${cfg.numLayers} layers). One adapter per skill: r ${LORA.r}, alpha ${LORA.loraAlpha}, all linears, ` +
+    `Base: ${BASE === join(ROOT, 'assets', 'default-model') ? 'assets/default-model' : BASE} (${cfg.hiddenSize}-wide, ${cfg.numLayers} layers). One adapter per skill: ${lora}, ` +
       `${SKILL_STEPS} steps × ${BATCH} conversations (padded rows), lr ${LR}. ${TEST_ITEMS} held-out prompts per skill, greedy decoding, exact match. ` +
       `Combinations: PEFT add_weighted_adapter, weights 1, density ${DENSITY}, seed ${SEED}, svd rank = max input rank (PEFT default). Total time ${secs()}.`,
     '',
@@ -195,16 +261,28 @@ export async function runSkillsBench(): Promise<void> {
     `|---|${skills.map(() => '---:').join('|')}|---:|`,
     ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${v.name === 'base' || v.name === 'single' ? '' : keep(v.name)} |`),
     '',
+    'Pairs of adapters stacked alone (accuracy on each of the two skills; own adapter alone in parentheses):',
+    '',
+    '| pair | first skill | second skill |',
+    '|---|---:|---:|',
+    ...pairs.map((p) => `| ${skills[p.i]} + ${skills[p.j]} | ${pct(p.acc[0])} (${pct(single[p.i])}) | ${pct(p.acc[1])} (${pct(single[p.j])}) |`),
+    '',
+    'Update size next to the base: ‖scale·B·A‖_F / ‖W‖_F over each adapter\'s modules (LoRA adapters on billion-parameter bases are typically a few per cent):',
+    '',
+    '| adapter | median | largest |',
+    '|---|---:|---:|',
+    ...sizes.map((z) => `| ${z.name} | ${z.median.toFixed(3)} | ${z.max.toFixed(3)} |`),
+    '',
     `Numerical rank of the summed update Σ scale·B·A per module (in parentheses: each adapter's own rank, ${skills.join(', ')}):`,
     '',
-    `| layer | ${modsOfLayer(0).map((n) => n.split('.').pop()).join(' | ')} |`,
-    `|---:|${modsOfLayer(0).map(() => '---:').join('|')}|`,
+    `| layer | ${modsOfLayer(layers[0]).map((m) => m.split('.').pop()).join(' | ')} |`,
+    `|---:|${modsOfLayer(layers[0]).map(() => '---:').join('|')}|`,
     ...rankRows,
     '',
   ].join('\n');
   mkdirSync(dirname(REPORT), { recursive: true });
   writeFileSync(REPORT, table);
   process.stderr.write(`${table}\nskills: Markdown report written to ${REPORT}\n`);
-  for (const a of adapters) a.dispose();
+  for (const a of [...adapters, joint]) a.dispose();
   model.dispose();
 }

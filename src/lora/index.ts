@@ -10,6 +10,7 @@ export { savePeftAdapter, loadPeftAdapter, peftConfigJson, PEFT_CONFIG_FILE, PEF
 export { saveGgufLora, loadGgufLora, type GgufLoraSaveOptions } from './gguf.js';
 export { mergeAdapter, unmergeAdapter, unmergeAll, mergedAdapters, type MergeOptions } from './merge-weights.js';
 export { combineAdapters, type CombineAdaptersOptions } from './combine.js';
+export { lowRankFrobenius, relativeUpdateNorms } from './stats.js';
 export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, type Recipe, type RecipeAdapter, type RecipeMerge } from './recipe.js';
 export * as mergeMath from './merge/index.js';
 export { COMBINATION_TYPES, type CombinationType, type MajoritySignMethod } from './merge/index.js';
