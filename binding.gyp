@@ -18,7 +18,11 @@
         "native/src/kernels_generic.c",
         "native/src/kernels_avx2.c",
         "native/src/kernels_avx512.c",
-        "native/src/kernels_neon.c"
+        "native/src/kernels_neon.c",
+        "native/src/kernels_quant_generic.c",
+        "native/src/kernels_quant_avx2.c",
+        "native/src/kernels_quant_avx512.c",
+        "native/src/kernels_quant_neon.c"
       ],
       "cflags": ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-ffp-contract=off", "-fopenmp-simd", "-Wall", "-Wno-unused-function"],
       "cflags!": ["-O2"],

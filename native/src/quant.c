@@ -1,8 +1,11 @@
 // Products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k; layouts in src/formats/quant.ts):
 // a thread dequantizes a panel of weight rows into float scratch, then runs the packed GEMM on it. The weight is
 // never dequantized whole. Dequantization rounds exactly like ggml's reference C (float32 steps, no FMA).
+// Decode-shaped products (M ≤ QDOT_MAX_M) with q8_0/q4_0 weights go the llama.cpp way instead: x is quantized to
+// q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h).
 #include <stdlib.h>
 #include <string.h>
+#include "kernels_quant.h"
 #include "ops.h"
 
 #define QPANEL 64 // weight rows per panel for out = x·Wᵀ; QPANEL_T for dx = dy·W
@@ -114,6 +117,9 @@ typedef struct {
   long M, N, K, row_bytes;
   quant_type q;
   int failed;
+  const int8_t *xq; // the int8 path: x quantized, [M, K] values and [M, K / QK] scales
+  const float *xd;
+  const quant_kernels_t *qk;
 } quant_ctx;
 
 // out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ; thread t takes a range of weight-row panels
@@ -153,6 +159,41 @@ static void quant_small_m_task(void *ctx, int t, int parts) {
   }
 }
 
+static int quant_threads(long M, long N, long K, long units) {
+  long threads = pool_threads();
+  if ((double)M * N * K < 65536) threads = 1;
+  if (threads > units) threads = units;
+  return threads < 1 ? 1 : (int)threads;
+}
+
+// The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) for a range of weight rows n; each output is one
+// thread's, whatever the thread count.
+static void quant_int8_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long lo, hi, nb = c->K / QK;
+  pool_range(c->N, t, parts, &lo, &hi);
+  for (long n = lo; n < hi; n++)
+    c->qk->dot(c->q == Q_Q4_0, c->w + n * c->row_bytes, nb, c->xq, c->K, c->xd, nb, (int)c->M, c->out + n, c->N);
+}
+
+// Quantizes x[M, K] to q8 blocks in the caller's quant scratch (the int8 task takes no scratch of its own) and runs
+// the int8 path. 1 when done, 0 when some x is not finite (the float path then keeps inf/NaN semantics), −1 when
+// out of memory.
+static int quant_int8(quant_ctx *c) {
+  const quant_kernels_t *qk = quant_kernels_current();
+  long nb = c->K / QK;
+  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * c->M * nb + (size_t)(c->M * c->K));
+  if (!xd) return -1;
+  int8_t *xq = (int8_t *)(xd + c->M * nb);
+  for (long m = 0; m < c->M; m++)
+    if (qk->quantize_row_q8(c->x + m * c->K, c->K, xq + m * c->K, xd + m * nb) != 0) return 0;
+  c->xq = xq;
+  c->xd = xd;
+  c->qk = qk;
+  pool_run(quant_int8_task, c, quant_threads(c->M, c->N, c->K, c->N));
+  return 1;
+}
+
 // dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
 static void quant_t_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
@@ -171,17 +212,14 @@ static void quant_t_task(void *ctx, int t, int parts) {
   }
 }
 
-static int quant_threads(long M, long N, long K, long units) {
-  long threads = pool_threads();
-  if ((double)M * N * K < 65536) threads = 1;
-  if (threads > units) threads = units;
-  return threads < 1 ? 1 : (int)threads;
-}
-
 int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
-  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0};
+  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
+  if (M <= QSMALL_M && (q == Q_Q8_0 || q == Q_Q4_0)) {
+    int rc = quant_int8(&c);
+    if (rc != 0) return rc < 0 ? -1 : 0;
+  }
   if (M <= QSMALL_M) pool_run(quant_small_m_task, &c, quant_threads(M, N, K, N));
   else pool_run(quant_task, &c, quant_threads(M, N, K, (N + QPANEL - 1) / QPANEL));
   return c.failed ? -1 : 0;
@@ -190,7 +228,7 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
 int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K) {
   if (M == 0 || K == 0) return 0;
   if (N == 0) { memset(dx, 0, sizeof(float) * M * K); return 0; }
-  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0};
+  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
   long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
   pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
   return c.failed ? -1 : 0;

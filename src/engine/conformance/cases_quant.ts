@@ -1,10 +1,15 @@
 // Conformance cases for products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k).
+// Decode-shaped q8_0/q4_0 products (M ≤ INT8_DOT_MAX_M) quantize x to int8 blocks first, on every backend alike:
+// one value rounded differently moves a result by ~max|x|/127 · |w|, far past the tolerance, so these cases check
+// the rounding bit for bit (ties included) and the integer dots over odd and even block counts. (The fall back to
+// the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
 import { dequantize, encodeBf16, encodeF16, f32ToF16Bits } from '../../formats/quant.js';
 import type { Case, CaseGenerator } from './case.js';
 import { maxAbs, type Draw } from './harness.js';
+import { INT8_DOT_MAX_M } from '../reference/quant.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
 const BYTE_DTYPES: readonly ByteDType[] = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
@@ -52,23 +57,63 @@ function quantShapes(d: Draw): QuantShape[] {
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
     }
   }
+  for (const dtype of ['q8_0', 'q4_0'] as const) {
+    for (let i = 0; i < 3; i++) { // the int8 path: every M it takes, block counts 3..9 (pairs and a last odd one)
+      const M = d.int(1, INT8_DOT_MAX_M);
+      const N = d.pick([1, 17, 33]);
+      const K = 32 * d.int(3, 9);
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
+    }
+  }
   return shapes;
 }
 
-export const matmulQuantCases: CaseGenerator = (d) =>
-  quantShapes(d).map((q): Case => {
-    const x = d.normal(q.M * q.K);
-    return {
-      kind: 'compare',
-      name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}`,
-      run: (s) => {
-        const out = s.input(new Float64Array(q.M * q.N).fill(3)); // garbage: written, not accumulated
-        s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K);
-        return { out: s.read(out) };
-      },
-      tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
-    };
-  });
+/**
+ * x[M, K] for the int8 path's rounding: in each block one value ±127 (so the quantization step is exactly 1) and
+ * the rest halves k + 0.5 (ties, which round to even), one all-zero block, and otherwise blocks of normal values
+ * scaled by 2^i (the step is then no round number).
+ */
+function tieRows(d: Draw, M: number, K: number): Float64Array {
+  const x = d.normal(M * K);
+  for (let m = 0; m < M; m++) {
+    for (let b = 0; b < K / 32; b++) {
+      const o = m * K + b * 32;
+      if (b === 1) x.fill(0, o, o + 32);
+      else if (b % 2 === 0) {
+        for (let j = 0; j < 32; j++) x[o + j] = d.int(-127, 126) + 0.5;
+        x[o + d.int(0, 31)] = d.bool() ? 127 : -127;
+      } else {
+        for (let j = 0; j < 32; j++) x[o + j] = Math.fround(x[o + j] * 2 ** (b % 7));
+      }
+    }
+  }
+  return x;
+}
+
+function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
+  return {
+    kind: 'compare',
+    name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}${what}`,
+    run: (s) => {
+      const out = s.input(new Float64Array(q.M * q.N).fill(3)); // garbage: written, not accumulated
+      s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K);
+      return { out: s.read(out) };
+    },
+    tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
+  };
+}
+
+export const matmulQuantCases: CaseGenerator = (d) => {
+  const cases = quantShapes(d).map((q) => quantCase(q, d.normal(q.M * q.K), ''));
+  for (const dtype of ['q8_0', 'q4_0'] as const) {
+    const [M, N, K] = [INT8_DOT_MAX_M, 17, 32 * 7];
+    const w = randomWeight(d, dtype, N, K);
+    const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) };
+    cases.push(quantCase(q, tieRows(d, M, K), ' (ties)'));
+  }
+  return cases;
+};
 
 export const matmulQuantTCases: CaseGenerator = (d) =>
   quantShapes(d).map((q): Case => {

@@ -1,0 +1,49 @@
+// Decode-shaped products with q8_0 / q4_0 weights in integers, as llama.cpp does: each activation row is quantized
+// once to q8 blocks (32 int8 values and one float scale), then every weight block is dotted with it in int8 → int32
+// and the block sums are added in float, scaled by d_w · d_x. One table per SIMD level (kernels_quant_*.c), chosen
+// with the level of the main kernel table (kernels_level(), so NOMOAT_SIMD caps it too).
+//
+// Activation blocks (the same math as quantizeRowQ8 in src/engine/reference/quant.ts, bit for bit):
+//   amax = max_j |x_j|,  d = amax / 127,  id = amax ≠ 0 ? 127 / amax : 0,  q_j = round-half-even(x_j · id)
+// all in float32 without FMA (llama.cpp's AVX quantize_row_q8_0, with the scale kept in float32, not f16).
+// Weight blocks are ggml's: q8_0 = f16 d + 32 int8; q4_0 = f16 d + 16 bytes, value j is (nibble − 8), the low
+// nibbles holding j < 16.
+#ifndef NOMOAT_KERNELS_QUANT_H
+#define NOMOAT_KERNELS_QUANT_H
+#include <stdint.h>
+#include "nomoat.h"
+
+#define QK 32 // values per block, weights and activations alike
+
+typedef struct {
+  const char *name;
+  // qs[K], d[K / QK] ← x[K] (K a multiple of QK). Returns 0 when every x is finite, −1 otherwise (qs, d are then
+  // unspecified: the caller takes the float path, which keeps inf/NaN semantics).
+  int (*quantize_row_q8)(const float *x, long K, int8_t *qs, float *d);
+  // out[m · ldo] = Σ_b (d_w,b · d_x,m,b) · Σ_j w_b,j · q_m,b,j for m < M ≤ QDOT_MAX_M: one weight row of nb blocks
+  // (q4 = 0: q8_0, q4 = 1: q4_0) against M quantized rows (row m at xq + m · ldq, its scales at xd + m · ldd).
+  // The integer sums are exact; only the float accumulation over blocks rounds.
+  void (*dot)(int q4, const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd, int M,
+              float *out, long ldo);
+} quant_kernels_t;
+
+extern const quant_kernels_t quant_kernels_scalar;
+#if defined(__x86_64__)
+extern const quant_kernels_t quant_kernels_avx2;
+extern const quant_kernels_t quant_kernels_avx512;
+extern const quant_kernels_t quant_kernels_avx512_vnni;
+#endif
+#if defined(__aarch64__)
+extern const quant_kernels_t quant_kernels_neon;
+#endif
+
+// The table for the current SIMD level (kernels_level()); at AVX-512, the VNNI variant where the CPU has it
+// (integer sums are exact, so both variants give identical results).
+const quant_kernels_t *quant_kernels_current(void);
+
+// f16 bits → float through a table of all 65,536 values (built once by quant_kernels_current; the scales of one
+// model cover a few cache lines of it). Exactly quant_f16_to_f32.
+extern float quant_f16_table[65536];
+static inline float quant_f16(const uint8_t *b) { return quant_f16_table[(uint16_t)(b[0] | (b[1] << 8))]; }
+
+#endif

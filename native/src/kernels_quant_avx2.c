@@ -1,0 +1,104 @@
+// Integer q8_0 / q4_0 decode products for AVX2 (kernels_quant.h): one block of 32 per ymm register. The int8 × int8
+// dot uses llama.cpp's sign trick: maddubs needs one unsigned operand, so |w| · (x with w's sign), then madd pairs
+// the int16 sums into 8 int32 lanes (exact: |w| ≤ 128, |x| ≤ 127), converted to float and scaled by d_w · d_x.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "kernels_quant.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+static int quantize_row_q8_avx2(const float *x, long K, int8_t *qs, float *d) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f);
+  __m256 bad = _mm256_setzero_ps();
+  for (long b = 0; b < K / QK; b++) {
+    const float *xb = x + b * QK;
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+      v[i] = _mm256_loadu_ps(xb + 8 * i);
+      __m256 a = _mm256_andnot_ps(sign, v[i]);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, big, _CMP_NLE_UQ)); // inf or NaN
+      amax = _mm256_max_ps(amax, a);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float am = _mm_cvtss_f32(m4);
+    d[b] = am / 127.0f;
+    __m256 id = _mm256_set1_ps(am != 0.0f ? 127.0f / am : 0.0f);
+    __m256i q[4];
+    for (int i = 0; i < 4; i++)
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // int32 → int16 → int8 packs work within 128-bit lanes; the permute puts the 32 values back in order
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(qs + b * QK), p);
+  }
+  return _mm256_movemask_ps(bad) ? -1 : 0;
+}
+
+// the 32 weights of one block as int8
+static inline __m256i weights_q8(const uint8_t *blk) { return _mm256_loadu_si256((const __m256i *)(blk + 2)); }
+static inline __m256i weights_q4(const uint8_t *blk) {
+  __m128i b = _mm_loadu_si128((const __m128i *)(blk + 2));
+  __m256i n = _mm256_set_m128i(_mm_srli_epi16(b, 4), b); // low nibbles → values 0..15, high → 16..31
+  return _mm256_sub_epi8(_mm256_and_si256(n, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+}
+
+static inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// M and q4 are constants after inlining (see dot_avx2), so the accumulators stay in registers
+static inline __attribute__((always_inline)) void dot_body(int q4, const uint8_t *row, long nb, const int8_t *xq,
+                                                           long ldq, const float *xd, long ldd, int M, float *out,
+                                                           long ldo) {
+  __m256 acc[QDOT_MAX_M];
+  for (int m = 0; m < M; m++) acc[m] = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  const long bb = q4 ? 18 : 34;
+  for (long b = 0; b < nb; b++) {
+    const uint8_t *blk = row + b * bb;
+    __m256i w = q4 ? weights_q4(blk) : weights_q8(blk);
+    __m256i aw = _mm256_sign_epi8(w, w); // |w| (−128 → 0x80, read as unsigned 128)
+    float dw = quant_f16(blk);
+    for (int m = 0; m < M; m++) {
+      __m256i x = _mm256_loadu_si256((const __m256i *)(xq + m * ldq + b * QK));
+      __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+      acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xd[m * ldd + b]), _mm256_cvtepi32_ps(p), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; m++) out[m * ldo] = hsum8(acc[m]);
+}
+
+static void dot_avx2(int q4, const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd,
+                     int M, float *out, long ldo) {
+#define QKA_CASE(Q4, MM) dot_body(Q4, row, nb, xq, ldq, xd, ldd, MM, out, ldo)
+  switch (M * 2 + (q4 != 0)) { // M is 1..QDOT_MAX_M (4)
+    case 2: QKA_CASE(0, 1); break;
+    case 3: QKA_CASE(1, 1); break;
+    case 4: QKA_CASE(0, 2); break;
+    case 5: QKA_CASE(1, 2); break;
+    case 6: QKA_CASE(0, 3); break;
+    case 7: QKA_CASE(1, 3); break;
+    case 8: QKA_CASE(0, 4); break;
+    default: QKA_CASE(1, 4); break;
+  }
+#undef QKA_CASE
+}
+
+const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif

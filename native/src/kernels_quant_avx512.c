@@ -1,0 +1,81 @@
+// Integer q8_0 / q4_0 decode products for AVX-512 (kernels_quant.h): two blocks of 32 per zmm register. The dot
+// itself (kernels_quant_avx512.h) is built twice: maddubs + madd for any AVX-512BW CPU, vpdpbusd where the CPU has
+// AVX-512 VNNI. Integer sums are exact, so both give identical results.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "kernels_quant.h"
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+#endif
+
+static int quantize_row_q8_avx512(const float *x, long K, int8_t *qs, float *d) {
+  const __m512 big = _mm512_set1_ps(3.40282347e38f);
+  __mmask16 bad = 0;
+  for (long b = 0; b < K / QK; b++) {
+    __m512 v0 = _mm512_loadu_ps(x + b * QK), v1 = _mm512_loadu_ps(x + b * QK + 16);
+    __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
+    bad |= _mm512_cmp_ps_mask(a0, big, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(a1, big, _CMP_NLE_UQ); // inf or NaN
+    float am = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    d[b] = am / 127.0f;
+    __m512 id = _mm512_set1_ps(am != 0.0f ? 127.0f / am : 0.0f);
+    const int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    _mm_storeu_si128((__m128i *)(qs + b * QK), _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, id), rne)));
+    _mm_storeu_si128((__m128i *)(qs + b * QK + 16),
+                     _mm512_cvtsepi32_epi8(_mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, id), rne)));
+  }
+  return bad ? -1 : 0;
+}
+
+// the 32 weights of one block as int8 (q8_0: as stored; q4_0: low nibbles → values 0..15, high → 16..31, minus 8)
+static inline __m256i weights_q8(const uint8_t *blk) { return _mm256_loadu_si256((const __m256i *)(blk + 2)); }
+static inline __m256i weights_q4(const uint8_t *blk) {
+  __m128i b = _mm_loadu_si128((const __m128i *)(blk + 2));
+  __m256i n = _mm256_inserti128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1);
+  return _mm256_sub_epi8(_mm256_and_si256(n, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+}
+// two consecutive blocks: b0's 32 weights in the low half, b1's in the high half
+static inline __m512i weights2_q8(const uint8_t *b0, const uint8_t *b1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(weights_q8(b0)), weights_q8(b1), 1);
+}
+static inline __m512i weights2_q4(const uint8_t *b0, const uint8_t *b1) {
+  __m256i n = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + 2))),
+                                      _mm_loadu_si128((const __m128i *)(b1 + 2)), 1);
+  const __m256i lo4 = _mm256_set1_epi8(0x0f);
+  __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(n, lo4)),
+                                 _mm256_and_si256(_mm256_srli_epi16(n, 4), lo4), 1); // 128-bit lanes: b0 lo, b1 lo, b0 hi, b1 hi
+  z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                          // → b0 lo, b0 hi, b1 lo, b1 hi
+  return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
+}
+
+#define QKA_DOT(name) name##_avx512
+#define QKA_DPBUSD(aw, sx) _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1))
+#include "kernels_quant_avx512.h"
+#undef QKA_DOT
+#undef QKA_DPBUSD
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")
+#endif
+
+#define QKA_DOT(name) name##_avx512_vnni
+#define QKA_DPBUSD(aw, sx) _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx)
+#include "kernels_quant_avx512.h"
+#undef QKA_DOT
+#undef QKA_DPBUSD
+
+const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512};
+const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif

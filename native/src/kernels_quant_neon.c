@@ -1,0 +1,82 @@
+// Integer q8_0 / q4_0 decode products for NEON (arm64; kernels_quant.h): int8 × int8 → int16 with vmull/vmlal
+// (two products per int16 lane: |sum| ≤ 2 · 128 · 127 fits), pairwise-widened to int32, then scaled in float.
+// Baseline Advanced SIMD only (no dotprod extension), so it runs on any AArch64 CPU.
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include "kernels_quant.h"
+
+static int quantize_row_q8_neon(const float *x, long K, int8_t *qs, float *d) {
+  const float32x4_t big = vdupq_n_f32(3.40282347e38f);
+  uint32x4_t ok = vdupq_n_u32(~0u);
+  for (long b = 0; b < K / QK; b++) {
+    float32x4_t v[8], amax = vdupq_n_f32(0.0f);
+    for (int i = 0; i < 8; i++) {
+      v[i] = vld1q_f32(x + b * QK + 4 * i);
+      float32x4_t a = vabsq_f32(v[i]);
+      ok = vandq_u32(ok, vcleq_f32(a, big)); // false for inf and NaN
+      amax = vmaxq_f32(amax, a);
+    }
+    float am = vmaxvq_f32(amax);
+    d[b] = am / 127.0f;
+    float32x4_t id = vdupq_n_f32(am != 0.0f ? 127.0f / am : 0.0f);
+    for (int i = 0; i < 8; i += 2) {
+      int32x4_t q0 = vcvtnq_s32_f32(vmulq_f32(v[i], id)), q1 = vcvtnq_s32_f32(vmulq_f32(v[i + 1], id)); // to even
+      vst1_s8(qs + b * QK + 4 * i, vqmovn_s16(vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1))));
+    }
+  }
+  return vminvq_u32(ok) ? 0 : -1;
+}
+
+// 4 int32 lanes of Σ_j w_j · x_j over one block (w0, w1: the block's 32 weights)
+static inline int32x4_t block_dot(int8x16_t w0, int8x16_t w1, const int8_t *x) {
+  int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
+  int16x8_t p0 = vmlal_s8(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)), vget_high_s8(w0), vget_high_s8(x0));
+  int16x8_t p1 = vmlal_s8(vmull_s8(vget_low_s8(w1), vget_low_s8(x1)), vget_high_s8(w1), vget_high_s8(x1));
+  return vaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
+}
+
+// M and q4 are constants after inlining (see dot_neon), so the accumulators stay in registers
+static inline __attribute__((always_inline)) void dot_body(int q4, const uint8_t *row, long nb, const int8_t *xq,
+                                                           long ldq, const float *xd, long ldd, int M, float *out,
+                                                           long ldo) {
+  float32x4_t acc[QDOT_MAX_M];
+  for (int m = 0; m < M; m++) acc[m] = vdupq_n_f32(0.0f);
+  const long bb = q4 ? 18 : 34;
+  for (long b = 0; b < nb; b++) {
+    const uint8_t *blk = row + b * bb;
+    int8x16_t w0, w1;
+    if (q4) { // low nibbles → values 0..15, high → 16..31, minus 8
+      uint8x16_t n = vld1q_u8(blk + 2);
+      w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(n, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
+      w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(n, 4)), vdupq_n_s8(8));
+    } else {
+      w0 = vld1q_s8((const int8_t *)(blk + 2));
+      w1 = vld1q_s8((const int8_t *)(blk + 18));
+    }
+    float dw = quant_f16(blk);
+    for (int m = 0; m < M; m++) {
+      int32x4_t p = block_dot(w0, w1, xq + m * ldq + b * QK);
+      acc[m] = vfmaq_n_f32(acc[m], vcvtq_f32_s32(p), dw * xd[m * ldd + b]);
+    }
+  }
+  for (int m = 0; m < M; m++) out[m * ldo] = vaddvq_f32(acc[m]);
+}
+
+static void dot_neon(int q4, const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd,
+                     int M, float *out, long ldo) {
+#define QKA_CASE(Q4, MM) dot_body(Q4, row, nb, xq, ldq, xd, ldd, MM, out, ldo)
+  switch (M * 2 + (q4 != 0)) { // M is 1..QDOT_MAX_M (4)
+    case 2: QKA_CASE(0, 1); break;
+    case 3: QKA_CASE(1, 1); break;
+    case 4: QKA_CASE(0, 2); break;
+    case 5: QKA_CASE(1, 2); break;
+    case 6: QKA_CASE(0, 3); break;
+    case 7: QKA_CASE(1, 3); break;
+    case 8: QKA_CASE(0, 4); break;
+    default: QKA_CASE(1, 4); break;
+  }
+#undef QKA_CASE
+}
+
+const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon};
+#endif
