@@ -8,6 +8,6 @@ export * as data from './data/index.js';
 export { loadModel, loadHfFolder, loadGgufModel, loadLlama2c, type LoadedModel } from './models/load.js';
 export { LlamaModel, LINEAR_MODULES, type LinearModule } from './models/llama.js';
 export { configFromHf, configToHf, paramCount, ARCHITECTURES, type LlamaConfig } from './models/config.js';
-export { generate, generateTokens, type Generation, type GenerateOptions } from './models/generate.js';
+export { GenerationSession, generate, generateTokens, type Generation, type GenerateOptions } from './models/generate.js';
 export { KVCache } from './models/kvcache.js';
 export { initWeights, tinyConfig } from './models/init.js';

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { generateTokens } from '../models/generate.js';
+import { GenerationSession, generateTokens } from '../models/generate.js';
 import { renderChat, type ChatMessage, type Tokenizer } from '../tokenizer/index.js';
 import type { FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
@@ -70,6 +70,8 @@ export const command = defineCommand({
     const eos = textOf(tokenizer, tokenizer.eosId);
     const opening: ChatMessage[] = f['system-prompt'] !== undefined ? [{ role: 'system', content: f['system-prompt'] }] : [];
     let messages: ChatMessage[] = [...opening];
+    // earlier turns stay in the KV cache: each turn computes only its new tokens
+    const session = new GenerationSession(loaded.model, ctx);
 
     const interactive = process.stdin.isTTY;
     const rl = createInterface({ input: process.stdin, terminal: interactive });
@@ -83,6 +85,7 @@ export const command = defineCommand({
       if (line === '/exit' || line === '/quit') break;
       if (line === '/reset') {
         messages = [...opening];
+        session.reset();
         process.stderr.write('(conversation cleared)\n');
       } else if (line !== '') {
         const turn = [...messages, { role: 'user', content: line }];
@@ -95,18 +98,19 @@ export const command = defineCommand({
         } else {
           const { model, timings } = timedModel(loaded.model);
           const t0 = performance.now();
-          const [g] = generateTokens(model, tokenizer, [ids], { maxTokens: room, sampling, onText: (t) => void process.stdout.write(t) });
+          const [g] = generateTokens(model, tokenizer, [ids], { maxTokens: room, sampling, session, onText: (t) => void process.stdout.write(t) });
           process.stdout.write('\n');
           messages = [...turn, { role: 'assistant', content: g.text }];
           if (f.perf) {
             const tm = timings();
             const total = performance.now() - t0;
-            process.stderr.write(timingLine(makeTimings(loaded.loadMs, ids.length, tm.promptMs, g.tokens.length, tm.steps - 1, Math.max(0, total - tm.promptMs))) + '\n');
+            process.stderr.write(timingLine(makeTimings(loaded.loadMs, ids.length - session.reused, tm.promptMs, g.tokens.length, tm.steps - 1, Math.max(0, total - tm.promptMs))) + '\n');
           }
         }
       }
       if (interactive) rl.prompt();
     }
     rl.close();
+    session.dispose();
   },
 });

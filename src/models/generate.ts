@@ -16,8 +16,63 @@ export interface GenerateOptions {
   stopStrings?: readonly string[];
   /** Called with each new piece of text of sequence i as soon as it is complete UTF-8. */
   onText?: (text: string, sequence: number) => void;
-  /** Context size of the KV cache (default: prompt + maxTokens). */
+  /** Context size of the KV cache (default: prompt + maxTokens; a session's own size when one is given). */
   contextSize?: number;
+  /** One sequence's KV cache kept across calls (a chat): the prompt's prefix already cached is not computed again. */
+  session?: GenerationSession;
+}
+
+/**
+ * A KV cache kept between generate calls of one sequence, as llama.cpp's server keeps a slot's cache: each call
+ * reuses the longest prefix its prompt shares with the tokens the cache holds (in a chat, every earlier turn), and
+ * only the rest of the prompt is prefilled. The cache belongs to one model with one set of adapters: reset() after
+ * changing either.
+ */
+export class GenerationSession {
+  private cache: KVCache | null = null;
+  /** the ids whose keys/values the cache holds, position by position */
+  private ids: number[] = [];
+  /** prompt positions the last call took from the cache */
+  reused = 0;
+
+  constructor(
+    readonly model: LlamaModel,
+    /** positions the cache holds at most (prompt + reply of any one call must fit) */
+    readonly contextSize: number,
+  ) {
+    if (!Number.isInteger(contextSize) || contextSize < 1) throw new Error(`GenerationSession: context size must be a positive integer, got ${contextSize}`);
+  }
+
+  /** The cache, cut back to the longest prefix shared with prompt (at least one prompt token is always left to run). */
+  take(prompt: readonly number[]): { cache: KVCache; start: number } {
+    this.cache ??= new KVCache(this.model.config, 1, this.contextSize);
+    let k = 0;
+    const most = Math.min(this.ids.length, this.cache.length, prompt.length - 1);
+    while (k < most && this.ids[k] === prompt[k]) k++;
+    this.cache.truncate(k);
+    this.ids.length = k;
+    this.reused = k;
+    return { cache: this.cache, start: k };
+  }
+
+  /** Records what the cache holds after a call: the sequence's ids up to the cache's length. */
+  record(sequence: readonly number[]): void {
+    const n = this.cache?.length ?? 0;
+    this.ids = sequence.slice(0, n);
+  }
+
+  /** Forgets everything cached (the buffers are kept for reuse). */
+  reset(): void {
+    this.cache?.truncate(0);
+    this.ids = [];
+    this.reused = 0;
+  }
+
+  dispose(): void {
+    this.cache?.dispose();
+    this.cache = null;
+    this.ids = [];
+  }
 }
 
 export interface Generation {
@@ -38,7 +93,10 @@ export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, p
   if (len === 0) throw new Error('generate: empty prompt (add a BOS token or some text)');
   const maxTokens = opts.maxTokens ?? 128;
   const B = prompts.length;
-  const ctx = opts.contextSize ?? len + maxTokens;
+  const session = opts.session;
+  if (session !== undefined && B !== 1) throw new Error(`generate: a session holds one sequence, got ${B} prompts`);
+  // by config: CLI timing wrappers are objects derived from the model (Object.create), sharing its config
+  if (session !== undefined && session.model.config !== model.config) throw new Error('generate: the session belongs to another model');
   const stopIds = new Set(opts.stopTokens ?? tokenizer?.stopIds ?? []);
   const stopStrings = opts.stopStrings ?? [];
   const samplers = prompts.map((_, i) => new Sampler({ ...SAMPLING_DEFAULTS, ...opts.sampling, seed: (opts.sampling?.seed ?? SAMPLING_DEFAULTS.seed) + i }));
@@ -47,10 +105,10 @@ export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, p
   const done = prompts.map(() => false);
   const streamed = prompts.map(() => 0);
   const history = prompts.map((p) => [...p]);
-  const cache = new KVCache(model.config, B, ctx);
+  const { cache, start } = session !== undefined ? session.take(prompts[0]) : { cache: new KVCache(model.config, B, opts.contextSize ?? len + maxTokens), start: 0 };
   try {
-    let input = Int32Array.from(prompts.flat());
-    let T = len;
+    let input = Int32Array.from(start > 0 ? prompts[0].slice(start) : prompts.flat());
+    let T = len - start;
     for (let step = 0; step < maxTokens && done.includes(false); step++) {
       const logits = noGrad(() => tidy(() => model.forwardLast(input, B, T, cache).toArray())); // [B, V]
       const V = logits.length / B;
@@ -75,7 +133,8 @@ export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, p
     }
     prompts.forEach((_, b) => finish(out[b], b));
   } finally {
-    cache.dispose();
+    if (session !== undefined) session.record(history[0]);
+    else cache.dispose();
   }
   return out;
 
