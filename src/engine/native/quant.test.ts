@@ -1,0 +1,112 @@
+// Tests of the native int8 path for decode-shaped q8_0/q4_0 products (native/src/quant.c, kernels_quant_*.c) beyond
+// the conformance suite: the fall back to the float path when x is not finite (inf/NaN must not be quantized
+// away), bit-identical results across thread counts, and agreement with the exact float product up to the
+// activation rounding.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dequantize, quantize } from '../../formats/quant.js';
+import { matmulQuant as referenceMatmulQuant } from '../reference/quant.js';
+import { loadNativeAddon, type SimdLevel } from './addon.js';
+import { NativeBackend } from './backend.js';
+
+const addon = loadNativeAddon();
+const DTYPES = ['q8_0', 'q4_0'] as const;
+
+function levels(): SimdLevel[] {
+  const best = addon.bestSimdLevel();
+  if (best === 'neon') return ['scalar', 'neon'];
+  const x86: SimdLevel[] = ['scalar', 'avx2', 'avx512'];
+  return x86.slice(0, x86.indexOf(best) + 1);
+}
+
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296 - 0.5;
+  });
+}
+
+/** out[M, N] on the native backend at one SIMD level and thread count. */
+function nativeProduct(simd: SimdLevel, threads: number, x: Float32Array, w: Uint8Array, dtype: 'q8_0' | 'q4_0',
+  M: number, N: number, K: number): Float32Array {
+  const be = new NativeBackend({ simd, threads });
+  const out = new Float32Array(M * N);
+  be.matmulQuant(x, w, dtype, out, M, N, K);
+  return out;
+}
+
+/** The float product with dequantized weights, in double: what the int8 path approximates. */
+function exactProduct(x: Float32Array, w: Uint8Array, dtype: 'q8_0' | 'q4_0', M: number, N: number, K: number): Float64Array {
+  const wf = dequantize(dtype, w, N * K);
+  const out = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k] * wf[n * K + k];
+      out[m * N + n] = s;
+    }
+  }
+  return out;
+}
+
+const restore = { simd: addon.simdLevel(), threads: addon.getThreads() };
+function restoreAddon(): void {
+  addon.setSimd(restore.simd);
+  addon.setThreads(restore.threads);
+}
+
+void test('int8 path: a non-finite x takes the float path at every SIMD level (inf and NaN propagate)', () => {
+  const [M, N, K] = [2, 9, 96];
+  try {
+    for (const dtype of DTYPES) {
+      const w = quantize(dtype, random(N * K, 3));
+      for (const bad of [Infinity, NaN]) {
+        const x = random(M * K, 4);
+        x[37] = bad; // row 0 only
+        const want = new Float32Array(M * N);
+        referenceMatmulQuant(x, w, dtype, want, M, N, K);
+        for (const simd of levels()) {
+          const got = nativeProduct(simd, 2, x, w, dtype, M, N, K);
+          for (let n = 0; n < N; n++) {
+            assert.ok(!Number.isFinite(got[n]), `${dtype} ${simd} x=${bad}: out[0, ${n}] = ${got[n]} is finite`);
+            assert.equal(Number.isNaN(got[n]), Number.isNaN(want[n]), `${dtype} ${simd}: out[0, ${n}] ${got[n]} vs ${want[n]}`);
+            if (!Number.isNaN(want[n])) assert.equal(got[n], want[n], `${dtype} ${simd}: sign of out[0, ${n}]`);
+            // row 1 is finite and takes the float path too (close to the unquantized product, not int8-rounded)
+            const g = got[N + n], e = want[N + n];
+            assert.ok(Math.abs(g - e) <= 1e-5 * (1 + Math.abs(e)), `${dtype} ${simd}: out[1, ${n}] ${g} vs ${e}`);
+          }
+        }
+      }
+    }
+  } finally {
+    restoreAddon();
+  }
+});
+
+void test('int8 path: bit-identical across thread counts and calls; within the activation rounding of the float product', () => {
+  const [N, K] = [200, 576];
+  try {
+    for (const dtype of DTYPES) {
+      const w = quantize(dtype, random(N * K, 5));
+      for (const M of [1, 4]) {
+        const x = random(M * K, 6 + M);
+        const exact = exactProduct(x, w, dtype, M, N, K);
+        let scale = 0;
+        for (const v of exact) scale = Math.max(scale, Math.abs(v));
+        for (const simd of levels()) {
+          const one = nativeProduct(simd, 1, x, w, dtype, M, N, K);
+          assert.deepEqual(nativeProduct(simd, 2, x, w, dtype, M, N, K), one, `${dtype} M=${M} ${simd}: 2 threads vs 1`);
+          assert.deepEqual(nativeProduct(simd, 1, x, w, dtype, M, N, K), one, `${dtype} M=${M} ${simd}: repeated`);
+          // q8 activations carry ~0.4% relative rounding per value; summed over K it stays well under 2% of the scale
+          let worst = 0;
+          for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(one[i] - exact[i]));
+          assert.ok(worst > 0, `${dtype} M=${M} ${simd}: no activation rounding at all (int8 path not taken?)`);
+          assert.ok(worst < 0.02 * scale, `${dtype} M=${M} ${simd}: max error ${worst} vs scale ${scale}`);
+        }
+      }
+    }
+  } finally {
+    restoreAddon();
+  }
+});
