@@ -33,6 +33,11 @@ const PER_LAYER: readonly [string, string][] = [
   ['mlp.down_proj.weight', 'ffn_down.weight'],
 ];
 
+/** llama.cpp's Llama-3 rope scaling: F32 [head_dim/2] frequency divisors (theta_i = pos·base^(-2i/D) / f[i]), one
+ *  tensor for the whole model. HF has no tensor for it (rope_scaling in config.json instead), so it has no HF name:
+ *  the GGUF loader reads it into LlamaConfig.ropeFreqFactors and the GGUF writer writes it from there. */
+export const GGUF_ROPE_FREQS = 'rope_freqs.weight';
+
 /** GGUF name for an HF Llama/Qwen2 tensor name, or null when it has none (e.g. rotary_emb.inv_freq). */
 export function hfToGgufName(name: string): string | null {
   for (const [hf, gg] of GLOBAL) if (name === hf) return gg;
@@ -43,7 +48,7 @@ export function hfToGgufName(name: string): string | null {
   return null;
 }
 
-/** HF name for a GGUF tensor name, or null when it has none (e.g. rope_freqs.weight). */
+/** HF name for a GGUF tensor name, or null when it has none (e.g. GGUF_ROPE_FREQS). */
 export function ggufToHfName(name: string): string | null {
   for (const [hf, gg] of GLOBAL) if (name === gg) return hf;
   const m = /^blk\.(\d+)\.(.+)$/.exec(name);
@@ -109,7 +114,8 @@ export interface HfLlamaConfig {
   rope_theta: number;
   /** only when it differs from hidden_size / num_attention_heads */
   head_dim?: number;
-  /** linear and yarn scaling map to metadata; llama3-style scaling becomes a rope_freqs tensor in llama.cpp */
+  /** linear and yarn scaling map to metadata; llama3-style scaling becomes a rope_freqs tensor in llama.cpp
+   *  (GGUF_ROPE_FREQS, and no metadata key) */
   rope_scaling?: { rope_type: 'linear' | 'yarn'; factor: number; original_max_position_embeddings?: number } | null;
 }
 

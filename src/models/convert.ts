@@ -12,7 +12,7 @@ import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
 import type { Tensor } from '../engine/tensor.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
 import type { GgufKV, GgufScalar, GgufType } from '../formats/gguf-types.js';
-import { GGUF_FILE_TYPE, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
+import { GGUF_FILE_TYPE, GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
 import { dequantize } from '../formats/quant.js';
 import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
 import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
@@ -21,7 +21,7 @@ import {
   type GgufVocab, type Tokenizer, type TokenizerConfig, type TokenizerJson,
 } from '../tokenizer/index.js';
 import type { RopeMode } from '../engine/backend.js';
-import { ARCHITECTURES, configToHf, type LlamaConfig } from './config.js';
+import { ARCHITECTURES, configToHf, llama3RopeFreqFactors, type LlamaConfig } from './config.js';
 import type { LlamaModel } from './llama.js';
 
 /** The tensor types nomoat writes. */
@@ -118,7 +118,6 @@ function typedTokenizerKvs(meta: Map<string, unknown>): GgufKV[] {
 
 /** The HF config fields GGUF metadata carries. */
 function ggufConfigOf(c: LlamaConfig): HfLlamaConfig {
-  if (c.ropeScaling !== null) throw new Error('export to GGUF: Llama-3 rope scaling (a rope_freqs tensor in llama.cpp) is not supported yet');
   const hf: HfLlamaConfig = {
     model_type: c.arch, vocab_size: c.vocabSize, hidden_size: c.hiddenSize, intermediate_size: c.intermediateSize,
     num_hidden_layers: c.numLayers, num_attention_heads: c.numHeads, num_key_value_heads: c.numKvHeads,
@@ -128,11 +127,27 @@ function ggufConfigOf(c: LlamaConfig): HfLlamaConfig {
   return hf;
 }
 
-/** The GGUF tensors of a model: llama.cpp names, Q/K rows in the architecture's GGUF pairing, per-tensor types. */
+/**
+ * rope_freqs.weight [D/2] for a model with Llama-3 rope scaling, else null: the factors it was loaded with (a GGUF
+ * file, copied unchanged), or those llama.cpp's converter computes from its HF rope_scaling. llama.cpp writes no
+ * metadata key for this scaling: the tensor alone carries it.
+ */
+export function ggufRopeFreqs(c: LlamaConfig): Float32Array | null {
+  const f = c.ropeFreqFactors ?? (c.ropeScaling !== null ? llama3RopeFreqFactors(c.ropeTheta, c.headDim, c.ropeScaling) : null);
+  if (f === null) return null;
+  // llama.cpp reads rope_freqs for its llama architecture only (qwen2 would refuse the file: an unexpected tensor)
+  if (c.arch !== 'llama') throw new Error(`export to GGUF: llama.cpp's ${c.arch} architecture has no rope_freqs tensor, so this model's Llama-3 rope scaling cannot be written`);
+  return f;
+}
+
+/** The GGUF tensors of a model: llama.cpp names, Q/K rows in the architecture's GGUF pairing, per-tensor types;
+ *  rope_freqs first when the model has Llama-3 scaling (where convert_hf_to_gguf.py puts its extra tensors). */
 export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[] {
   const c = model.config;
   const target = ARCHITECTURES[c.arch].ggufRopeMode;
-  return model.namedTensors().map(([name, t]) => {
+  const freqs = ggufRopeFreqs(c);
+  const extra: GgufTensorSpec[] = freqs === null ? [] : [{ name: GGUF_ROPE_FREQS, dtype: 'f32', shape: [freqs.length], data: freqs }];
+  return extra.concat(model.namedTensors().map(([name, t]) => {
     const gname = hfToGgufName(name);
     if (gname === null) throw new Error(`export to GGUF: tensor ${name} has no llama.cpp name`);
     const out = tensorOutType(t.shape, dtype);
@@ -142,7 +157,7 @@ export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[]
     let data: Float32Array | Uint8Array = t.dtype === out && t.dtype !== 'f32' ? t.bytes : valuesOf(t);
     if (order !== null) data = permuteRowsOf(data, order);
     return { name: gname, dtype: out, shape: [...t.shape], data };
-  });
+  }));
 }
 
 /** Writes model + tokenizer as a GGUF file llama.cpp loads. */
@@ -222,6 +237,7 @@ const writeJson = (path: string, v: unknown): void => writeFileSync(path, JSON.s
 export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir: string, opts: SaveHfOptions = {}): void {
   const dtype = opts.dtype ?? 'F32';
   const c = model.config;
+  const config = configToHf({ ...c, ropeMode: 'halves' }); // first: it refuses rope factors config.json cannot express
   const tensors: SafetensorsTensorSpec[] = model.namedTensors().map(([name, t]) => {
     const heads = ropeHeads(name, c);
     const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, 'halves') : null;
@@ -230,7 +246,6 @@ export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir
   });
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  const config = configToHf({ ...c, ropeMode: 'halves' });
   config.torch_dtype = dtype === 'F16' ? 'float16' : 'float32';
   writeJson(join(dir, 'config.json'), config);
   const gen: Record<string, unknown> = { _from_model_config: true };

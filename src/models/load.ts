@@ -10,10 +10,10 @@ import { Tensor } from '../engine/tensor.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufFile, type GgufTensorInfo } from '../formats/gguf.js';
 import { LITTLE_ENDIAN } from '../formats/source.js';
 import { readLlama2c, readLlama2cTokenizer } from '../formats/llama2c.js';
-import { ggufMetadataToHfConfig, ggufToHfName } from '../formats/names.js';
+import { GGUF_ROPE_FREQS, ggufMetadataToHfConfig, ggufToHfName } from '../formats/names.js';
 import { openSafetensorsModel, readSafetensorsBytes, readSafetensorsF32 } from '../formats/safetensors.js';
 import { GgufTokenizer, HfTokenizer, ggufVocabFromMetadata, TokenType, type Tokenizer } from '../tokenizer/index.js';
-import { ARCHITECTURES, archFromGguf, configFromHf, type LlamaConfig } from './config.js';
+import { ARCHITECTURES, archFromGguf, configFromHf, llama3ScalingFromFactors, type LlamaConfig } from './config.js';
 import { LlamaModel } from './llama.js';
 
 export type ModelFormat = 'hf' | 'gguf' | 'llama2c';
@@ -107,7 +107,26 @@ export function configFromGguf(file: GgufFile): LlamaConfig {
   const eos = [num('tokenizer.ggml.eos_token_id'), num('tokenizer.ggml.eot_token_id')].filter((x): x is number => x !== null);
   cfg.eosTokenId = [...new Set(eos)];
   if (hf.rope_scaling) throw new Error(`${file.source.name}: rope scaling "${hf.rope_scaling.rope_type}" is not supported yet`);
+  const freqs = file.tensors.find((t) => t.name === GGUF_ROPE_FREQS);
+  if (freqs !== undefined) {
+    cfg.ropeFreqFactors = ropeFreqFactorsOf(file, freqs, cfg.headDim);
+    // The factors run the model (as llama.cpp does); the rope_scaling they come from, when it can be recovered
+    // exactly, is kept so that export to a Hugging Face folder writes it (configToHf refuses otherwise).
+    cfg.ropeScaling = llama3ScalingFromFactors(cfg.ropeTheta, cfg.headDim, cfg.ropeFreqFactors);
+  }
   return cfg;
+}
+
+/** rope_freqs.weight (Llama 3.1+): F32 [D/2] frequency divisors, each finite and positive. */
+function ropeFreqFactorsOf(file: GgufFile, info: GgufTensorInfo, headDim: number): Float32Array {
+  const where = `${file.source.name}: tensor ${info.name}`;
+  if (info.shape.length !== 1 || info.nElements !== headDim / 2) {
+    throw new Error(`${where} has shape [${info.shape.join(', ')}]; expected [${headDim / 2}] (half the head dimension ${headDim})`);
+  }
+  const f = readGgufTensorF32(file, info);
+  const bad = f.findIndex((x) => !(x > 0 && Number.isFinite(x)));
+  if (bad >= 0) throw new Error(`${where}: factor ${bad} is ${f[bad]}; frequency factors must be finite and positive`);
+  return f;
 }
 
 export function loadGgufModel(path: string, opts: LoadOptions = {}): LoadedModel {
