@@ -102,7 +102,12 @@ test('a quantized tied embedding is gathered row by row and serves as the LM hea
       const cache = new KVCache(cfg, 1, 8);
       quantModel.forwardLast(ids.subarray(0, 2), 1, 2, cache);
       for (let t = 2; t < ids.length; t++) {
-        close(quantModel.forwardLast(ids.subarray(t, t + 1), 1, 1, cache).toArray(), full.subarray(t * 64, (t + 1) * 64), 1e-5, `cached step ${t}`);
+        // a one-row q8_0 product quantizes its input row to int8 blocks (as llama.cpp does) and the 5-row forward
+        // does not: with K = 64 (two blocks) that rounding moves logits by up to ~1 % of the largest one
+        const step = quantModel.forwardLast(ids.subarray(t, t + 1), 1, 1, cache).toArray();
+        const want = full.subarray(t * 64, (t + 1) * 64);
+        const top = Math.max(...want.map(Math.abs));
+        step.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 2e-2 * top, `cached step ${t}[${i}]: ${v} vs ${want[i]}`));
       }
       cache.dispose();
       assert.throws(() => quantModel.forward(Int32Array.of(64), 1, 1), /token id 64 at position 0 is outside the vocabulary \[0, 64\)/);
