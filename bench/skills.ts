@@ -152,14 +152,17 @@ export async function runSkillsBench(): Promise<void> {
   const evalWith = (name: string, active: readonly LoraAdapter[], scale = 1): number[] => {
     for (const a of active) a.attach(model, { scale });
     const r = skills.map((s, i) => accuracy(model, tokenizer, s, data[i].test));
-    for (const a of active) a.detach();
+    for (const a of active) {
+      a.detach();
+      a.scale = 1; // attach() keeps the scale it was given: later attaches and the update sizes assume 1
+    }
     acc.set(name, r);
     log(`${name}: ${r.map(pct).join(' / ')} %`);
     return r;
   };
   evalWith('base', []);
   const single = skills.map((s, i) => {
-    adapters[i].attach(model);
+    adapters[i].attach(model, { scale: 1 });
     const a = accuracy(model, tokenizer, s, data[i].test);
     adapters[i].detach();
     return a;
@@ -178,8 +181,8 @@ export async function runSkillsBench(): Promise<void> {
   const pairs: { i: number; j: number; acc: [number, number] }[] = [];
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
-      adapters[i].attach(model);
-      adapters[j].attach(model);
+      adapters[i].attach(model, { scale: 1 });
+      adapters[j].attach(model, { scale: 1 });
       pairs.push({ i, j, acc: [accuracy(model, tokenizer, skills[i], data[i].test), accuracy(model, tokenizer, skills[j], data[j].test)] });
       adapters[i].detach();
       adapters[j].detach();
