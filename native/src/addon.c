@@ -32,6 +32,7 @@ static struct {
   cached_block *head;
 } cache_bucket[CACHE_BUCKETS];
 static size_t cache_total = 0;
+static double cache_hits = 0, cache_misses = 0, cache_dropped = 0; // counts of block_get hits/misses, put overflows
 
 static size_t rounded_bytes(size_t bytes) { return bytes ? (bytes + 63) & ~(size_t)63 : 64; }
 
@@ -42,9 +43,11 @@ static void *block_get(size_t bytes) {
       cached_block *b = cache_bucket[i].head;
       cache_bucket[i].head = b->next;
       cache_total -= rb;
+      cache_hits++;
       return b;
     }
   }
+  cache_misses++;
   return nm_aligned_alloc(bytes);
 }
 
@@ -65,6 +68,7 @@ static void block_put(void *data, size_t bytes) {
       return;
     }
   }
+  cache_dropped++;
   free(data);
 }
 
@@ -138,10 +142,11 @@ static void finalize_buffer(napi_env env, void *data, void *hint) {
   slot_release(i);
 }
 
-// alloc(n) → Float32Array over 64-byte-aligned, zero-filled native memory
-static napi_value js_alloc(napi_env env, napi_callback_info info) {
+// One alloc()/allocUninit() call: a Float32Array over n floats of 64-byte-aligned native memory, zero-filled when
+// `zero` (a recycled block holds whatever its last user wrote, so only kernels that write every element may skip it).
+static napi_value alloc_common(napi_env env, napi_callback_info info, const char *fn, int zero) {
   args_t a;
-  if (!a_init(env, info, &a, 1, "alloc")) return NULL;
+  if (!a_init(env, info, &a, 1, fn)) return NULL;
   long n = a_int(&a, 0, "n", 0);
   if (!a.failed && n > (1L << 36)) a_throw(&a, 1, "%s = %.0f is too large", "n", n, 0);
   if (a.failed) return NULL;
@@ -153,7 +158,7 @@ static napi_value js_alloc(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "nomoat native alloc: out of memory");
     return NULL;
   }
-  memset(data, 0, bytes);
+  if (zero) memset(data, 0, bytes);
   void *token = slot_token(slot);
   napi_value ab, ta;
   if (napi_create_external_arraybuffer(env, data, bytes, finalize_buffer, token, &ab) != napi_ok) {
@@ -167,6 +172,10 @@ static napi_value js_alloc(napi_env env, napi_callback_info info) {
   napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
   return ta;
 }
+
+// alloc(n) → zero-filled; allocUninit(n) → contents unspecified (outputs that a kernel overwrites in full)
+static napi_value js_alloc(napi_env env, napi_callback_info info) { return alloc_common(env, info, "alloc", 1); }
+static napi_value js_alloc_uninit(napi_env env, napi_callback_info info) { return alloc_common(env, info, "allocUninit", 0); }
 
 // free(buf): releases the memory of a buffer from alloc() and detaches it, so stale views have length 0.
 static napi_value js_free(napi_env env, napi_callback_info info) {
@@ -202,6 +211,18 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_live_bytes(napi_env env, napi_callback_info info) { (void)info; return a_number(env, live_bytes); }
+// blockCacheStats() → { hits, misses, dropped, cachedBytes }: how often alloc found a freed block of its size, had
+// to ask the system, or free could not keep a block (cap or buckets full); for benches and cache tuning.
+static napi_value js_block_cache_stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o;
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "hits", a_number(env, cache_hits));
+  napi_set_named_property(env, o, "misses", a_number(env, cache_misses));
+  napi_set_named_property(env, o, "dropped", a_number(env, cache_dropped));
+  napi_set_named_property(env, o, "cachedBytes", a_number(env, (double)cache_total));
+  return o;
+}
 static napi_value js_gc_freed_bytes(napi_env env, napi_callback_info info) { (void)info; return a_number(env, gc_freed_bytes); }
 
 // ---- settings -----------------------------------------------------------------------------------------------
@@ -278,8 +299,10 @@ static napi_value init(napi_env env, napi_value exports) {
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 #endif
   napi_property_descriptor d[] = {
-      REG("alloc", js_alloc),           REG("free", js_free),
+      REG("alloc", js_alloc),           REG("allocUninit", js_alloc_uninit),
+      REG("free", js_free),
       REG("liveBytes", js_live_bytes),  REG("gcFreedBytes", js_gc_freed_bytes),
+      REG("blockCacheStats", js_block_cache_stats),
       REG("simdLevel", js_simd_level),  REG("bestSimdLevel", js_best_simd_level),
       REG("setSimd", js_set_simd),      REG("setThreads", js_set_threads),
       REG("getThreads", js_get_threads), REG("peakFlops", js_peak_flops),

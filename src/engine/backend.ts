@@ -76,6 +76,11 @@ export interface Backend {
   readonly name: string;
   /** Fresh zero-filled buffer of n elements. Native memory: it must be returned through `free`. */
   alloc(n: number): Buf;
+  /**
+   * Fresh buffer of n elements with unspecified contents, for an output that a kernel writes in full before anything
+   * reads it (skips alloc's zero fill). Never for `accumulate` outputs. Freed through `free` like alloc's.
+   */
+  allocUninit(n: number): Buf;
   /** Release a buffer from `alloc`. Afterwards the buffer must not be used (native detaches it: length 0). */
   free(buf: Buf): void;
   /** Bytes currently allocated through `alloc` and not freed (leak checks). */

@@ -96,16 +96,27 @@ export class Tensor {
     return new Tensor(new Storage(backend, data, null, true), [...shape], contiguousStrides(shape), 0, 'f32');
   }
 
+  /**
+   * An f32 tensor whose elements are unspecified (backend.allocUninit): only for the output of a kernel that writes
+   * every element before anything reads it. Saves the zero fill of Tensor.zeros.
+   */
+  static empty(shape: readonly number[], backend: Backend = getBackend()): Tensor {
+    checkShape(shape);
+    const data = backend.allocUninit(numel(shape));
+    return new Tensor(new Storage(backend, data, null, true), [...shape], contiguousStrides(shape), 0, 'f32');
+  }
+
   static full(shape: readonly number[], value: number, backend: Backend = getBackend()): Tensor {
-    const t = Tensor.zeros(shape, backend);
-    if (value !== 0) backend.fill(t.data, value);
+    if (value === 0) return Tensor.zeros(shape, backend);
+    const t = Tensor.empty(shape, backend);
+    backend.fill(t.data, value);
     return t;
   }
 
   /** An f32 tensor holding a copy of values. */
   static from(values: ArrayLike<number>, shape: readonly number[] = [values.length], backend: Backend = getBackend()): Tensor {
     if (numel(shape) !== values.length) throw new Error(`${values.length} values do not fill shape [${shape.join(', ')}]`);
-    const t = Tensor.zeros(shape, backend);
+    const t = Tensor.empty(shape, backend);
     t.data.set(values);
     return t;
   }
@@ -202,7 +213,7 @@ export class Tensor {
 
   /** Copies a strided f32 view into a fresh contiguous tensor (no autograd: ops.contiguous records one). */
   contiguousCopy(): Tensor {
-    const out = Tensor.zeros(this.shape, this.backend);
+    const out = Tensor.empty(this.shape, this.backend);
     const src = this.storage.data;
     if (src === null) throw new Error(`cannot copy ${this.dtype} tensor ${this.label()} elementwise`);
     this.backend.copyStrided(src, this.offset, this.shape, this.strides, out.data);

@@ -11,6 +11,7 @@ import { matmulQuantCases, matmulQuantTCases } from './cases_quant.js';
 
 export const CASES: Readonly<Record<KernelName, CaseGenerator>> = {
   alloc: mem.allocCases,
+  allocUninit: mem.allocUninitCases,
   free: mem.freeCases,
   liveBytes: mem.liveBytesCases,
   setThreads: mem.setThreadsCases,

@@ -1,4 +1,5 @@
-// Conformance properties of memory and threads: alloc is zero-filled (recycled memory too), free detaches,
+// Conformance properties of memory and threads: alloc is zero-filled (recycled memory too), allocUninit hands out
+// writable buffers that count and free like alloc's (and alloc after it is still zero-filled), free detaches,
 // liveBytes counts exactly what is held, setThreads/getThreads round-trip.
 
 import assert from 'node:assert/strict';
@@ -31,6 +32,37 @@ export const allocCases: CaseGenerator = () => [
       b.fill(round + 1);
       be.free(b);
       assert.ok(zero, `round ${round}: alloc(1024) after freeing a filled buffer of that size is not zero-filled`);
+    }
+  }),
+];
+
+export const allocUninitCases: CaseGenerator = () => [
+  property('allocUninit(n) has n writable elements, adds n · element size to liveBytes and frees like alloc', (be) => {
+    for (const n of ALLOC_SIZES) {
+      const before = be.liveBytes();
+      const b = be.allocUninit(n);
+      try {
+        assert.ok(b instanceof Float32Array || b instanceof Float64Array, 'a Float32Array or Float64Array');
+        assert.equal(b.length, n);
+        assert.equal(be.liveBytes() - before, n * b.BYTES_PER_ELEMENT);
+        b.fill(2.5);
+        assert.ok(b.every((x) => x === 2.5), `allocUninit(${n}) is not writable`);
+      } finally {
+        be.free(b);
+      }
+      assert.equal(be.liveBytes(), before);
+      assert.equal(b.length, 0, 'a freed allocUninit buffer still has elements');
+    }
+  }),
+  property('alloc after freeing a filled allocUninit buffer of the same size is still zero-filled', (be) => {
+    for (let round = 0; round < 4; round++) {
+      const u = be.allocUninit(1024);
+      u.fill(round + 1);
+      be.free(u);
+      const b = be.alloc(1024);
+      const zero = b.every((x) => x === 0);
+      be.free(b);
+      assert.ok(zero, `round ${round}: alloc(1024) returned a recycled block without zeroing it`);
     }
   }),
 ];

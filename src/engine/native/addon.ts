@@ -10,10 +10,14 @@ export type SimdLevel = 'scalar' | 'neon' | 'avx2' | 'avx512';
 /** The raw addon. Buffers must be Float32Array (Int32Array for ids); lengths are checked in C. */
 export interface NativeAddon {
   alloc(n: number): Float32Array;
+  /** Like alloc, without the zero fill: a recycled block keeps whatever its last user wrote. */
+  allocUninit(n: number): Float32Array;
   free(buf: Float32Array): void;
   liveBytes(): number;
   /** Bytes of alloc() buffers that the GC reclaimed because nobody called free(). */
   gcFreedBytes(): number;
+  /** The freed-block cache behind alloc: hits/misses of alloc, frees it could not keep, bytes it holds now. */
+  blockCacheStats(): { hits: number; misses: number; dropped: number; cachedBytes: number };
   simdLevel(): SimdLevel;
   /** The best level this CPU supports (setSimd may only go lower). */
   bestSimdLevel(): SimdLevel;

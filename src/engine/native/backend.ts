@@ -31,6 +31,9 @@ export class NativeBackend implements Backend {
   alloc(n: number): Buf {
     return this.addon.alloc(n);
   }
+  allocUninit(n: number): Buf {
+    return this.addon.allocUninit(n);
+  }
   free(buf: Buf): void {
     this.addon.free(f32(buf, 'buf'));
   }

@@ -40,21 +40,21 @@ export function broadcastStrides(x: Tensor, shape: readonly number[]): number[] 
 export function sumToShape(g: Tensor, to: readonly number[]): Tensor {
   if (to.length === g.ndim && to.every((d, i) => d === g.shape[i])) return g.view(g.shape, g.strides, g.offset);
   const padded = [...new Array<number>(g.ndim - to.length).fill(1), ...to];
-  const out = Tensor.zeros(to, g.backend);
+  const out = Tensor.empty(to, g.backend);
   g.backend.sumTo(g.data, g.shape, out.data, padded);
   return out;
 }
 
 /** g broadcast back up to `shape` (a contiguous copy). */
 function expandTo(g: Tensor, shape: readonly number[]): Tensor {
-  const out = Tensor.zeros(shape, g.backend);
+  const out = Tensor.empty(shape, g.backend);
   g.backend.copyStrided(base(g), 0, shape, broadcastStrides(g, shape), out.data);
   return out;
 }
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(a.shape, b.shape);
-  const out = Tensor.zeros(shape, a.backend);
+  const out = Tensor.empty(shape, a.backend);
   a.backend.binary(op, base(a), broadcastStrides(a, shape), base(b), broadcastStrides(b, shape), out.data, shape);
   return out;
 }
@@ -112,7 +112,7 @@ function scaleInPlace(t: Tensor, s: number): Tensor {
 
 function scaleRaw(x: Tensor, s: number, shift = 0): Tensor {
   const src = x.isContiguous ? x : x.contiguousCopy();
-  const out = Tensor.zeros(x.shape, x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
   x.backend.affine(src.data, out.data, x.size, s, shift);
   if (src !== x) src.dispose();
   return out;
@@ -133,13 +133,13 @@ export const scale = (x: Tensor, s: number): Tensor => affine(x, s, 0);
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const src = x.isContiguous ? x : x.contiguousCopy();
-  const out = Tensor.zeros(x.shape, x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
   x.backend.unary(op, src.data, out.data, x.size);
   if (src !== x) src.dispose();
   return record(op, out, [x], [x], (node, g) => {
     const xs = node.get(0);
     const xc = xs.isContiguous ? xs : xs.contiguousCopy();
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     x.backend.unaryBackward(op, xc.data, g.data, gx.data, x.size);
     if (xc !== xs) xc.dispose();
     return [gx];

@@ -68,7 +68,7 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     throw new Error(`matmul: batch dims differ: ${a.label()} · ${b.label()} (b must be 2-D or share a's batch shape)`);
   }
   const outShape = [...a.shape.slice(0, -2), M, N];
-  const out = Tensor.zeros(outShape, a.backend);
+  const out = Tensor.empty(outShape, a.backend);
   forward(la, lb, out, shared);
   release(la);
   release(lb);
@@ -101,12 +101,12 @@ function gradA(A: Layout, B: Layout, g: Tensor, shared: boolean): Tensor {
   const sB = shared ? 0 : B.batchStride;
   if (A.trans) {
     // A stored [K,M]: dA_stored = (dC·op(B)ᵀ)ᵀ = op(B)·dCᵀ → [K, M]; handed back as a transposed view.
-    const gStored = Tensor.zeros([...lead, K, M], g.backend);
+    const gStored = Tensor.empty([...lead, K, M], g.backend);
     gemm(base(B.t), B.trans, gBuf, true, K, M, N, A.batch, sB, M * N, gStored, false);
     return transpose(gStored, -2, -1);
   }
   // dA[M,K] = dC[M,N] · op(B)ᵀ
-  const gA = Tensor.zeros([...lead, M, K], g.backend);
+  const gA = Tensor.empty([...lead, M, K], g.backend);
   if (shared) gemm(gBuf, false, base(B.t), !B.trans, M * A.batch, K, N, 1, 0, 0, gA, false);
   else gemm(gBuf, false, base(B.t), !B.trans, M, K, N, A.batch, M * N, sB, gA, false);
   return gA;
@@ -119,18 +119,19 @@ function gradB(A: Layout, B: Layout, g: Tensor, shared: boolean): Tensor {
     // Rows of every batch item contribute: fold the batch into the reduction dimension.
     const R = M * A.batch;
     if (!B.trans) {
-      const gB = Tensor.zeros([K, N], g.backend); // dB = Aᵀ[K,R] · dC[R,N]
+      const gB = Tensor.empty([K, N], g.backend); // dB = Aᵀ[K,R] · dC[R,N]
       gemm(base(A.t), true, gBuf, false, K, N, R, 1, 0, 0, gB, false);
       return gB;
     }
-    const gB = Tensor.zeros([N, K], g.backend); // B stored [N,K]: dB_stored = dCᵀ[N,R] · A[R,K]
+    const gB = Tensor.empty([N, K], g.backend); // B stored [N,K]: dB_stored = dCᵀ[N,R] · A[R,K]
     gemm(gBuf, true, base(A.t), false, N, K, R, 1, 0, 0, gB, false);
     return transpose(gB, -2, -1);
   }
   const lead = shared ? [] : g.shape.slice(0, -2);
   const batch = A.batch;
   if (!B.trans) {
-    const gB = Tensor.zeros([...lead, K, N], g.backend);
+    // (a shared B summed over zero batch items stays zero: only that case needs the zero fill)
+    const gB = shared && batch === 0 ? Tensor.zeros([K, N], g.backend) : Tensor.empty([...lead, K, N], g.backend);
     if (shared) {
       // Transposed A with a shared B: accumulate each batch item's product.
       for (let i = 0; i < batch; i++) {
@@ -139,7 +140,7 @@ function gradB(A: Layout, B: Layout, g: Tensor, shared: boolean): Tensor {
     } else gemm(base(A.t), !A.trans, gBuf, false, K, N, M, batch, A.batchStride, M * N, gB, false);
     return gB;
   }
-  const gB = Tensor.zeros([...lead, N, K], g.backend);
+  const gB = shared && batch === 0 ? Tensor.zeros([N, K], g.backend) : Tensor.empty([...lead, N, K], g.backend);
   if (shared) {
     for (let i = 0; i < batch; i++) {
       g.backend.matmul(gBuf, base(A.t), gB.data, { batch: 1, M: N, N: K, K: M, transA: true, transB: A.trans, strideA: 0, strideB: 0, strideC: 0, offA: i * M * N, offB: i * A.batchStride, offC: 0, accumulate: i > 0 });

@@ -18,7 +18,7 @@ export function embedding(table: Tensor, ids: Int32Array, idsShape: readonly num
   const [V, C] = table.shape as [number, number];
   checkIds(ids, V, 'embedding');
   const t = contiguous(table);
-  const out = Tensor.zeros([...idsShape, C], table.backend);
+  const out = Tensor.empty([...idsShape, C], table.backend);
   table.backend.embeddingForward(t.data, ids, out.data, ids.length, C);
   return record('embedding', out, [t], [], (_n, g) => {
     const gt = Tensor.zeros([V, C], g.backend);
@@ -32,12 +32,12 @@ export function rmsnorm(x: Tensor, w: Tensor, eps: number): Tensor {
   const xc = contiguous(x);
   const C = x.shape[x.ndim - 1];
   const N = x.size / C;
-  const out = Tensor.zeros(x.shape, x.backend);
-  const rstd = Tensor.zeros([N], x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
+  const rstd = Tensor.empty([N], x.backend);
   x.backend.rmsnormForward(xc.data, contiguous(w).data, out.data, rstd.data, N, C, eps);
   const res = record('rmsnorm', out, [xc, w], [xc, w, rstd], (node, g) => {
     const [xs, ws, rs] = [node.get(0), node.get(1), node.get(2)];
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     const gw = Tensor.zeros([C], x.backend);
     x.backend.rmsnormBackward(g.data, xs.data, ws.data, rs.data, gx.data, gw.data, N, C);
     return [gx, gw];
@@ -53,11 +53,11 @@ export function rope(x: Tensor, positions: Int32Array, invFreq: Buf, mode: RopeM
     throw new Error(`rope: x must be [B, T, H, D] with positions[T] and invFreq[D/2]; got ${x.label()}, ${positions.length}, ${invFreq.length}`);
   }
   const xc = contiguous(x);
-  const out = Tensor.zeros(x.shape, x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
   x.backend.rope(xc.data, out.data, B, T, H, D, positions, invFreq, mode, false);
   return record('rope', out, [xc], [], (_n, g) => {
     // The rotation is orthogonal: its transpose is the rotation by −angle.
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     x.backend.rope(g.data, gx.data, B, T, H, D, positions, invFreq, mode, true);
     return [gx];
   });
@@ -78,13 +78,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   }
   const p = { B, Tq, Tk, H, G, D, scale: opts.scale ?? 1 / Math.sqrt(D), qOffset: opts.qOffset ?? Tk - Tq, causal: opts.causal ?? true };
   const [qc, kc, vc] = [contiguous(q), contiguous(k), contiguous(v)];
-  const out = Tensor.zeros(q.shape, q.backend);
-  const lse = Tensor.zeros([B, H, Tq], q.backend);
+  const out = Tensor.empty(q.shape, q.backend);
+  const lse = Tensor.empty([B, H, Tq], q.backend);
   q.backend.attentionForward(qc.data, kc.data, vc.data, out.data, lse.data, p);
   // The output is saved too (backward needs rowsum(dout·out)): save a separate handle, not `out` itself.
   const res = record('attention', out, [qc, kc, vc], [qc, kc, vc, out, lse], (node, g) => {
     const [qs, ks, vs, os, ls] = [0, 1, 2, 3, 4].map((i) => node.get(i)) as [Tensor, Tensor, Tensor, Tensor, Tensor];
-    const [gq, gk, gv] = [Tensor.zeros(q.shape, q.backend), Tensor.zeros(k.shape, q.backend), Tensor.zeros(k.shape, q.backend)];
+    const [gq, gk, gv] = [Tensor.empty(q.shape, q.backend), Tensor.empty(k.shape, q.backend), Tensor.empty(k.shape, q.backend)];
     q.backend.attentionBackward(qs.data, ks.data, vs.data, os.data, ls.data, g.data, gq.data, gk.data, gv.data, p);
     return [gq, gk, gv];
   });
@@ -96,12 +96,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (gate.shape.some((d, i) => d !== up.shape[i]) || gate.ndim !== up.ndim) throw new Error(`swiglu: shapes differ: ${gate.label()} vs ${up.label()}`);
   const [gc, uc] = [contiguous(gate), contiguous(up)];
-  const out = Tensor.zeros(gate.shape, gate.backend);
+  const out = Tensor.empty(gate.shape, gate.backend);
   gate.backend.swigluForward(gc.data, uc.data, out.data, out.size);
   return record('swiglu', out, [gc, uc], [gc, uc], (node, g, needs) => {
     const [gs, us] = [node.get(0), node.get(1)];
-    const dg = Tensor.zeros(gate.shape, gate.backend);
-    const du = Tensor.zeros(gate.shape, gate.backend);
+    const dg = Tensor.empty(gate.shape, gate.backend);
+    const du = Tensor.empty(gate.shape, gate.backend);
     gate.backend.swigluBackward(gs.data, us.data, g.data, dg.data, du.data, out.size);
     return [needs[0] ? dg : (dg.dispose(), null), needs[1] ? du : (du.dispose(), null)];
   });
@@ -112,10 +112,10 @@ export function softmax(x: Tensor): Tensor {
   const xc = contiguous(x);
   const C = x.shape[x.ndim - 1];
   const N = x.size / C;
-  const out = Tensor.zeros(x.shape, x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
   x.backend.softmaxForward(xc.data, out.data, N, C);
   return record('softmax', out, [xc], [out], (node, g) => {
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     x.backend.softmaxBackward(node.get(0).data, g.data, gx.data, N, C);
     return [gx];
   });
@@ -134,8 +134,8 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     if (t !== ignoreIndex && (t < 0 || t >= V)) throw new Error(`crossEntropy: target ${t} at row ${i} is outside [0, ${V})`);
   }
   const lc = contiguous(logits);
-  const losses = Tensor.zeros([N], logits.backend);
-  const lse = Tensor.zeros([N], logits.backend);
+  const losses = Tensor.empty([N], logits.backend);
+  const lse = Tensor.empty([N], logits.backend);
   const count = logits.backend.crossEntropyForward(lc.data, targets, losses.data, lse.data, N, V, ignoreIndex);
   let total = 0;
   for (const l of losses.data) total += l;
@@ -143,7 +143,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
   const out = Tensor.from([count > 0 ? total / count : 0], [], logits.backend);
   const res = record('crossEntropy', out, [lc], [lc, lse], (node, g) => {
     const dloss = Tensor.full([N], count > 0 ? g.data[0] / count : 0, logits.backend);
-    const gl = Tensor.zeros(logits.shape, logits.backend);
+    const gl = Tensor.empty(logits.shape, logits.backend);
     logits.backend.crossEntropyBackward(node.get(0).data, targets, node.get(1).data, dloss.data, gl.data, N, V, ignoreIndex);
     dloss.dispose();
     return [gl];
@@ -161,7 +161,7 @@ export function klDiv(student: Tensor, teacher: Tensor, temperature = 1): Tensor
   const N = student.size / V;
   if (teacher.size !== student.size) throw new Error(`klDiv: ${student.label()} and ${teacher.label()} differ in size`);
   const [sc, tc] = [contiguous(student), contiguous(teacher)];
-  const losses = Tensor.zeros([N], student.backend);
+  const losses = Tensor.empty([N], student.backend);
   student.backend.klDivForward(sc.data, tc.data, losses.data, N, V, temperature);
   let total = 0;
   for (const l of losses.data) total += l;
@@ -169,7 +169,7 @@ export function klDiv(student: Tensor, teacher: Tensor, temperature = 1): Tensor
   const out = Tensor.from([total / N], [], student.backend);
   return record('klDiv', out, [sc], [sc, tc], (node, g) => {
     const dloss = Tensor.full([N], g.data[0] / N, student.backend);
-    const gs = Tensor.zeros(student.shape, student.backend);
+    const gs = Tensor.empty(student.shape, student.backend);
     student.backend.klDivBackward(node.get(0).data, node.get(1).data, dloss.data, gs.data, N, V, temperature);
     dloss.dispose();
     return [gs];
@@ -181,11 +181,11 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
   if (p <= 0) return x;
   if (p >= 1) throw new Error(`dropout probability must be < 1, got ${p}`);
   const xc = contiguous(x);
-  const out = Tensor.zeros(x.shape, x.backend);
-  const mask = Tensor.zeros(x.shape, x.backend);
+  const out = Tensor.empty(x.shape, x.backend);
+  const mask = Tensor.empty(x.shape, x.backend);
   x.backend.dropoutForward(xc.data, out.data, mask.data, x.size, p, seed);
   const res = record('dropout', out, [xc], [mask], (node, g) => {
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     const m = node.get(0);
     x.backend.binary('mul', g.data, [1], m.data, [1], gx.data, [x.size]);
     return [gx];

@@ -13,10 +13,10 @@ export function qlinear(x: Tensor, w: Tensor): Tensor {
   if (x.shape[x.ndim - 1] !== K) throw new Error(`qlinear: ${x.label()} · ${w.label()}ᵀ: inner dims differ`);
   const xc = contiguous(x);
   const M = x.size / K;
-  const out = Tensor.zeros([...x.shape.slice(0, -1), N], x.backend);
+  const out = Tensor.empty([...x.shape.slice(0, -1), N], x.backend);
   x.backend.matmulQuant(xc.data, w.bytes, dtype, out.data, M, N, K);
   return record('qlinear', out, [xc], [], (_n, g) => {
-    const gx = Tensor.zeros(x.shape, x.backend);
+    const gx = Tensor.empty(x.shape, x.backend);
     x.backend.matmulQuantT(g.data, w.bytes, dtype, gx.data, M, N, K);
     return [gx];
   });

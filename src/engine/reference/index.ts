@@ -41,6 +41,16 @@ export class ReferenceBackend implements Backend {
   }
 
   /**
+   * Poisoned with NaN rather than left at zero: an op that reads part of an "uninitialized" output its kernel did
+   * not write shows up as NaN in every conformance and gradient check run on this backend.
+   */
+  allocUninit(n: number): Buf {
+    const buf = this.alloc(n);
+    buf.fill(NaN);
+    return buf;
+  }
+
+  /**
    * Forgets the buffer and detaches its ArrayBuffer (length becomes 0), as the native backend does, so that a
    * use after free shows up here too. Freeing a buffer this backend did not hand out, or freeing twice, throws.
    */
