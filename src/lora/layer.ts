@@ -3,7 +3,7 @@
 // so a fresh adapter changes nothing.
 
 import { isGradEnabled, tidy } from '../engine/context.js';
-import { dropout, linear, scale } from '../engine/ops/index.js';
+import { addLowRank, dropout, linear, scale } from '../engine/ops/index.js';
 import { hashIndex, Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
 import type { LinearDelta } from '../models/linear.js';
@@ -71,6 +71,15 @@ export class LoraLinear implements LinearDelta {
     return tidy(() => {
       const h = rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x;
       return linear(scale(linear(h, this.A), this.scaling * rt.scale), this.B);
+    });
+  }
+
+  /** y[..., out] + forward(x), accumulated into y's buffer by one fused op (addLowRank); y is consumed. */
+  addTo(y: Tensor, x: Tensor): Tensor {
+    const rt = this.runtime;
+    return tidy(() => {
+      const h = rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x;
+      return addLowRank(y, h, this.A, this.B, this.scaling * rt.scale);
     });
   }
 }

@@ -9,6 +9,11 @@ import { qlinear } from '../engine/ops/quant.js';
 export interface LinearDelta {
   /** x[..., in] → [..., out] */
   forward(x: Tensor): Tensor;
+  /**
+   * Optional fused form: y + forward(x), consuming y (its buffer may become the result). Linear uses it when
+   * present, which saves the [..., out] temporaries of the separate delta and sum.
+   */
+  addTo?(y: Tensor, x: Tensor): Tensor;
 }
 
 export class Linear {
@@ -31,7 +36,7 @@ export class Linear {
   forward(x: Tensor): Tensor {
     let y = this.weight.dtype === 'f32' ? linear(x, this.weight) : qlinear(x, this.weight);
     if (this.bias !== null) y = add(y, this.bias);
-    for (const d of this.deltas) y = add(y, d.forward(x));
+    for (const d of this.deltas) y = d.addTo ? d.addTo(y, x) : add(y, d.forward(x));
     return y;
   }
 }

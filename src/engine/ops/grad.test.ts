@@ -114,3 +114,37 @@ test('losses', () => {
   gradCheck('kl divergence T=2', [[2, 4]], (s) => op.klDiv(s, teacher, 2), { lo: -2, hi: 2 });
   gradCheck('dropout', [[20]], (x) => op.dropout(x, 0.3, 1234));
 });
+
+test('fused low-rank update (LoRA): base + k·(h·Aᵀ)·Bᵀ', () => {
+  // base is consumed, so each call gets an op's result (scale by 1) rather than the leaf itself.
+  const lowRank = (k: number) => (b: Tensor, h: Tensor, a: Tensor, bb: Tensor): Tensor => op.addLowRank(op.scale(b, 1), h, a, bb, k);
+  gradCheck('2-D, k = 0.7', [[3, 5], [3, 4], [2, 4], [5, 2]], lowRank(0.7));
+  gradCheck('3-D rows, k = 1', [[2, 3, 5], [2, 3, 4], [2, 4], [5, 2]], lowRank(1));
+  gradCheck('transposed h view (copied)', [[3, 5], [4, 3], [2, 4], [5, 2]], (b, h, a, bb) => op.addLowRank(op.scale(b, 1), op.transpose(h), a, bb, -0.5));
+  // base shared with another reader: the op must copy it, and the other reader must see the old values.
+  gradCheck('base still read elsewhere', [[3, 5], [3, 4], [2, 4], [5, 2]], (b, h, a, bb) => {
+    const y = op.scale(b, 1);
+    const other = op.reshape(y, [5, 3]);
+    return op.add(op.addLowRank(y, h, a, bb, 2), op.reshape(other, [3, 5]));
+  });
+});
+
+test('addLowRank reuses an unshared base buffer, equals the unfused sum and disposes base', () => {
+  withBackend(f64, () =>
+    tidy(() => {
+      const rng = new Rng(11);
+      const [x, w, a, b] = [rand(rng, [4, 6]), rand(rng, [5, 6]), rand(rng, [3, 6]), rand(rng, [5, 3])];
+      const expectedBase = (): Tensor => op.linear(x, w);
+      const expected = op.add(op.linear(x, w), op.linear(op.scale(op.linear(x, a), 0.25), b)).toArray();
+      const base = op.linear(x, w);
+      const buf = base.storage.data;
+      const y = op.addLowRank(base, x, a, b, 0.25);
+      assert.equal(y.storage.data, buf, 'the result should live in base\'s buffer');
+      assert.ok(base.disposed, 'base should be consumed');
+      const got = y.toArray();
+      for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - expected[i]) < 1e-12, `element ${i}: ${got[i]} vs ${expected[i]}`);
+      assert.throws(() => op.addLowRank(rand(rng, [4, 5]), x, a, b, 1), /leaf that requires grad/);
+      assert.throws(() => op.addLowRank(op.scale(expectedBase(), 1), x, b, a, 1), /not \[r, in\] and \[out, r\]/);
+    }),
+  );
+});
