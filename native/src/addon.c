@@ -22,8 +22,14 @@ void *nm_aligned_alloc(size_t bytes) {
 // Training and generation allocate the same sizes step after step. Freed blocks are kept per exact size (up to a
 // total cap) and handed out again, already resident: no page faults, no heap fragmentation. Only the JS thread
 // allocates and frees, so no lock is needed.
+// Cap: live + cached bytes stay within max(live peak, live) + CACHE_SLACK. A training step frees its whole working
+// set at the end and allocates it again in the next one, so a fixed 1 GB cache smaller than that working set turned
+// each step's largest buffers into fresh mappings every step (page faults, zeroing by the kernel). Blocks are kept
+// per exact size, so a step needs somewhat more than its live peak in blocks (its phases use different sizes):
+// the slack covers that. At the live peak this bound is the old one (live + 1 GB); a miss that would go beyond it
+// first gives cached blocks back to the system.
 #define CACHE_BUCKETS 512
-#define CACHE_LIMIT ((size_t)1 << 30) // bytes kept for reuse at most
+#define CACHE_SLACK ((double)(1 << 30)) // bytes that may be cached beyond the live peak
 typedef struct cached_block {
   struct cached_block *next;
 } cached_block;
@@ -32,9 +38,26 @@ static struct {
   cached_block *head;
 } cache_bucket[CACHE_BUCKETS];
 static size_t cache_total = 0;
-static double cache_hits = 0, cache_misses = 0, cache_dropped = 0; // counts of block_get hits/misses, put overflows
+static double cache_hits = 0, cache_misses = 0, cache_dropped = 0; // block_get hits/misses, blocks given back
+static double live_bytes = 0, live_peak = 0, gc_freed_bytes = 0; // bytes held through alloc now / at most ever
 
 static size_t rounded_bytes(size_t bytes) { return bytes ? (bytes + 63) & ~(size_t)63 : 64; }
+
+/** Bytes the cache may hold while `live` bytes are in use: the room below the live peak, plus the slack. */
+static double cache_room(double live) { return (live_peak > live ? live_peak - live : 0) + CACHE_SLACK; }
+
+/** Gives cached blocks back to the system until the cache holds at most `room` bytes. */
+static void cache_trim(double room) {
+  for (int i = 0; i < CACHE_BUCKETS && (double)cache_total > room; i++) {
+    while (cache_bucket[i].head && (double)cache_total > room) {
+      cached_block *b = cache_bucket[i].head;
+      cache_bucket[i].head = b->next;
+      cache_total -= cache_bucket[i].bytes;
+      cache_dropped++;
+      free(b);
+    }
+  }
+}
 
 static void *block_get(size_t bytes) {
   size_t rb = rounded_bytes(bytes);
@@ -48,12 +71,13 @@ static void *block_get(size_t bytes) {
     }
   }
   cache_misses++;
+  cache_trim(cache_room(live_bytes + (double)rb)); // this block joins the live bytes
   return nm_aligned_alloc(bytes);
 }
 
 static void block_put(void *data, size_t bytes) {
   size_t rb = rounded_bytes(bytes);
-  if (cache_total + rb <= CACHE_LIMIT) {
+  if ((double)(cache_total + rb) <= cache_room(live_bytes)) { // callers subtract the block from live_bytes first
     int slot = -1;
     for (int i = 0; i < CACHE_BUCKETS; i++) {
       if (cache_bucket[i].bytes == rb) { slot = i; break; }
@@ -90,7 +114,6 @@ typedef struct {
 
 static alloc_slot *slots = NULL;
 static int32_t slot_count = 0, slot_cap = 0, slot_free_head = -1;
-static double live_bytes = 0, gc_freed_bytes = 0;
 
 static void *slot_token(int32_t i) { return (void *)(uintptr_t)(((uint64_t)slots[i].gen << 32) | (uint32_t)i); }
 
@@ -168,6 +191,7 @@ static napi_value alloc_common(napi_env env, napi_callback_info info, const char
     return NULL;
   }
   live_bytes += (double)bytes;
+  if (live_bytes > live_peak) live_peak = live_bytes;
   napi_wrap(env, ab, token, NULL, NULL, NULL);
   napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
   return ta;

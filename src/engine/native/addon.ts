@@ -16,7 +16,8 @@ export interface NativeAddon {
   liveBytes(): number;
   /** Bytes of alloc() buffers that the GC reclaimed because nobody called free(). */
   gcFreedBytes(): number;
-  /** The freed-block cache behind alloc: hits/misses of alloc, frees it could not keep, bytes it holds now. */
+  /** The freed-block cache behind alloc: allocs it served / had to pass to the system, blocks it gave back to the
+   *  system (over its cap: live peak + 1 GB), bytes it holds now. */
   blockCacheStats(): { hits: number; misses: number; dropped: number; cachedBytes: number };
   simdLevel(): SimdLevel;
   /** The best level this CPU supports (setSimd may only go lower). */

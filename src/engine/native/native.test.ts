@@ -178,3 +178,23 @@ void test('a buffer the GC reaches before free() is released by the finalizer an
   assert.equal(freed, 8 * 4 * (1 << 16));
   assert.equal(live, 0);
 });
+
+void test('freed blocks are handed out again by size (block cache), zeroed by alloc and not by allocUninit', () => {
+  const n = 54321; // a size no other test uses
+  const s0 = addon.blockCacheStats();
+  const a = addon.allocUninit(n);
+  a.fill(7);
+  addon.free(a);
+  const s1 = addon.blockCacheStats();
+  assert.ok(s1.cachedBytes >= s0.cachedBytes + n * 4, 'a freed block should be kept for reuse');
+  const b = addon.alloc(n);
+  const s2 = addon.blockCacheStats();
+  assert.equal(s2.hits, s1.hits + 1, 'alloc of a freed size should reuse the cached block');
+  assert.ok(b.every((x) => x === 0), 'alloc must zero a recycled block');
+  b.fill(3);
+  addon.free(b);
+  const c = addon.allocUninit(n);
+  assert.equal(addon.blockCacheStats().hits, s2.hits + 1);
+  assert.equal(c.length, n);
+  addon.free(c);
+});
