@@ -119,6 +119,19 @@ static void gemm_small_m(const kernels_t *kt, const float *A, const float *B, fl
       for (long m = 0; m < p->M; m++) C[m * p->ldc + n] += kt->dot(A + m * lda, B + n * ldb, K);
 }
 
+// Narrow products (N <= 16, LoRA's h·Aᵀ and g·B with rank 16): each A element meets only 16 columns, so packing A
+// would cost as much as the product, and a 32-wide micro-tile would be half padding. Only B is packed (K × 16), and
+// the kernel reads the rows of A in place (A not transposed; a transposed A keeps the packed path, whose packing
+// is a contiguous copy there, while turning it into rows costs as much as the product).
+static void gemm_narrow_part(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p,
+                             long m_lo, long m_hi) {
+  long K = p->K, lda = p->lda, ldc = p->ldc;
+  float *bp = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * 16 * K);
+  if (!bp) abort();
+  pack_b(B, p->transB, p->ldb, 0, p->N, 0, K, 16, bp);
+  kt->gemm_narrow(K, m_hi - m_lo, A + m_lo * lda, lda, bp, C + m_lo * ldc, ldc, (int)p->N, p->accumulate);
+}
+
 typedef struct {
   const kernels_t *kt;
   const float *A, *B;
@@ -138,6 +151,12 @@ static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
     lo *= 16; hi *= 16;
     if (hi > p->N) hi = p->N;
     if (lo < hi) gemm_small_m(j->kt, A, B, C, p, lo, hi);
+  } else if (p->N <= 16 && !p->transA && j->kt->gemm_narrow) {
+    // split M in multiples of 16 rows; every row is computed the same way whatever block it falls in
+    pool_range((p->M + 15) / 16, t, parts, &lo, &hi);
+    lo *= 16; hi *= 16;
+    if (hi > p->M) hi = p->M;
+    if (lo < hi) gemm_narrow_part(j->kt, A, B, C, p, lo, hi);
   } else if (p->M >= p->N || parts == 1) {
     long blocks = (p->M + j->kt->mr - 1) / j->kt->mr;
     pool_range(blocks, t, parts, &lo, &hi);

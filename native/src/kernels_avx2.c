@@ -43,6 +43,42 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
   }
 }
 
+// Narrow product, no packing of A: C[rows, n] (+)= A[rows, K] (row-major, pitch lda) · Bp[K, 16] (packed, zero
+// beyond n ≤ 16). Two ymm accumulators per row, NARROW_R rows at a time, each A element broadcast straight from its
+// row; every C element is summed over k = 0..K-1 in order, so the row blocking never changes a bit.
+#define NARROW_R 6
+static inline void gemm_narrow_rows(long K, int R, const float *A, long lda, const float *Bp, float *C, long ldc, int n,
+                                    int accumulate) {
+  __m256 c[NARROW_R][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < NARROW_R; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+  for (long k = 0; k < K; k++) {
+    __m256 b0 = _mm256_load_ps(Bp + k * 16), b1 = _mm256_load_ps(Bp + k * 16 + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < NARROW_R; i++)
+      if (i < R) {
+        __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+        c[i][0] = _mm256_fmadd_ps(a, b0, c[i][0]);
+        c[i][1] = _mm256_fmadd_ps(a, b1, c[i][1]);
+      }
+  }
+  for (int i = 0; i < R; i++) {
+    float t[16], *r = C + i * ldc;
+    _mm256_storeu_ps(t, c[i][0]);
+    _mm256_storeu_ps(t + 8, c[i][1]);
+    for (int j = 0; j < n; j++) r[j] = accumulate ? r[j] + t[j] : t[j];
+  }
+}
+
+static void gemm_narrow_impl(long K, long rows, const float *A, long lda, const float *Bp, float *C, long ldc, int n,
+                             int accumulate) {
+  long m = 0;
+  for (; m + NARROW_R <= rows; m += NARROW_R) // R is a constant here: the `i < R` tests fold away
+    gemm_narrow_rows(K, NARROW_R, A + m * lda, lda, Bp, C + m * ldc, ldc, n, accumulate);
+  for (; m < rows; m++) gemm_narrow_rows(K, 1, A + m * lda, lda, Bp, C + m * ldc, ldc, n, accumulate);
+}
+#define KR_GEMM_NARROW gemm_narrow_impl
+
 #define KR_TABLE kernels_avx2
 #define KR_NAME "avx2"
 #define KR_KC 256

@@ -48,6 +48,40 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
   }
 }
 
+// Narrow product, no packing of A: C[rows, n] (+)= A[rows, K] (row-major, pitch lda) · Bp[K, 16] (packed, zero
+// beyond n ≤ 16). One zmm accumulator per row, NARROW_R rows at a time, each A element broadcast straight from its
+// row; every C element is summed over k = 0..K-1 in order, so the row blocking never changes a bit.
+#define NARROW_R 12
+static inline void gemm_narrow_rows(long K, int R, const float *A, long lda, const float *Bp, float *C, long ldc,
+                                    __mmask16 mask, int accumulate) {
+  __m512 c[NARROW_R];
+#pragma GCC unroll 12
+  for (int i = 0; i < NARROW_R; i++) c[i] = _mm512_setzero_ps();
+  for (long k = 0; k < K; k++) {
+    __m512 b = _mm512_load_ps(Bp + k * 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < NARROW_R; i++)
+      if (i < R) c[i] = _mm512_fmadd_ps(_mm512_set1_ps(A[i * lda + k]), b, c[i]);
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < NARROW_R; i++) {
+    if (i >= R) break;
+    float *r = C + i * ldc;
+    if (accumulate) c[i] = _mm512_add_ps(c[i], _mm512_maskz_loadu_ps(mask, r));
+    _mm512_mask_storeu_ps(r, mask, c[i]);
+  }
+}
+
+static void gemm_narrow_impl(long K, long rows, const float *A, long lda, const float *Bp, float *C, long ldc, int n,
+                             int accumulate) {
+  __mmask16 mask = (__mmask16)((1u << n) - 1u);
+  long m = 0;
+  for (; m + NARROW_R <= rows; m += NARROW_R) // R is a constant here: the `i < R` tests fold away
+    gemm_narrow_rows(K, NARROW_R, A + m * lda, lda, Bp, C + m * ldc, ldc, mask, accumulate);
+  for (; m < rows; m++) gemm_narrow_rows(K, 1, A + m * lda, lda, Bp, C + m * ldc, ldc, mask, accumulate);
+}
+#define KR_GEMM_NARROW gemm_narrow_impl
+
 #define KR_TABLE kernels_avx512
 #define KR_NAME "avx512"
 #define KR_KC 384 // tuned on Zen 5: B micro-panel streams from L1/L2, A block (MC×KC) stays in L2

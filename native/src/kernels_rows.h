@@ -2,7 +2,8 @@
 // shape comments). kernels_generic.c compiles them for baseline x86-64/any CPU; kernels_avx2.c, kernels_avx512.c
 // and kernels_neon.c include this file again under `#pragma GCC target(...)`, so the compiler vectorizes the same
 // loops for each level (`#pragma omp simd` marks the reductions; -fopenmp-simd, no OpenMP runtime).
-// The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first, and
+// The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first (and
+// may define KR_GEMM_NARROW, a kernel for products with N <= 16), and
 // may name a header of hand-written attention kernels in KR_ATTN_HEADER that defines KR_ATTN_FORWARD,
 // KR_ATTN_DQ and KR_ATTN_DKV (the generic kr_attn_* kernels stay their reference and fallback).
 // Every function here is static: each level gets its own copy. No threads here: ops.c splits rows over threads.
@@ -305,10 +306,15 @@ static double kr_sum_squares(const float *x, long n) {
 #define KR_ATTN_DKV kr_attn_backward_dkv_block
 #endif
 
+#ifndef KR_GEMM_NARROW // levels without a narrow kernel keep the packed path for N <= 16
+#define KR_GEMM_NARROW NULL
+#endif
+
 const kernels_t KR_TABLE = {
     .name = KR_NAME,
     .mr = KR_MR, .nr = KR_NR, .kc = KR_KC, .mc = KR_MC, .nc = KR_NC,
     .gemm_micro = gemm_micro_impl,
+    .gemm_narrow = KR_GEMM_NARROW,
     .fill = kr_fill,
     .affine = kr_affine,
     .axpy = kr_axpy,

@@ -38,6 +38,10 @@ typedef struct {
   // GEMM micro-kernel: C[MR, NR] (+)= Apanel[K, MR]ᵀ-packed · Bpanel[K, NR]-packed; ldc in elements.
   int mr, nr, kc, mc, nc;
   void (*gemm_micro)(long K, const float *A, const float *B, float *C, long ldc, int accumulate);
+  // optional (NULL: the packed path): C[rows, n] (+)= A[rows, K] (row-major, pitch lda) · Bp[K, 16] (packed, zero
+  // beyond n <= 16), A read in place: a 16-wide product has too little reuse to pay for packing A (LoRA's h·Aᵀ).
+  void (*gemm_narrow)(long K, long rows, const float *A, long lda, const float *Bp, float *C, long ldc, int n,
+                      int accumulate);
 
   void (*fill)(float *out, long n, float v);
   void (*affine)(const float *x, float *out, long n, float alpha, float beta);

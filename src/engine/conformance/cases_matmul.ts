@@ -1,5 +1,5 @@
 // Conformance cases for batched matmul: every transposition, batches with a broadcast operand, padded batch
-// strides, offsets, accumulate, and odd sizes that leave remainders in every tiling.
+// strides, offsets, accumulate, odd sizes that leave remainders in every tiling, and the skinny shapes of LoRA.
 
 import type { MatmulParams } from '../backend.js';
 import type { Case, CaseGenerator } from './case.js';
@@ -82,6 +82,18 @@ export const matmulCases: CaseGenerator = (d) => {
   ];
   for (const [M, N, K, transA, transB] of big) {
     cases.push(matmulCase(d, { batch: 1, M, N, K, transA, transB, broadcastA: false, broadcastB: false, accumulate: d.bool(), offset: 0, pad: 0 }));
+  }
+  // Skinny products of a rank-16 adapter (LoRA): N <= 16 (the narrow kernel, full and masked widths), K = 16, M = 16,
+  // and M = 1..3 rows; the 257-row ones are large enough to be split over threads, with a row tail.
+  const skinny: Array<[number, number, number]> = [
+    [77, 16, 40], [77, 13, 40], [257, 16, 65], [257, 9, 65], [77, 40, 16], [16, 77, 40], [1, 16, 40], [2, 16, 16], [3, 40, 16],
+  ];
+  for (const [M, N, K] of skinny) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        cases.push(matmulCase(d, { batch: 1, M, N, K, transA, transB, broadcastA: false, broadcastB: false, accumulate: d.bool(), offset: 0, pad: 0 }));
+      }
+    }
   }
   return cases;
 };

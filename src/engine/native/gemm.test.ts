@@ -99,3 +99,30 @@ void test('matmul across block boundaries (larger than one cache block) in both 
     be.setThreads(threads);
   }
 });
+
+void test('narrow products (N <= 16, LoRA rank 16) match the naive loop and are bit-identical over thread counts', () => {
+  const be = new NativeBackend();
+  const threads = be.getThreads(), simd = addon.simdLevel();
+  try {
+    for (const level of levels()) {
+      be.setSimd(level);
+      for (const [M, N, K, transB] of [[301, 16, 200, true], [301, 11, 200, false], [40, 16, 700, false]] as const) {
+        const p: MatmulParams = { batch: 1, M, N, K, transA: false, transB, accumulate: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0 };
+        be.setThreads(2);
+        check(be, p, `${level} M ${M} N ${N} K ${K} transB ${transB}`);
+        const a = Float32Array.from({ length: M * K }, () => rnd() * 2 - 1);
+        const b = Float32Array.from({ length: K * N }, () => rnd() * 2 - 1);
+        const runs = [1, 2].map((t) => {
+          be.setThreads(t);
+          const c = new Float32Array(M * N).fill(0.5);
+          be.matmul(a, b, c, p);
+          return c;
+        });
+        assert.deepEqual(runs[0], runs[1], `${level} M ${M} N ${N}: 1 and 2 threads differ`);
+      }
+    }
+  } finally {
+    be.setThreads(threads);
+    be.setSimd(simd);
+  }
+});
