@@ -1,8 +1,10 @@
 // GEMM benchmark: the three products of a linear layer (forward y = x·Wᵀ, backward dX = dY·W, dW = dYᵀ·X) for
 // M = 4096 tokens and every (K, N) in {576, 1536, 2048}², on one thread and on all cores, against numpy's matmul
-// (OpenBLAS) on the same shapes and transposes in the same run, and against the addon's FMA peak.
+// (OpenBLAS) on the same shapes and transposes in the same run, and against the addon's FMA peak; then the skinny
+// products of a rank-16 LoRA adapter (gemm_lora.ts).
 import { loadNativeAddon } from '../src/engine/native/addon.js';
 import { PY_OPENBLAS_CORE, bestTime, emit, runPython, threadCounts } from './common.js';
+import { runLoraGemmLines } from './gemm_lora.js';
 
 const M = 4096;
 const SIZES = [576, 1536, 2048] as const;
@@ -68,6 +70,7 @@ export function runGemmBench(): void {
         note: `simd=${addon.simdLevel()}`,
       });
     }
+    runLoraGemmLines(addon, threads, peak);
   }
   addon.setThreads(threadsBefore);
 }

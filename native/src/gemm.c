@@ -132,6 +132,23 @@ static void gemm_narrow_part(const kernels_t *kt, const float *A, const float *B
   kt->gemm_narrow(K, m_hi - m_lo, A + m_lo * lda, lda, bp, C + m_lo * ldc, ldc, (int)p->N, p->accumulate);
 }
 
+// Narrow products over an operand stored transposed, read along its contiguous dimension (16 rows of D per load):
+// N <= 16 with A transposed (D = C, rows over m, X = A), or M <= 16 with B not transposed (D = Cᵀ, rows over n,
+// X = B, and the 16-wide side op(A)ᵀ packed K × 16 by pack_a with MR = 16).
+static void gemm_narrow_t_part(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p,
+                               int over_n, long lo, long hi) {
+  long K = p->K, ldc = p->ldc;
+  float *bp = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * 16 * K);
+  if (!bp) abort();
+  if (!over_n) {
+    pack_b(B, p->transB, p->ldb, 0, p->N, 0, K, 16, bp);
+    kt->gemm_narrow_t(K, hi - lo, A + lo, p->lda, bp, C + lo * ldc, ldc, 1, (int)p->N, p->accumulate);
+  } else {
+    pack_a(A, p->transA, p->lda, 0, p->M, 0, K, 16, bp);
+    kt->gemm_narrow_t(K, hi - lo, B + lo, p->ldb, bp, C + lo, 1, ldc, (int)p->M, p->accumulate);
+  }
+}
+
 typedef struct {
   const kernels_t *kt;
   const float *A, *B;
@@ -157,6 +174,14 @@ static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
     lo *= 16; hi *= 16;
     if (hi > p->M) hi = p->M;
     if (lo < hi) gemm_narrow_part(j->kt, A, B, C, p, lo, hi);
+  } else if (j->kt->gemm_narrow_t && ((p->N <= 16 && p->transA) || (p->M <= 16 && !p->transB))) {
+    // split the long side in multiples of 16
+    int over_n = !(p->N <= 16 && p->transA);
+    long len = over_n ? p->N : p->M;
+    pool_range((len + 15) / 16, t, parts, &lo, &hi);
+    lo *= 16; hi *= 16;
+    if (hi > len) hi = len;
+    if (lo < hi) gemm_narrow_t_part(j->kt, A, B, C, p, over_n, lo, hi);
   } else if (p->M >= p->N || parts == 1) {
     long blocks = (p->M + j->kt->mr - 1) / j->kt->mr;
     pool_range(blocks, t, parts, &lo, &hi);

@@ -82,6 +82,33 @@ static void gemm_narrow_impl(long K, long rows, const float *A, long lda, const 
 }
 #define KR_GEMM_NARROW gemm_narrow_impl
 
+// Narrow product over a transposed operand: D[r, j] = Σ_k X[k * ldx + r] · Bp[k * 16 + j] for r < rows, j < n ≤ 16,
+// and C[r * rs + j * cs] (+)= D[r, j]. 16 consecutive r are one contiguous zmm load of an X row, each times the 16
+// broadcast Bp[k, j] into 16 accumulators (one per j); the 16×16 block is transposed once, at the end.
+static void gemm_narrow_t_impl(long K, long rows, const float *X, long ldx, const float *Bp, float *C, long rs, long cs,
+                               int n, int accumulate) {
+  float t[16][16] __attribute__((aligned(64)));
+  for (long r0 = 0; r0 < rows; r0 += 16) {
+    int mr = rows - r0 < 16 ? (int)(rows - r0) : 16;
+    __mmask16 mask = (__mmask16)((1u << mr) - 1u);
+    __m512 c[16];
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) c[j] = _mm512_setzero_ps();
+    for (long k = 0; k < K; k++) {
+      __m512 x = _mm512_maskz_loadu_ps(mask, X + k * ldx + r0);
+#pragma GCC unroll 16
+      for (int j = 0; j < 16; j++) c[j] = _mm512_fmadd_ps(x, _mm512_set1_ps(Bp[k * 16 + j]), c[j]);
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) _mm512_store_ps(t[j], c[j]);
+    for (int j = 0; j < n; j++) {
+      float *cj = C + r0 * rs + j * cs;
+      for (int i = 0; i < mr; i++) cj[i * rs] = accumulate ? cj[i * rs] + t[j][i] : t[j][i];
+    }
+  }
+}
+#define KR_GEMM_NARROW_T gemm_narrow_t_impl
+
 #define KR_TABLE kernels_avx512
 #define KR_NAME "avx512"
 #define KR_KC 384 // tuned on Zen 5: B micro-panel streams from L1/L2, A block (MC×KC) stays in L2

@@ -3,7 +3,7 @@
 // and kernels_neon.c include this file again under `#pragma GCC target(...)`, so the compiler vectorizes the same
 // loops for each level (`#pragma omp simd` marks the reductions; -fopenmp-simd, no OpenMP runtime).
 // The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first (and
-// may define KR_GEMM_NARROW, a kernel for products with N <= 16), and
+// may define KR_GEMM_NARROW and KR_GEMM_NARROW_T, kernels for products with N or M <= 16), and
 // may name a header of hand-written attention kernels in KR_ATTN_HEADER that defines KR_ATTN_FORWARD,
 // KR_ATTN_DQ and KR_ATTN_DKV (the generic kr_attn_* kernels stay their reference and fallback).
 // Every function here is static: each level gets its own copy. No threads here: ops.c splits rows over threads.
@@ -309,12 +309,16 @@ static double kr_sum_squares(const float *x, long n) {
 #ifndef KR_GEMM_NARROW // levels without a narrow kernel keep the packed path for N <= 16
 #define KR_GEMM_NARROW NULL
 #endif
+#ifndef KR_GEMM_NARROW_T
+#define KR_GEMM_NARROW_T NULL
+#endif
 
 const kernels_t KR_TABLE = {
     .name = KR_NAME,
     .mr = KR_MR, .nr = KR_NR, .kc = KR_KC, .mc = KR_MC, .nc = KR_NC,
     .gemm_micro = gemm_micro_impl,
     .gemm_narrow = KR_GEMM_NARROW,
+    .gemm_narrow_t = KR_GEMM_NARROW_T,
     .fill = kr_fill,
     .affine = kr_affine,
     .axpy = kr_axpy,

@@ -42,6 +42,10 @@ typedef struct {
   // beyond n <= 16), A read in place: a 16-wide product has too little reuse to pay for packing A (LoRA's h·Aᵀ).
   void (*gemm_narrow)(long K, long rows, const float *A, long lda, const float *Bp, float *C, long ldc, int n,
                       int accumulate);
+  // optional: D[r, j] = Σ_k X[k * ldx + r] · Bp[k * 16 + j] (r < rows, j < n <= 16), C[r * rs + j * cs] (+)= D[r, j]:
+  // the same over an operand stored transposed (LoRA's gᵀ·t with N = 16, and uᵀ·h with M = 16 as Cᵀ).
+  void (*gemm_narrow_t)(long K, long rows, const float *X, long ldx, const float *Bp, float *C, long rs, long cs, int n,
+                        int accumulate);
 
   void (*fill)(float *out, long n, float v);
   void (*affine)(const float *x, float *out, long n, float alpha, float beta);

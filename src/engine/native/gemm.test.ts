@@ -100,16 +100,21 @@ void test('matmul across block boundaries (larger than one cache block) in both 
   }
 });
 
-void test('narrow products (N <= 16, LoRA rank 16) match the naive loop and are bit-identical over thread counts', () => {
+void test('narrow products (N or M <= 16, LoRA rank 16) match the naive loop and are bit-identical over thread counts', () => {
   const be = new NativeBackend();
   const threads = be.getThreads(), simd = addon.simdLevel();
   try {
     for (const level of levels()) {
       be.setSimd(level);
-      for (const [M, N, K, transB] of [[301, 16, 200, true], [301, 11, 200, false], [40, 16, 700, false]] as const) {
-        const p: MatmulParams = { batch: 1, M, N, K, transA: false, transB, accumulate: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0 };
+      const shapes = [
+        [301, 16, 200, false, true], [301, 11, 200, false, false], [40, 16, 700, false, false], // A read in place
+        [301, 16, 200, true, false], [301, 7, 200, true, true], // A stored transposed (LoRA's gᵀ·t)
+        [16, 301, 200, true, false], [13, 301, 200, false, false], // M <= 16: Cᵀ (LoRA's uᵀ·h)
+      ] as const;
+      for (const [M, N, K, transA, transB] of shapes) {
+        const p: MatmulParams = { batch: 1, M, N, K, transA, transB, accumulate: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0 };
         be.setThreads(2);
-        check(be, p, `${level} M ${M} N ${N} K ${K} transB ${transB}`);
+        check(be, p, `${level} M ${M} N ${N} K ${K} transA ${transA} transB ${transB}`);
         const a = Float32Array.from({ length: M * K }, () => rnd() * 2 - 1);
         const b = Float32Array.from({ length: K * N }, () => rnd() * 2 - 1);
         const runs = [1, 2].map((t) => {
