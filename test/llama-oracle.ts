@@ -54,3 +54,18 @@ export function useLlamaOracle(label: string, threads: number): Oracle {
     },
   };
 }
+
+/** Greedy tokens of one run and, per step, token → probability (ours: every token; llama.cpp: the list it returns). */
+export interface Run {
+  tokens: number[];
+  probs: Map<number, number>[];
+}
+
+/** Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. */
+export function maxProbDiff(ours: Run, llama: Run): number {
+  let worst = 0;
+  ours.probs.forEach((pa, s) => {
+    for (const [id, p] of [...(llama.probs[s] ?? new Map<number, number>())].slice(0, 5)) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
+  });
+  return worst;
+}

@@ -16,7 +16,7 @@ import type { LlamaModel } from '../src/models/llama.js';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { saveGguf, type OutType } from '../src/models/convert.js';
 import type { Tokenizer } from '../src/tokenizer/index.js';
-import { useLlamaOracle } from './llama-oracle.js';
+import { maxProbDiff, useLlamaOracle, type Run } from './llama-oracle.js';
 import { tinyTokenizer, trainedModel } from './cli-model.js';
 
 const THREADS = 1;
@@ -24,11 +24,6 @@ const STEPS = 64;
 const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
 
 const oracle = useLlamaOracle('parity', THREADS);
-
-interface Run {
-  tokens: number[];
-  probs: Map<number, number>[]; // per step: token → probability (nomoat: every token; llama.cpp: its list)
-}
 
 function softmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
@@ -84,16 +79,6 @@ async function theirs(l: Llama, path: string, prompts: number[][], texts: string
     await ctx.dispose();
     await model.dispose();
   }
-}
-
-/** Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. */
-function maxProbDiff(a: Run, b: Run): number {
-  let worst = 0;
-  a.probs.forEach((pa, s) => {
-    const top = [...(b.probs[s] ?? new Map<number, number>())].slice(0, 5);
-    for (const [id, p] of top) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
-  });
-  return worst;
 }
 
 async function compare(path: string, tokenizer: Tokenizer, prompts: string[], probTol: number, label: string): Promise<void> {

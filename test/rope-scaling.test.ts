@@ -18,7 +18,7 @@ import { saveGguf, saveHfFolder } from '../src/models/convert.js';
 import { KVCache } from '../src/models/kvcache.js';
 import { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
-import { useLlamaOracle } from './llama-oracle.js';
+import { maxProbDiff, useLlamaOracle, type Run } from './llama-oracle.js';
 import { randomModel, testConfig, tinyTokenizer, trainedModel, TRAIN_TEXT } from './cli-model.js';
 
 const THREADS = 1;
@@ -150,11 +150,6 @@ const STEPS = 48;
 // scaling: short prompts stay under 1e-3); 1.0 when nomoat drops the scaling. 1e-2 separates the two cases.
 const PROB_TOL = 1e-2;
 
-interface Run {
-  tokens: number[];
-  probs: Map<number, number>[]; // per step: token → probability
-}
-
 function ours(model: LlamaModel, prompt: number[]): Run {
   const cache = new KVCache(model.config, 1, prompt.length + STEPS);
   const run: Run = { tokens: [], probs: [] };
@@ -195,15 +190,6 @@ async function theirs(l: Llama, path: string, prompt: number[]): Promise<Run> {
     await ctx.dispose();
     await model.dispose();
   }
-}
-
-/** Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. */
-function maxProbDiff(a: Run, b: Run): number {
-  let worst = 0;
-  a.probs.forEach((pa, s) => {
-    for (const [id, p] of [...(b.probs[s] ?? new Map<number, number>())].slice(0, 5)) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
-  });
-  return worst;
 }
 
 test('llama.cpp runs our Llama-3-scaled GGUF with the same greedy tokens and probabilities', async (t) => {
