@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLlama, LlamaLogLevel, type Llama } from 'node-llama-cpp';
-import { getBackend } from '../src/engine/index.js';
+import { getBackend, noGrad, tidy } from '../src/engine/index.js';
+import { KVCache } from '../src/models/kvcache.js';
+import type { LlamaModel } from '../src/models/llama.js';
 
 export interface Oracle {
   /** the temp folder for this file's GGUF files (removed after the tests) */
@@ -68,4 +70,56 @@ export function maxProbDiff(ours: Run, llama: Run): number {
     for (const [id, p] of [...(llama.probs[s] ?? new Map<number, number>())].slice(0, 5)) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
   });
   return worst;
+}
+
+/** nomoat's greedy decoding of prompt ids for `steps` tokens, keeping each step's full distribution (float64 softmax). */
+export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: number): Run {
+  const cache = new KVCache(model.config, 1, prompt.length + steps);
+  const run: Run = { tokens: [], probs: [] };
+  try {
+    let input = Int32Array.from(prompt);
+    for (let s = 0; s < steps; s++) {
+      const logits = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
+      const max = logits.reduce((a, x) => Math.max(a, x), -Infinity);
+      const e = Float64Array.from(logits, (x) => Math.exp(x - max));
+      const sum = e.reduce((a, x) => a + x, 0);
+      let best = 0;
+      for (let i = 1; i < e.length; i++) if (e[i] > e[best]) best = i;
+      run.tokens.push(best);
+      run.probs.push(new Map(Array.from(e, (x, i) => [i, x / sum] as [number, number])));
+      input = Int32Array.of(best);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return run;
+}
+
+/**
+ * llama.cpp's greedy decoding of each prompt (ids) for `steps` tokens from a GGUF file, with an f32 KV cache as nomoat
+ * keeps (llama.cpp's f16 default alone moves probabilities by ~3e-3); also llama.cpp's tokenization of `texts`.
+ */
+export async function greedyLlama(l: Llama, path: string, prompts: readonly number[][], steps: number, threads: number, texts: readonly string[] = []): Promise<{ runs: Run[]; tokenized: number[][] }> {
+  const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
+  const ctx = await model.createContext({
+    contextSize: 256, threads, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+  });
+  const runs: Run[] = [];
+  try {
+    for (const prompt of prompts) {
+      const seq = ctx.getSequence();
+      const run: Run = { tokens: [], probs: [] };
+      for await (const o of seq.evaluateWithMetadata(prompt as never[], { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
+        run.tokens.push(o.token);
+        run.probs.push(o.probabilities);
+        if (run.tokens.length >= steps) break;
+      }
+      void seq.dispose(); // as before: the context is disposed (awaited) below
+      runs.push(run);
+    }
+    return { runs, tokenized: texts.map((s) => model.tokenize(s, false) as number[]) };
+  } finally {
+    await ctx.dispose();
+    await model.dispose();
+  }
 }

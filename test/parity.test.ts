@@ -9,14 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Llama } from 'node-llama-cpp';
-import { noGrad, tidy } from '../src/engine/index.js';
-import { KVCache } from '../src/models/kvcache.js';
-import type { LlamaModel } from '../src/models/llama.js';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { saveGguf, type OutType } from '../src/models/convert.js';
 import type { Tokenizer } from '../src/tokenizer/index.js';
-import { maxProbDiff, useLlamaOracle, type Run } from './llama-oracle.js';
+import { greedyLlama, greedyOurs, maxProbDiff, useLlamaOracle } from './llama-oracle.js';
 import { tinyTokenizer, trainedModel } from './cli-model.js';
 
 const THREADS = 1;
@@ -25,73 +21,17 @@ const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
 
 const oracle = useLlamaOracle('parity', THREADS);
 
-function softmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const x of logits) max = Math.max(max, x);
-  const p = Float64Array.from(logits, (x) => Math.exp(x - max));
-  const s = p.reduce((a, b) => a + b, 0);
-  return p.map((x) => x / s);
-}
-
-/** nomoat's greedy decoding, keeping each step's distribution. */
-function ours(model: LlamaModel, prompt: number[]): Run {
-  const cache = new KVCache(model.config, 1, prompt.length + STEPS);
-  const run: Run = { tokens: [], probs: [] };
-  try {
-    let input = Int32Array.from(prompt);
-    for (let s = 0; s < STEPS; s++) {
-      const logits = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
-      const p = softmax(logits);
-      let best = 0;
-      for (let i = 1; i < p.length; i++) if (p[i] > p[best]) best = i;
-      run.tokens.push(best);
-      run.probs.push(new Map(Array.from(p, (x, i) => [i, x] as [number, number])));
-      input = Int32Array.of(best);
-    }
-  } finally {
-    cache.dispose();
-  }
-  return run;
-}
-
-/** llama.cpp's greedy decoding of the same prompt ids. */
-async function theirs(l: Llama, path: string, prompts: number[][], texts: string[]): Promise<{ runs: Run[]; tokenized: number[][] }> {
-  const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
-  // an f32 KV cache as nomoat keeps (llama.cpp defaults to f16, which alone moves probabilities by ~3e-3)
-  const ctx = await model.createContext({
-    contextSize: 256, threads: THREADS, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-  });
-  const runs: Run[] = [];
-  try {
-    for (const prompt of prompts) {
-      const seq = ctx.getSequence();
-      const run: Run = { tokens: [], probs: [] };
-      for await (const o of seq.evaluateWithMetadata(prompt as never[], { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
-        run.tokens.push(o.token);
-        run.probs.push(o.probabilities);
-        if (run.tokens.length >= STEPS) break;
-      }
-      seq.dispose();
-      runs.push(run);
-    }
-    return { runs, tokenized: texts.map((s) => model.tokenize(s, false) as number[]) };
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
-}
-
 async function compare(path: string, tokenizer: Tokenizer, prompts: string[], probTol: number, label: string): Promise<void> {
   const llama = oracle.llama;
   assert.ok(llama !== null);
   const loaded = loadModel(path);
   const ids = prompts.map((p) => tokenizer.encode(p));
-  const { runs, tokenized } = await theirs(llama, path, ids, prompts);
+  const { runs, tokenized } = await greedyLlama(llama, path, ids, STEPS, THREADS, prompts);
   let worst = 0;
   prompts.forEach((text, i) => {
     // llama.cpp tokenizes the text the same way (BOS added by our side)
     assert.deepEqual([tokenizer.bosId, ...tokenized[i]], ids[i], `${label}: tokenization of ${JSON.stringify(text)}`);
-    const mine = ours(loaded.model, ids[i]);
+    const mine = greedyOurs(loaded.model, ids[i], STEPS);
     assert.deepEqual(mine.tokens, runs[i].tokens, `${label}: greedy tokens from ${JSON.stringify(text)}\n ours:  ${tokenizer.decode(mine.tokens)}\n llama: ${tokenizer.decode(runs[i].tokens)}`);
     worst = Math.max(worst, maxProbDiff(mine, runs[i]));
   });

@@ -8,17 +8,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Llama } from 'node-llama-cpp';
 import { noGrad, tidy } from '../src/engine/index.js';
 import { readGguf, readGgufTensor, readGgufTensorF32 } from '../src/formats/gguf.js';
 import { writeGguf, type GgufTensorSpec } from '../src/formats/gguf-write.js';
 import type { GgufKV } from '../src/formats/gguf-types.js';
 import { llama3RopeFreqFactors, type LlamaConfig, type RopeScaling } from '../src/models/config.js';
 import { saveGguf, saveHfFolder } from '../src/models/convert.js';
-import { KVCache } from '../src/models/kvcache.js';
 import { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
-import { maxProbDiff, useLlamaOracle, type Run } from './llama-oracle.js';
+import { greedyLlama, greedyOurs, maxProbDiff, useLlamaOracle } from './llama-oracle.js';
 import { randomModel, testConfig, tinyTokenizer, trainedModel, TRAIN_TEXT } from './cli-model.js';
 
 const THREADS = 1;
@@ -150,48 +148,6 @@ const STEPS = 48;
 // scaling: short prompts stay under 1e-3); 1.0 when nomoat drops the scaling. 1e-2 separates the two cases.
 const PROB_TOL = 1e-2;
 
-function ours(model: LlamaModel, prompt: number[]): Run {
-  const cache = new KVCache(model.config, 1, prompt.length + STEPS);
-  const run: Run = { tokens: [], probs: [] };
-  try {
-    let input = Int32Array.from(prompt);
-    for (let s = 0; s < STEPS; s++) {
-      const z = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
-      const max = z.reduce((a, x) => Math.max(a, x), -Infinity);
-      const e = Array.from(z, (x) => Math.exp(x - max));
-      const sum = e.reduce((a, x) => a + x, 0);
-      const best = e.indexOf(Math.max(...e));
-      run.tokens.push(best);
-      run.probs.push(new Map(e.map((x, i) => [i, x / sum] as [number, number])));
-      input = Int32Array.of(best);
-    }
-  } finally {
-    cache.dispose();
-  }
-  return run;
-}
-
-async function theirs(l: Llama, path: string, prompt: number[]): Promise<Run> {
-  const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
-  const ctx = await model.createContext({
-    contextSize: 256, threads: THREADS, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
-  });
-  const run: Run = { tokens: [], probs: [] };
-  try {
-    const seq = ctx.getSequence();
-    for await (const o of seq.evaluateWithMetadata(prompt as never[], { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
-      run.tokens.push(o.token);
-      run.probs.push(o.probabilities);
-      if (run.tokens.length >= STEPS) break;
-    }
-    seq.dispose();
-    return run;
-  } finally {
-    await ctx.dispose();
-    await model.dispose();
-  }
-}
-
 test('llama.cpp runs our Llama-3-scaled GGUF with the same greedy tokens and probabilities', async (t) => {
   if (oracle.unavailable(t)) return;
   const { model, loss } = trainedModel(80, CFG);
@@ -205,12 +161,12 @@ test('llama.cpp runs our Llama-3-scaled GGUF with the same greedy tokens and pro
   const loaded = loadModel(path);
   const llama = oracle.llama;
   assert.ok(llama !== null);
-  const want = await theirs(llama, path, prompt);
-  const mine = ours(loaded.model, prompt);
+  const want = (await greedyLlama(llama, path, [prompt], STEPS, THREADS)).runs[0];
+  const mine = greedyOurs(loaded.model, prompt, STEPS);
   assert.deepEqual(mine.tokens, want.tokens, `greedy tokens\n ours:  ${tok.decode(mine.tokens)}\n llama: ${tok.decode(want.tokens)}`);
   const d = maxProbDiff(mine, want);
   // control: our model without the scaling, against the same llama.cpp run
-  const unscaled = ours(withRope(loaded.model, { ropeFreqFactors: null, ropeScaling: null }), prompt);
+  const unscaled = greedyOurs(withRope(loaded.model, { ropeFreqFactors: null, ropeScaling: null }), prompt, STEPS);
   const dc = maxProbDiff(unscaled, want);
   console.log(`# rope scaling parity: ${STEPS} greedy tokens identical; max top-5 probability difference ${d.toExponential(2)} (unscaled: ${dc.toExponential(2)})`);
   assert.ok(d <= PROB_TOL, `probabilities differ by ${d} (> ${PROB_TOL})`);
