@@ -11,6 +11,7 @@
 // Arithmetic is float32 in C, so every step below is rounded with Math.fround to get the same bits.
 
 import type { DType } from '../engine/dtype.js';
+import type { Tensor } from '../engine/tensor.js';
 
 import { bytesFromF32, f32FromBytes } from './source.js';
 
@@ -343,4 +344,7 @@ export function dequantize(dtype: DType, bytes: Uint8Array, n: number): Float32A
   }
 }
 
-
+/** f32 values of any tensor: a copy of f32 data, or byte dtypes (f16, bf16, ggml blocks) decoded. */
+export function tensorValues(t: Tensor): Float32Array {
+  return t.dtype === 'f32' ? t.toArray() : dequantize(t.dtype, t.bytes, t.size);
+}

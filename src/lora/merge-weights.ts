@@ -13,7 +13,7 @@ import type { DType } from '../engine/dtype.js';
 import { noGrad, tidy } from '../engine/context.js';
 import { matmul } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
-import { dequantize, isWritableDType, quantize } from '../formats/quant.js';
+import { dequantize, isWritableDType, quantize, tensorValues } from '../formats/quant.js';
 import type { Linear } from '../models/linear.js';
 import type { LlamaModel } from '../models/llama.js';
 import type { LoraAdapter } from './adapter.js';
@@ -59,14 +59,10 @@ function delta(m: LoraLinear, k: number): Float32Array {
   return d;
 }
 
-function currentValues(w: Tensor): Float32Array {
-  return w.dtype === 'f32' ? w.toArray() : dequantize(w.dtype, w.bytes, w.size);
-}
-
 /** The merged weight tensor for a byte-dtype base, or null for f32 in place; throws on non-finite results. */
 function mergedTensor(lin: Linear, d: Float32Array, requantize: boolean, what: string): Tensor | null {
   const w = lin.weight;
-  const v = currentValues(w);
+  const v = tensorValues(w);
   for (let i = 0; i < v.length; i++) v[i] += d[i];
   if (!v.every(Number.isFinite)) throw new Error(`${what}: merging gives non-finite weights; nothing was changed`);
   if (w.dtype === 'f32') return null;

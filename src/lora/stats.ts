@@ -2,7 +2,7 @@
 // updates add up the way the skills bench hopes only while they are small perturbations of the base; this is the
 // number that says whether they are (PEFT adapters on billion-parameter models sit around a few per cent).
 
-import { dequantize } from '../formats/quant.js';
+import { tensorValues } from '../formats/quant.js';
 import type { LlamaModel } from '../models/llama.js';
 import type { LoraAdapter } from './adapter.js';
 import { parseTargetName } from './config.js';
@@ -34,8 +34,7 @@ export function relativeUpdateNorms(adapter: LoraAdapter, model: LlamaModel): Ma
   const out = new Map<string, number>();
   for (const [name, m] of adapter.modules) {
     const t = parseTargetName(name)!; // checkModel has parsed every name
-    const w = model.linear(t.layer, t.module).weight;
-    const values = w.dtype === 'f32' ? w.toArray() : dequantize(w.dtype, w.bytes, w.size);
+    const values = tensorValues(model.linear(t.layer, t.module).weight);
     let ww = 0;
     for (const x of values) ww += x * x;
     const d = lowRankFrobenius(m.B.toArray(), m.A.toArray(), m.outFeatures, m.r, m.inFeatures, m.scaling * adapter.scale);

@@ -9,11 +9,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
-import type { Tensor } from '../engine/tensor.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
 import type { GgufKV, GgufScalar, GgufType } from '../formats/gguf-types.js';
 import { GGUF_FILE_TYPE, GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
-import { dequantize } from '../formats/quant.js';
+import { tensorValues } from '../formats/quant.js';
 import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
 import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
 import {
@@ -37,11 +36,6 @@ export interface SaveGgufOptions {
 
 // ---- tensor values ---------------------------------------------------------------------------------------------
 
-/** f32 values of any model tensor (byte dtypes are decoded). */
-function valuesOf(t: Tensor): Float32Array {
-  if (t.dtype === 'f32') return t.toArray();
-  return dequantize(t.dtype, t.bytes, t.size);
-}
 
 /** Row order that turns `from` RoPE pairing into `to` for a q/k projection of `rows` rows in `nHead` heads:
  *  perm[dst] = src. Computed by permuting row indices with the formats' own Q/K permutation. */
@@ -154,7 +148,7 @@ export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[]
     const heads = ropeHeads(name, c);
     const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, target) : null;
     // Same type in and out: copy the stored bytes (no decode/encode, so q8_0 → q8_0 is exact).
-    let data: Float32Array | Uint8Array = t.dtype === out && t.dtype !== 'f32' ? t.bytes : valuesOf(t);
+    let data: Float32Array | Uint8Array = t.dtype === out && t.dtype !== 'f32' ? t.bytes : tensorValues(t);
     if (order !== null) data = permuteRowsOf(data, order);
     return { name: gname, dtype: out, shape: [...t.shape], data };
   }));
@@ -241,7 +235,7 @@ export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir
   const tensors: SafetensorsTensorSpec[] = model.namedTensors().map(([name, t]) => {
     const heads = ropeHeads(name, c);
     const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, 'halves') : null;
-    const values = valuesOf(t);
+    const values = tensorValues(t);
     return { name, dtype, shape: [...t.shape], data: order === null ? values : permuteRowsOf(values, order) };
   });
   mkdirSync(dir, { recursive: true });
