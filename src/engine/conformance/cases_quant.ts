@@ -59,7 +59,8 @@ function quantShapes(d: Draw): QuantShape[] {
   }
   for (const dtype of ['q8_0', 'q4_0'] as const) {
     for (let i = 0; i < 3; i++) { // the int8 path: every M it takes, block counts 3..9 (pairs and a last odd one)
-      const M = d.int(1, INT8_DOT_MAX_M);
+      // the first: one full chunk of the kernels' QDOT_MAX_M = INT8_DOT_MAX_M / 2 rows and a one-row remainder
+      const M = i === 0 ? INT8_DOT_MAX_M / 2 + 1 : d.int(1, INT8_DOT_MAX_M);
       const N = d.pick([1, 17, 33]);
       const K = 32 * d.int(3, 9);
       const w = randomWeight(d, dtype, N, K);

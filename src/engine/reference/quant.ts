@@ -22,8 +22,8 @@ function checkShapes(kernel: string, w: Uint8Array, dtype: ByteDType, N: number,
   needLength(kernel, `w (${dtype})`, w, N * dtypeBytes(dtype, K));
 }
 
-/** Up to this many rows of x, q8_0/q4_0 products take the int8 path (QDOT_MAX_M in native/src/nomoat.h). */
-export const INT8_DOT_MAX_M = 4;
+/** Up to this many rows of x, q8_0/q4_0 products take the int8 path (QINT8_MAX_M in native/src/quant.c). */
+export const INT8_DOT_MAX_M = 8;
 /** Values per block: q8_0/q4_0 weights and the quantized x rows alike. */
 const QK = 32;
 
