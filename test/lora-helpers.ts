@@ -43,9 +43,9 @@ export function randomize(a: LoraAdapter, seed: number, std = 0.3): LoraAdapter 
 
 export const IDS = Int32Array.from([1, 5, 9, 13, 7, 3, 60, 2]);
 
-/** Logits [T, V] of IDS, no gradients recorded. */
-export function logits(model: LlamaModel): Float32Array {
-  return noGrad(() => tidy(() => model.forward(IDS, 1, IDS.length).toArray()));
+/** Logits [T, V] of ids (default IDS), no gradients recorded. */
+export function logits(model: LlamaModel, ids: Int32Array = IDS): Float32Array {
+  return noGrad(() => tidy(() => model.forward(ids, 1, ids.length).toArray()));
 }
 
 export function maxDiff(a: Float32Array, b: Float32Array): number {

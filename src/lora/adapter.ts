@@ -61,6 +61,8 @@ export class LoraAdapter implements LoraRuntime {
   readonly modules: ReadonlyMap<string, LoraLinear>;
   private readonly seeds: SeedStream;
   private model: LlamaModel | null = null;
+  /** the scale before an attach that set one: detach() restores it (an attach's scale lasts that attachment) */
+  private scaleBeforeAttach: number | null = null;
 
   constructor(
     readonly config: LoraConfig,
@@ -120,21 +122,32 @@ export class LoraAdapter implements LoraRuntime {
 
   /**
    * Adds this adapter's deltas to the model's linears. Checks that the model is its base: architecture, RoPE
-   * layout and every module's shape, and the recorded fingerprint unless checkBase is false.
+   * layout and every module's shape, and the recorded fingerprint unless checkBase is false. A scale given here
+   * holds for this attachment only: detach() puts back the scale the adapter had before (so evaluating a stack at
+   * 1/n and then attaching the adapter alone does not silently keep 1/n). Setting `scale` directly persists.
    */
   attach(model: LlamaModel, opts: { scale?: number; checkBase?: boolean } = {}): void {
     if (this.model !== null) throw new Error(`LoRA adapter ${this.name} is already attached; detach it first`);
     this.checkModel(model);
     if (opts.checkBase !== false && this.fingerprint !== null) checkBase(model, this.fingerprint, `LoRA adapter ${this.name}`);
-    if (opts.scale !== undefined) this.scale = checkScale(opts.scale);
+    if (opts.scale !== undefined) {
+      const s = checkScale(opts.scale);
+      this.scaleBeforeAttach = this.scale;
+      this.scale = s;
+    }
     for (const m of this.modules.values()) linearOf(model, m.name).deltas.push(m);
     this.model = model;
   }
 
-  /** Removes this adapter's deltas from the model it is attached to (no-op when detached). */
+  /** Removes this adapter's deltas from the model it is attached to (no-op when detached); restores the scale an
+   *  attach({ scale }) replaced. */
   detach(): void {
     const model = this.model;
     if (model === null) return;
+    if (this.scaleBeforeAttach !== null) {
+      this.scale = this.scaleBeforeAttach;
+      this.scaleBeforeAttach = null;
+    }
     for (const m of this.modules.values()) {
       const deltas = linearOf(model, m.name).deltas;
       const i = deltas.indexOf(m);
