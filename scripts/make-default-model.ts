@@ -1,23 +1,28 @@
 // Reproduces the bundled default model (assets/default-model): trains a byte-level BPE tokenizer and pretrains a
 // small Llama from scratch on the public-domain / CDLA corpora in ../shared/data/corpus, then writes a Hugging Face
 // folder (config.json, model.safetensors in F16, tokenizer.json, tokenizer_config.json with a ChatML template).
+// A share of the token stream (--chat, default 0.3) is generic ChatML conversations about the corpus
+// (src/data/chat-tasks.ts), so the base knows its own template and ends its turns: a fine-tune then spends its
+// update on the skill, not on the format, and adapters trained apart stay small enough to stack.
 //
-//   npm run build && node dist/scripts/make-default-model.js --steps 1000 --batch 8 --out assets/default-model
+//   npm run build && node dist/scripts/make-default-model.js --steps 2000 --batch 8 --out assets/default-model
 //
 // Deterministic for a given seed and thread count.
 
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { chatTask, chatTaskCorpus } from '../src/data/chat-tasks.js';
 import { AdamW, backward, clipGradNorm, crossEntropy, Rng, tidy, zeroGrad } from '../src/engine/index.js';
 import { writeSafetensors } from '../src/formats/safetensors.js';
 import { configToHf, paramCount, type LlamaConfig } from '../src/models/config.js';
 import { initWeights } from '../src/models/init.js';
 import { LlamaModel } from '../src/models/llama.js';
-import { HfTokenizer, trainBpe } from '../src/tokenizer/index.js';
+import { HfTokenizer, renderChat, trainBpe } from '../src/tokenizer/index.js';
 
 const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
-const steps = Number(args.get('steps') ?? 1000);
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1] ?? '');
+const steps = Number(args.get('steps') ?? 2000);
+const chatShare = Number(args.get('chat') ?? 0.3);
 const out = args.get('out') ?? 'assets/default-model';
 const corpusDir = args.get('corpus') ?? '../shared/data/corpus';
 const seed = Number(args.get('seed') ?? 1);
@@ -33,9 +38,24 @@ const tokJson = trainBpe(docs, { vocabSize: 4096, specialTokens: SPECIALS });
 const tokConfig = { bos_token: null, eos_token: '<|im_end|>', pad_token: '<|endoftext|>', chat_template: CHATML, add_bos_token: false, model_max_length: 512 };
 const tokenizer = new HfTokenizer(tokJson, tokConfig);
 const eot = tokenizer.tokenToId('<|endoftext|>')!;
+// stories and generic chats, shuffled together into one stream of documents separated by <|endoftext|>
+const segments: number[][] = docs.map((d) => tokenizer.encode(d, { addBos: false }));
+const storyTokens = segments.reduce((n, x) => n + x.length, 0);
+const chatRng = new Rng(seed + 1);
+const corpus = chatTaskCorpus(docs);
+let chatTokens = 0;
+while (chatTokens < (storyTokens * chatShare) / (1 - chatShare)) {
+  const ids = tokenizer.encode(renderChat(CHATML, chatTask(chatRng, corpus).messages.map((m) => ({ ...m }))), { addBos: false, parseSpecial: true });
+  segments.push(ids);
+  chatTokens += ids.length;
+}
+for (let i = segments.length - 1; i > 0; i--) {
+  const j = chatRng.int(i + 1);
+  [segments[i], segments[j]] = [segments[j], segments[i]];
+}
 const stream: number[] = [];
-for (const d of docs) stream.push(...tokenizer.encode(d, { addBos: false }), eot);
-console.error(`tokens: ${stream.length}`);
+for (const x of segments) stream.push(...x, eot);
+console.error(`tokens: ${stream.length} (${storyTokens} of stories, ${chatTokens} of generic chats)`);
 
 // ---- model -------------------------------------------------------------------------------------------------------
 const config: LlamaConfig = {
