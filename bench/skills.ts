@@ -14,7 +14,8 @@
 //
 // Besides the stack, it reports what explains a stack's failure or success: how large each adapter's update is next
 // to the base weights (‖s·B·A‖_F / ‖W‖_F), every pair of adapters stacked alone, and one adapter trained on all
-// skills together with the same data and steps (what a single fine-tune of the same capacity reaches).
+// skills together with the same data and steps (what a single fine-tune of the same capacity reaches), and where the
+// stack's wrong replies come from (another skill's answers, or other text).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -93,11 +94,35 @@ function answer(model: LlamaModel, tok: Tokenizer, prompts: readonly string[], m
   return out;
 }
 
+/** Greedy replies of the model to a skill's test prompts (up to the longest answer plus two tokens). */
+function replies(model: LlamaModel, tok: Tokenizer, test: readonly SkillExample[]): string[] {
+  const maxTokens = Math.max(...test.map((e) => tok.encode(e.answer, { addBos: false }).length)) + 2;
+  return answer(model, tok, test.map((e) => e.prompt), maxTokens);
+}
+
+/** Exact-match accuracy of replies to a skill's test items. */
+const scored = (skill: SkillName, test: readonly SkillExample[], reps: readonly string[]): number => reps.filter((r, i) => SKILLS[skill].check(r, test[i].answer)).length / test.length;
+
 /** Exact-match accuracy of the model on a skill's test items. */
 function accuracy(model: LlamaModel, tok: Tokenizer, skill: SkillName, test: readonly SkillExample[]): number {
-  const maxTokens = Math.max(...test.map((e) => tok.encode(e.answer, { addBos: false }).length)) + 2;
-  const replies = answer(model, tok, test.map((e) => e.prompt), maxTokens);
-  return replies.filter((r, i) => SKILLS[skill].check(r, test[i].answer)).length / test.length;
+  return scored(skill, test, replies(model, tok, test));
+}
+
+/**
+ * Where a stack's wrong replies come from: for each skill's test replies, how many are another skill's answer (one of
+ * the answers in that skill's training data, and not one of this skill's own: "4" is both a sum and a count, so it
+ * is never blamed on either). An adapter that answers every prompt from its own vocabulary shows up here.
+ */
+function hijacks(reps: readonly string[], own: ReadonlySet<string>, others: readonly ReadonlySet<string>[]): { byOther: number[]; any: number } {
+  const byOther = others.map(() => 0);
+  let any = 0;
+  for (const r of reps.map((x) => x.trim())) {
+    if (own.has(r)) continue;
+    const hit = others.map((o) => o.has(r));
+    hit.forEach((h, j) => (byOther[j] += h ? 1 : 0));
+    if (hit.some((h) => h)) any++;
+  }
+  return { byOther, any };
 }
 
 /** Numerical rank of Σ s·B·A over the adapters for one module, and each adapter's own numerical rank there. */
@@ -149,9 +174,12 @@ export async function runSkillsBench(): Promise<void> {
 
   // ---- accuracies -------------------------------------------------------------------------------------------------
   const acc = new Map<string, number[]>(); // variant → accuracy per skill
+  const repliesOf = new Map<string, string[][]>(); // variant → replies per skill, kept for the stack and each adapter alone
   const evalWith = (name: string, active: readonly LoraAdapter[], scale = 1): number[] => {
     for (const a of active) a.attach(model, { scale });
-    const r = skills.map((s, i) => accuracy(model, tokenizer, s, data[i].test));
+    const reps = skills.map((_, i) => replies(model, tokenizer, data[i].test));
+    if (name === 'stack') repliesOf.set(name, reps);
+    const r = skills.map((s, i) => scored(s, data[i].test, reps[i]));
     for (const a of active) {
       a.detach();
       a.scale = 1; // attach() keeps the scale it was given: later attaches and the update sizes assume 1
@@ -161,12 +189,14 @@ export async function runSkillsBench(): Promise<void> {
     return r;
   };
   evalWith('base', []);
-  const single = skills.map((s, i) => {
+  const singleReplies = skills.map((_, i) => {
     adapters[i].attach(model, { scale: 1 });
-    const a = accuracy(model, tokenizer, s, data[i].test);
+    const r = replies(model, tokenizer, data[i].test);
     adapters[i].detach();
-    return a;
+    return r;
   });
+  repliesOf.set('single', singleReplies);
+  const single = skills.map((s, i) => scored(s, data[i].test, singleReplies[i]));
   acc.set('single', single);
   log(`single (own adapter): ${single.map(pct).join(' / ')} %`);
   evalWith('joint', [joint]);
@@ -217,6 +247,21 @@ export async function runSkillsBench(): Promise<void> {
       });
     }
   }
+  // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
+  const answerSets = data.map((d) => new Set([...d.train, ...d.test].map((e) => e.answer.trim()))); // a right reply is never blamed
+  const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
+  const hijackOf = (variant: string, i: number): { byOther: number[]; any: number } =>
+    hijacks(repliesOf.get(variant)![i], answerSets[i], others(i).map((j) => answerSets[j]));
+  const hijackRows = skills.map((s, i) => {
+    const [st, alone] = [hijackOf('stack', i), hijackOf('single', i)];
+    const t = data[i].test.length;
+    emit({
+      bench: 'skills', metric: `${s}_stack_replies_not_another_skills_answer`, unit: 'fraction', ours: 1 - st.any / t, peer: 1 - alone.any / t, peer_name: 'single adapter',
+      higher_is_better: true, note: `in the unmerged stack, ${st.any} of ${t} replies are another skill's answer (${others(i).map((j, k) => `${skills[j]} ${st.byOther[k]}`).join(', ')})`,
+    });
+    const blamed = others(i).flatMap((j, k) => (st.byOther[k] > 0 ? [`${skills[j]} ${st.byOther[k]}`] : [])).join(', ');
+    return `| ${s} | ${Math.round(acc.get('stack')![i] * t)} | ${st.any}${blamed !== '' ? ` (${blamed})` : ''} | ${t - Math.round(acc.get('stack')![i] * t) - st.any} | ${alone.any} |`;
+  });
   // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
   const sizes = [...adapters, joint].map((a) => {
     const v = [...relativeUpdateNorms(a, model).values()].sort((x, y) => x - y);
@@ -270,6 +315,12 @@ export async function runSkillsBench(): Promise<void> {
     '| pair | first skill | second skill |',
     '|---|---:|---:|',
     ...pairs.map((p) => `| ${skills[p.i]} + ${skills[p.j]} | ${pct(p.acc[0])} (${pct(single[p.i])}) | ${pct(p.acc[1])} (${pct(single[p.j])}) |`),
+    '',
+    `Where the stack's replies go (${TEST_ITEMS} test prompts per skill): right, another skill's answer (a reply found among that skill's training answers and not among this skill's own; by whose), or other text; last column: another skill's answer with the skill's own adapter alone:`,
+    '',
+    '| skill | right | another skill\'s answer | other | same, own adapter alone |',
+    '|---|---:|---:|---:|---:|',
+    ...hijackRows,
     '',
     'Update size next to the base, ‖scale·B·A‖_F / ‖W‖_F over each adapter\'s modules (deltas add up without interfering only while they are small perturbations):',
     '',
