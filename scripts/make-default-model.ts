@@ -23,6 +23,13 @@ const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1] ?? '');
 const steps = Number(args.get('steps') ?? 2000);
 const chatShare = Number(args.get('chat') ?? 0.3);
+const fail = (msg: string): never => {
+  console.error(`make-default-model: ${msg}`);
+  process.exit(1);
+};
+if (!Number.isInteger(steps) || steps < 1) fail(`--steps must be a positive integer, got ${args.get('steps')}`);
+// a share of 1 would ask for infinitely many chats: the stories are what the chats are made from
+if (!(chatShare >= 0 && chatShare <= 0.9)) fail(`--chat must be the share of generic chat tokens in [0, 0.9], got ${args.get('chat')}`);
 const out = args.get('out') ?? 'assets/default-model';
 const corpusDir = args.get('corpus') ?? '../shared/data/corpus';
 const seed = Number(args.get('seed') ?? 1);
