@@ -174,11 +174,11 @@ export async function runSkillsBench(): Promise<void> {
 
   // ---- accuracies -------------------------------------------------------------------------------------------------
   const acc = new Map<string, number[]>(); // variant → accuracy per skill
-  const repliesOf = new Map<string, string[][]>(); // variant → replies per skill, kept for the stack and each adapter alone
+  let stackReplies: string[][] = []; // replies per skill, kept to say where the stack's wrong ones come from
   const evalWith = (name: string, active: readonly LoraAdapter[], scale = 1): number[] => {
     for (const a of active) a.attach(model, { scale });
     const reps = skills.map((_, i) => replies(model, tokenizer, data[i].test));
-    if (name === 'stack') repliesOf.set(name, reps);
+    if (name === 'stack') stackReplies = reps;
     const r = skills.map((s, i) => scored(s, data[i].test, reps[i]));
     for (const a of active) {
       a.detach();
@@ -195,7 +195,6 @@ export async function runSkillsBench(): Promise<void> {
     adapters[i].detach();
     return r;
   });
-  repliesOf.set('single', singleReplies);
   const single = skills.map((s, i) => scored(s, data[i].test, singleReplies[i]));
   acc.set('single', single);
   log(`single (own adapter): ${single.map(pct).join(' / ')} %`);
@@ -250,10 +249,10 @@ export async function runSkillsBench(): Promise<void> {
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
   const answerSets = data.map((d) => new Set([...d.train, ...d.test].map((e) => e.answer.trim()))); // a right reply is never blamed
   const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
-  const hijackOf = (variant: string, i: number): { byOther: number[]; any: number } =>
-    hijacks(repliesOf.get(variant)![i], answerSets[i], others(i).map((j) => answerSets[j]));
+  const hijackOf = (reps: readonly string[][], i: number): { byOther: number[]; any: number } =>
+    hijacks(reps[i], answerSets[i], others(i).map((j) => answerSets[j]));
   const hijackRows = skills.map((s, i) => {
-    const [st, alone] = [hijackOf('stack', i), hijackOf('single', i)];
+    const [st, alone] = [hijackOf(stackReplies, i), hijackOf(singleReplies, i)];
     const t = data[i].test.length;
     emit({
       bench: 'skills', metric: `${s}_stack_replies_not_another_skills_answer`, unit: 'fraction', ours: 1 - st.any / t, peer: 1 - alone.any / t, peer_name: 'single adapter',
