@@ -73,6 +73,12 @@ const TEST_ITEMS = envInt('NOMOAT_SKILLS_TEST', QUICK ? 8 : HARD ? 40 : 12);
 const LR = envNumber('NOMOAT_SKILLS_LR', 5e-3); // 2e-3 learns visibly slower in this budget, 1.5e-2 diverges
 const LORA: LoraConfig = checkLoraConfig({ r: 16, loraAlpha: 32, loraDropout: 0, targetModules: 'all-linear', ...loraOverride() });
 const DENSITY = 0.5;
+/** Prompts outside every skill (the kinds of chat the bundled base was pretrained on): does an adapter leave them alone? */
+const EVERYDAY = [
+  'hi', 'hello! who are you?', 'thank you!', 'tell me a sentence about a dog.', 'write one sentence with the word tree.',
+  'repeat after me: the sun was warm.', 'what is the first word? the cat ran home.', 'what is the last word? lily had a red ball.',
+  'finish the sentence: once upon a time', 'tell me a short story about a bird.', 'spell the word fish.', 'is the word ball in this sentence? tom had a ball.',
+] as const;
 const SEED = 0;
 
 interface Variant {
@@ -218,6 +224,32 @@ export async function runSkillsBench(): Promise<void> {
     }
   }
 
+  // each adapter alone on the other skills' prompts and on everyday prompts: does it answer from its own skill anyway?
+  const everydayReplies = (active: LoraAdapter | null): string[] => {
+    active?.attach(model, { scale: 1 });
+    const r = answer(model, tokenizer, EVERYDAY, 8);
+    active?.detach();
+    return r;
+  };
+  const baseEveryday = everydayReplies(null);
+  const answerSets = data.map((d) => new Set([...d.train, ...d.test].map((e) => e.answer.trim()))); // a right reply is never blamed
+  /** share of `reps` that are skill i's answers and not skill j's (j < 0: everyday prompts, no answers of their own) */
+  const ownShare = (reps: readonly string[], i: number, j: number): number =>
+    reps.filter((r) => answerSets[i].has(r.trim()) && (j < 0 || !answerSets[j].has(r.trim()))).length / reps.length;
+  const cross = [...adapters, joint].map((a, i) => {
+    a.attach(model, { scale: 1 });
+    const onSkill = skills.map((_, j) => replies(model, tokenizer, data[j].test));
+    a.detach();
+    const every = everydayReplies(a);
+    return { onSkill, every, sameAsBase: every.filter((r, k) => r.trim() === baseEveryday[k].trim()).length / EVERYDAY.length, i };
+  });
+  const jointCross = cross.pop()!;
+  /** share of adapter i's replies on the other skills' prompts that come from skill i's answers, for adapter `c` */
+  const leak = (c: { onSkill: string[][] }, i: number): number => {
+    const js = skills.flatMap((_, j) => (j === i ? [] : [j]));
+    return js.reduce((s, j) => s + ownShare(c.onSkill[j], i, j), 0) / js.length;
+  };
+
   // ---- report -----------------------------------------------------------------------------------------------------
   const variants: Variant[] = [
     { name: 'base', label: 'base (no adapter)' },
@@ -247,7 +279,6 @@ export async function runSkillsBench(): Promise<void> {
     }
   }
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
-  const answerSets = data.map((d) => new Set([...d.train, ...d.test].map((e) => e.answer.trim()))); // a right reply is never blamed
   const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
   const hijackOf = (reps: readonly string[][], i: number): { byOther: number[]; any: number } =>
     hijacks(reps[i], answerSets[i], others(i).map((j) => answerSets[j]));
@@ -261,6 +292,20 @@ export async function runSkillsBench(): Promise<void> {
     const blamed = others(i).flatMap((j, k) => (st.byOther[k] > 0 ? [`${skills[j]} ${st.byOther[k]}`] : [])).join(', ');
     return `| ${s} | ${Math.round(acc.get('stack')![i] * t)} | ${st.any}${blamed !== '' ? ` (${blamed})` : ''} | ${t - Math.round(acc.get('stack')![i] * t) - st.any} | ${alone.any} |`;
   });
+  const crossRows = cross.map((c, i) => {
+    emit({
+      bench: 'skills', metric: `${skills[i]}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointCross, i),
+      peer_name: 'one adapter trained on all skills', higher_is_better: false,
+      note: `replies to the other skills' test prompts that are ${skills[i]} answers, with the ${skills[i]} adapter alone`,
+    });
+    emit({
+      bench: 'skills', metric: `${skills[i]}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointCross.sameAsBase,
+      peer_name: 'one adapter trained on all skills', higher_is_better: true, note: `${EVERYDAY.length} prompts outside every skill, greedy, up to 8 tokens`,
+    });
+    const cells = skills.map((_, j) => (j === i ? '—' : pct(ownShare(c.onSkill[j], i, j))));
+    return `| ${skills[i]} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointCross.sameAsBase)}) |`;
+  });
+  const everydayExample = `"${EVERYDAY[3]}" → base ${JSON.stringify(baseEveryday[3].trim())}, ${skills.map((s, i) => `${s} ${JSON.stringify(cross[i].every[3].trim())}`).join(', ')}`;
   // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
   const sizes = [...adapters, joint].map((a) => {
     const v = [...relativeUpdateNorms(a, model).values()].sort((x, y) => x - y);
@@ -320,6 +365,12 @@ export async function runSkillsBench(): Promise<void> {
     '| skill | right | another skill\'s answer | other | same, own adapter alone |',
     '|---|---:|---:|---:|---:|',
     ...hijackRows,
+    '',
+    `Each adapter alone, on the other skills' test prompts and on ${EVERYDAY.length} everyday prompts outside every skill: % of replies that are its own skill's answers (and not the prompt's skill's), and % of everyday replies equal to the base's (the joint adapter in parentheses). An adapter that answers everything from its own skill cannot stack: ${everydayExample}.`,
+    '',
+    `| adapter | ${skills.map((s) => `on ${s}`).join(' | ')} | everyday: own answers | everyday: same as base |`,
+    `|---|${skills.map(() => '---:').join('|')}|---:|---:|`,
+    ...crossRows,
     '',
     'Update size next to the base, ‖scale·B·A‖_F / ‖W‖_F over each adapter\'s modules (deltas add up without interfering only while they are small perturbations):',
     '',
