@@ -166,3 +166,35 @@ test('pretrain writes a Hugging Face folder that loads and generates', () => {
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /multiple of --heads/);
 });
+
+test('finetune --replay mixes general chats into training only, at the asked share, and refuses bad replay input clearly', () => {
+  const replay = join(dir, 'replay.jsonl');
+  const chats = ['hi', 'thank you', 'what is the first word? the cat sat.', 'tell me about a dog.'].map((p, i) =>
+    JSON.stringify({ messages: [{ role: 'user', content: p }, { role: 'assistant', content: `reply ${i}` }] }));
+  writeFileSync(replay, chats.join('\n') + '\n');
+  const steps = (args: string[]): number => {
+    const out = join(dir, `replay-${args.join('-').replace(/[^a-z0-9.-]/gi, '')}`);
+    const r = nomoat(['finetune', data, '-o', out, '--epochs', '1', '--eval-split', '0', '--packing', 'padded', ...args, ...fast()]);
+    assert.equal(r.status, 0, r.stderr);
+    return readMetrics(join(out, 'metrics.jsonl')).length;
+  };
+  const plain = steps([]);
+  const half = steps(['--replay', replay]);
+  const quarter = steps(['--replay', replay, '--replay-share', '0.25']);
+  // 24 task conversations, one per padded row, batch 2: 12 updates; +24 replayed at 50 %; +8 at 25 %
+  assert.equal(plain, 12);
+  assert.equal(half, 24);
+  assert.equal(quarter, 16);
+  const r = nomoat(['finetune', data, '-o', join(dir, 'replay-msg'), '--steps', '1', '--replay', replay, ...fast()]);
+  assert.match(r.stderr, /\(\+ \d+ replayed from .*replay\.jsonl\)/);
+
+  const bad = join(dir, 'replay-bad.jsonl');
+  writeFileSync(bad, chats[0] + '\n{"messages": [\n');
+  const b = nomoat(['finetune', data, '-o', join(dir, 'replay-bad'), '--steps', '1', '--replay', bad, ...fast()]);
+  assert.notEqual(b.status, 0);
+  assert.match(b.stderr, /replay-bad\.jsonl:2/);
+  const missing = nomoat(['finetune', data, '-o', join(dir, 'replay-x'), '--steps', '1', '--replay', join(dir, 'nope.jsonl'), ...fast()]);
+  assert.match(missing.stderr, /replay file not found: .*nope\.jsonl/);
+  assert.match(nomoat(['finetune', data, '-o', join(dir, 'replay-x'), '--replay-share', '0.3', ...fast()]).stderr, /--replay-share needs --replay FILE/);
+  assert.match(nomoat(['finetune', data, '-o', join(dir, 'replay-x'), '--replay', replay, '--replay-share', '1', ...fast()]).stderr, /--replay-share must be in \[0, 0\.95\], got 1/);
+});

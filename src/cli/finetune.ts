@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConversations, trainEvalSplit, type Conversation, type LoadResult } from '../data/index.js';
+import { loadConversations, MAX_REPLAY_SHARE, mixReplay, trainEvalSplit, type Conversation, type LoadResult } from '../data/index.js';
 import { LoraAdapter, saveGgufLora, savePeftAdapter, type LoraConfig } from '../lora/index.js';
 import { LINEAR_MODULES, type LinearModule } from '../models/llama.js';
 import type { LoadedModel } from '../models/load.js';
@@ -111,6 +111,8 @@ const FLAGS = {
   'eval-data': { kind: 'string', metavar: 'FILE', help: 'held-out data (default: --eval-split of DATA)' },
   format: { kind: 'string', metavar: 'F', help: 'data format: auto|alpaca|sharegpt|openai', default: 'auto' },
   'skip-bad-lines': { kind: 'boolean', help: 'drop malformed records (and say how many) instead of refusing to start' },
+  replay: { kind: 'string', metavar: 'FILE', help: 'general conversations mixed into training against forgetting (same formats as DATA)' },
+  'replay-share': { kind: 'number', metavar: 'F', help: `share of the training conversations drawn from --replay, in [0, ${MAX_REPLAY_SHARE}]`, default: 0.5 },
   ...LORA_TRAIN_FLAGS,
   lr: { kind: 'number', metavar: 'LR', help: 'peak learning rate', default: 5e-4 },
   epochs: { kind: 'number', metavar: 'N', help: 'passes over the training data (default 1 unless --steps)' },
@@ -133,8 +135,8 @@ const FLAGS = {
 } as const satisfies FlagSpecs;
 
 /** Reads a dataset, turning loader errors (which name file:line) into CLI errors. */
-export async function readData(path: string, format: string, skip: boolean): Promise<LoadResult> {
-  if (!existsSync(path)) throw new CliError(`data file not found: ${path}`);
+export async function readData(path: string, format: string, skip: boolean, what = 'data file'): Promise<LoadResult> {
+  if (!existsSync(path)) throw new CliError(`${what} not found: ${path}`);
   if (!['auto', 'alpaca', 'sharegpt', 'openai'].includes(format)) throw new UsageError(`--format must be auto|alpaca|sharegpt|openai, got ${format}`);
   try {
     return await loadConversations(path, { format: format as 'auto', skip });
@@ -153,6 +155,9 @@ export const command = defineCommand({
     '{messages} records. Conversations are rendered with the model\'s chat template; loss is on assistant replies only.\n' +
     'A malformed record stops training before it starts, naming file:line (--skip-bad-lines drops them instead).\n' +
     'Ctrl-C finishes the current step and saves a checkpoint; run the same command with --resume to continue.\n' +
+    '--replay FILE mixes general conversations into the training set (not the eval set), so that an adapter also\n' +
+    'learns what to leave alone: one trained only on its task answers every prompt as if it were that task. For the\n' +
+    'bundled model, assets/data/generic-chats.jsonl holds chats like those it was pretrained on.\n' +
     'Writes DIR/adapter_config.json + adapter_model.safetensors (PEFT), DIR/adapter.gguf, metrics.jsonl, loss.svg.',
   flags: FLAGS,
   positionals: [{ name: 'data', help: 'training data (.jsonl or .json)' }],
@@ -161,6 +166,7 @@ export const command = defineCommand({
     'nomoat finetune alpaca.json -m qwen2.5-0.5b-instruct/ --target-modules all-linear -r 16 --alpha 32 --epochs 2 -o out',
     'nomoat finetune chats.jsonl -m model.gguf --steps 500 --lr 1e-3 --batch 8 -c 256 --eval-every 50 --save-every 100 -o out',
     'nomoat finetune chats.jsonl -o out --resume',
+    'nomoat finetune assets/data/demo.jsonl --replay assets/data/generic-chats.jsonl --replay-share 0.5 -o out',
     'nomoat chat -m assets/default-model --lora out',
   ],
   async run({ flags: f, positionals }) {
@@ -175,16 +181,23 @@ export const command = defineCommand({
     const evalSplit = f['eval-split'] ?? 0.05;
     if (!(evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be in [0, 1), got ${evalSplit}`);
     const seed = f.seed ?? 0;
+    const replayShare = f['replay-share'] ?? 0.5;
+    if (f.replay === undefined && f['replay-share'] !== undefined) throw new UsageError('--replay-share needs --replay FILE (the conversations to mix in)');
+    if (!(replayShare >= 0 && replayShare <= MAX_REPLAY_SHARE)) throw new UsageError(`--replay-share must be in [0, ${MAX_REPLAY_SHARE}], got ${replayShare}`);
 
     // data first: a bad record must stop us before the model loads
     const skip = f['skip-bad-lines'];
     const data = await readData(positionals[0], f.format ?? 'auto', skip);
     const evalData = f['eval-data'] !== undefined ? await readData(f['eval-data'], f.format ?? 'auto', skip) : null;
-    for (const d of [data, evalData]) {
+    const replayData = f.replay !== undefined ? await readData(f.replay, 'auto', skip, 'replay file') : null;
+    for (const d of [data, evalData, replayData]) {
       if (d !== null && d.skipped.length > 0) process.stderr.write(`nomoat: skipped ${d.skipped.length} bad record(s) of ${d.file} (first: ${d.skipped[0].where}: ${d.skipped[0].message})\n`);
     }
     const split = evalData !== null ? { train: data.conversations, eval: evalData.conversations } : trainEvalSplit(data.conversations, { evalFraction: evalSplit, seed });
     if (split.train.length === 0) throw new CliError(`${data.file}: nothing left to train on after the eval split`);
+    if (replayData !== null && replayData.conversations.length === 0) throw new CliError(`${replayData.file}: no conversations to replay`);
+    const mixed = replayData === null ? null : mixReplay(split.train, replayData.conversations, replayShare, seed);
+    const train = mixed?.items ?? split.train;
 
     const threads = setThreads(f.threads);
     const loaded = loadForCli(defaultModelOr(f.model));
@@ -202,18 +215,19 @@ export const command = defineCommand({
     if (steps === undefined) {
       const epochs = f.epochs ?? 1;
       if (!(epochs > 0)) throw new UsageError(`--epochs must be > 0, got ${epochs}`);
-      const rows = countRows(tokenizer, split.train, mode, seqLen, template);
+      const rows = countRows(tokenizer, train, mode, seqLen, template);
       steps = Math.max(1, Math.ceil((epochs * rows) / (batch * accum)));
     }
     if (steps < 1) throw new UsageError(`--steps must be positive, got ${steps}`);
     process.stderr.write(
-      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${threads} thread(s); ${split.train.length} training and ` +
+      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${threads} thread(s); ${split.train.length} training ` +
+        `${mixed !== null ? `(+ ${mixed.replayed} replayed from ${replayData!.file}) ` : ''}and ` +
         `${split.eval.length} eval conversations (${data.format}); LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)}; ` +
         `${steps} steps of ${batch}×${accum} rows of ≤${seqLen} tokens (${mode})\n`,
     );
 
     const r = await trainAdapter({
-      loaded, tokenizer, train: split.train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch,
+      loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch,
       ...(template !== undefined ? { template } : {}),
       config: {
         steps, lr: f.lr ?? 5e-4, schedule, warmupSteps: f.warmup ?? 0, weightDecay: f['weight-decay'] ?? 0, gradAccum: accum,

@@ -18,3 +18,4 @@ export {
 } from './dedup.js';
 export { repetitionRatio, textRatio, qualityIssues, filterConversations, type QualityOptions, type FilterResult } from './filters.js';
 export { trainEvalSplit, type SplitOptions, type Split } from './split.js';
+export { mixReplay, MAX_REPLAY_SHARE, type MixResult } from './mix.js';
