@@ -44,6 +44,11 @@ writeFileSync(join(out, 'demo-test.jsonl'), test.map(line).join('\n') + '\n');
 console.error(`wrote ${join(out, 'demo.jsonl')} (${train.length} lines) and ${join(out, 'demo-test.jsonl')} (${test.length} lines): ${DEMO_SKILLS.join(', ')}`);
 
 // general chats: the same documents make-default-model reads, a seed of their own (not the pretraining stream's)
+if (generic === 0) process.exit(0);
+if (!(Number.isInteger(generic) && generic > 0)) {
+  console.error(`make-demo-data: --generic must be a count of chats (0 to skip them), got ${args.get('generic')}`);
+  process.exit(1);
+}
 const stories = readFileSync(join(corpusDir, 'tinystories-subset-4MB.txt'), 'utf8') + '\n' + readFileSync(join(corpusDir, 'tinystories-sample-200KB.txt'), 'utf8');
 const corpus = chatTaskCorpus(stories.split(/\n\s*\n/).map((d) => d.trim()).filter((d) => d.length > 20));
 const chatRng = new Rng(seed + 100);
