@@ -1,6 +1,6 @@
 // Skills bench: does stacking fine-tunes keep what each one learned? On the bundled base (assets/default-model) one
-// LoRA adapter is trained per synthetic skill (src/data/skills.ts: addition, reversal, date shifting, key–value
-// JSON; fresh every run, nothing cached), then each skill's exact-match accuracy (greedy) is measured for: the base,
+// LoRA adapter is trained per synthetic skill (src/data/skills.ts: single-digit sums, opposites, counting, animal
+// sounds; NOMOAT_SKILLS_SET=hard: addition, reversal, date shifting, key–value JSON; fresh every run, nothing cached), then each skill's exact-match accuracy (greedy) is measured for: the base,
 // the skill's own adapter alone, the unmerged stack of all adapters, and every PEFT combination method
 // (add_weighted_adapter, weights 1, density 0.5, seed 0). Also, per layer and module, the numerical rank of the
 // summed update Σ s·B·A against each adapter's own rank. JSON lines on stdout; the same as Markdown tables in
@@ -15,7 +15,10 @@
 // Besides the stack, it reports what explains a stack's failure or success: how large each adapter's update is next
 // to the base weights (‖s·B·A‖_F / ‖W‖_F), every pair of adapters stacked alone, and one adapter trained on all
 // skills together with the same data and steps (what a single fine-tune of the same capacity reaches), and where the
-// stack's wrong replies come from (another skill's answers, or other text).
+// stack's wrong replies come from (another skill's answers, or other text), and each adapter alone on the other
+// skills' prompts and on everyday prompts (does it answer everything from its own skill?). A second set of adapters
+// is trained with general chats replayed (NOMOAT_SKILLS_REPLAY share, default 0.5, 0 skips it; the chats come from
+// NOMOAT_SKILLS_REPLAY_FILE, default assets/data/generic-chats.jsonl), and measured alone, stacked and in pairs.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -24,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/engine/index.js';
 import { BENCH_SKILLS, DEMO_SKILLS, SKILLS, skillConversation, skillSplit, type SkillExample, type SkillName } from '../src/data/skills.js';
 import type { Conversation } from '../src/data/types.js';
+import { loadConversations, mixReplay } from '../src/data/index.js';
 import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
 import { COMBINATION_TYPES, LoraAdapter, checkLoraConfig, combineAdapters, relativeUpdateNorms, type LoraConfig } from '../src/lora/index.js';
 import { generateTokens } from '../src/models/generate.js';
@@ -73,6 +77,10 @@ const TEST_ITEMS = envInt('NOMOAT_SKILLS_TEST', QUICK ? 8 : HARD ? 40 : 12);
 const LR = envNumber('NOMOAT_SKILLS_LR', 5e-3); // 2e-3 learns visibly slower in this budget, 1.5e-2 diverges
 const LORA: LoraConfig = checkLoraConfig({ r: 16, loraAlpha: 32, loraDropout: 0, targetModules: 'all-linear', ...loraOverride() });
 const DENSITY = 0.5;
+// A second set of skill adapters is trained with this share of general chats mixed in (finetune --replay); 0 skips it.
+const REPLAY_SHARE = envNumber('NOMOAT_SKILLS_REPLAY', 0.5);
+const REPLAY_FILE = process.env.NOMOAT_SKILLS_REPLAY_FILE ?? join(ROOT, 'assets', 'data', 'generic-chats.jsonl');
+const REPLAY_MAX_TOKENS = 64; // general chats longer than this are left out: padded rows stay short
 /** Prompts outside every skill (the kinds of chat the bundled base was pretrained on): does an adapter leave them alone? */
 const EVERYDAY = [
   'hi', 'hello! who are you?', 'thank you!', 'tell me a sentence about a dog.', 'write one sentence with the word tree.',
@@ -84,6 +92,8 @@ const SEED = 0;
 interface Variant {
   name: string;
   label: string;
+  /** the variant whose accuracy this one is measured against (default: each skill's own adapter alone) */
+  ref?: string;
 }
 
 /** Greedy replies to prompts (batched by prompt length, as the generator needs equal lengths per batch). */
@@ -161,7 +171,8 @@ export async function runSkillsBench(): Promise<void> {
   const train = async (name: string, conversations: Conversation[], steps: number, seed: number): Promise<LoraAdapter> => {
     const adapter = LoraAdapter.create(model, LORA, { seed, name });
     const tt = performance.now();
-    const seqLen = Math.min(MAX_SEQ, Math.max(...conversations.slice(0, 400).map((c) => conversationExample(tokenizer, c).ids.length)) + 8);
+    const sample = conversations.filter((_, k) => k % Math.max(1, Math.floor(conversations.length / 400)) === 0); // spread over a mixed list
+    const seqLen = Math.min(MAX_SEQ, Math.max(...sample.map((c) => conversationExample(tokenizer, c).ids.length)) + 8);
     const r = await finetune({
       model, adapter, tokenizer, conversations, evalConversations: [], mode: 'padded', seqLen, batchSize: BATCH, dataSeed: seed,
       train: { steps, lr: LR, warmupSteps: Math.min(10, Math.floor(steps / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
@@ -177,6 +188,15 @@ export async function runSkillsBench(): Promise<void> {
   // interleaved so that every batch mixes skills, as a single fine-tune on the union would see them
   const mixed = data[0].train.flatMap((_, k) => data.map((d) => skillConversation(d.train[k])));
   const joint = await train('all skills', mixed, SKILL_STEPS * n, SEED + n);
+  // the same skills again, each with general chats replayed (what finetune --replay does); same steps, same skill data
+  const replayAdapters: LoraAdapter[] = [];
+  if (REPLAY_SHARE > 0) {
+    const generic = (await loadConversations(REPLAY_FILE)).conversations.filter((c) => conversationExample(tokenizer, c).ids.length <= REPLAY_MAX_TOKENS);
+    for (const [i, s] of skills.entries()) {
+      const mix = mixReplay(data[i].train.map((e) => skillConversation(e)), generic, REPLAY_SHARE, SEED + i).items;
+      replayAdapters.push(await train(`${s} + replay`, mix, SKILL_STEPS, SEED + i));
+    }
+  }
 
   // ---- accuracies -------------------------------------------------------------------------------------------------
   const acc = new Map<string, number[]>(); // variant → accuracy per skill
@@ -207,21 +227,33 @@ export async function runSkillsBench(): Promise<void> {
   evalWith('joint', [joint]);
   evalWith('stack', adapters);
   evalWith('stack_1_over_n', adapters, 1 / n);
+  if (replayAdapters.length > 0) {
+    acc.set('replay_single', skills.map((s, i) => {
+      replayAdapters[i].attach(model, { scale: 1 });
+      const r = accuracy(model, tokenizer, s, data[i].test);
+      replayAdapters[i].detach();
+      return r;
+    }));
+    log(`replay (own adapter): ${acc.get('replay_single')!.map(pct).join(' / ')} %`);
+    evalWith('replay_stack', replayAdapters);
+  }
   for (const method of COMBINATION_TYPES) {
     const c = combineAdapters(adapters, method, { density: DENSITY, seed: SEED, name: method });
     evalWith(method, [c]);
     c.dispose();
   }
   // every pair stacked alone: accuracy on the pair's two skills (is it the number of adapters, or any two?)
-  const pairs: { i: number; j: number; acc: [number, number] }[] = [];
+  const pairOf = (set: readonly LoraAdapter[], i: number, j: number): [number, number] => {
+    set[i].attach(model, { scale: 1 });
+    set[j].attach(model, { scale: 1 });
+    const r: [number, number] = [accuracy(model, tokenizer, skills[i], data[i].test), accuracy(model, tokenizer, skills[j], data[j].test)];
+    set[i].detach();
+    set[j].detach();
+    return r;
+  };
+  const pairs: { i: number; j: number; acc: [number, number]; replay: [number, number] | null }[] = [];
   for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      adapters[i].attach(model, { scale: 1 });
-      adapters[j].attach(model, { scale: 1 });
-      pairs.push({ i, j, acc: [accuracy(model, tokenizer, skills[i], data[i].test), accuracy(model, tokenizer, skills[j], data[j].test)] });
-      adapters[i].detach();
-      adapters[j].detach();
-    }
+    for (let j = i + 1; j < n; j++) pairs.push({ i, j, acc: pairOf(adapters, i, j), replay: replayAdapters.length > 0 ? pairOf(replayAdapters, i, j) : null });
   }
 
   // each adapter alone on the other skills' prompts and on everyday prompts: does it answer from its own skill anyway?
@@ -236,7 +268,7 @@ export async function runSkillsBench(): Promise<void> {
   /** share of `reps` that are skill i's answers and not skill j's (j < 0: everyday prompts, no answers of their own) */
   const ownShare = (reps: readonly string[], i: number, j: number): number =>
     reps.filter((r) => answerSets[i].has(r.trim()) && (j < 0 || !answerSets[j].has(r.trim()))).length / reps.length;
-  const cross = [...adapters, joint].map((a, i) => {
+  const cross = [...adapters, ...replayAdapters, joint].map((a, i) => {
     a.attach(model, { scale: 1 });
     const onSkill = skills.map((_, j) => replies(model, tokenizer, data[j].test));
     a.detach();
@@ -257,13 +289,20 @@ export async function runSkillsBench(): Promise<void> {
     { name: 'joint', label: `one adapter trained on all ${n} skills (reference)` },
     { name: 'stack', label: `unmerged stack of all ${n}` },
     { name: 'stack_1_over_n', label: `unmerged stack, each scale 1/${n}` },
+    ...(replayAdapters.length > 0
+      ? [
+          { name: 'replay_single', label: `own adapter alone, trained with ${pct(REPLAY_SHARE)} % general chats replayed` },
+          { name: 'replay_stack', label: `unmerged stack of the ${n} replay-trained adapters (vs their own)`, ref: 'replay_single' },
+        ]
+      : []),
     ...COMBINATION_TYPES.map((m) => ({ name: m, label: m })),
   ];
   for (const v of variants) {
+    const ref = acc.get(v.ref ?? 'single')!;
     acc.get(v.name)!.forEach((x, i) => {
-      const peer = single[i];
+      const peer = ref[i];
       emit({
-        bench: 'skills', metric: `${skills[i]}_${v.name}_accuracy`, unit: 'exact_match', ours: x, peer, peer_name: 'single adapter',
+        bench: 'skills', metric: `${skills[i]}_${v.name}_accuracy`, unit: 'exact_match', ours: x, peer, peer_name: v.ref === 'replay_single' ? 'single replay-trained adapter' : 'single adapter',
         ratio: peer > 0 ? x / peer : x > 0 ? 1 : 0, higher_is_better: true,
         ...(peer === 0 ? { note: 'the single adapter scored 0 on its own skill' } : {}),
       });
@@ -276,6 +315,13 @@ export async function runSkillsBench(): Promise<void> {
         bench: 'skills', metric: `${skills[s]}_pair_with_${skills[k === 0 ? p.j : p.i]}_accuracy`, unit: 'exact_match', ours: p.acc[k], peer, peer_name: 'single adapter',
         ratio: peer > 0 ? p.acc[k] / peer : p.acc[k] > 0 ? 1 : 0, higher_is_better: true,
       });
+      if (p.replay !== null) {
+        const rpeer = acc.get('replay_single')![s];
+        emit({
+          bench: 'skills', metric: `${skills[s]}_replay_pair_with_${skills[k === 0 ? p.j : p.i]}_accuracy`, unit: 'exact_match', ours: p.replay[k], peer: rpeer,
+          peer_name: 'single replay-trained adapter', ratio: rpeer > 0 ? p.replay[k] / rpeer : p.replay[k] > 0 ? 1 : 0, higher_is_better: true,
+        });
+      }
     }
   }
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
@@ -292,18 +338,20 @@ export async function runSkillsBench(): Promise<void> {
     const blamed = others(i).flatMap((j, k) => (st.byOther[k] > 0 ? [`${skills[j]} ${st.byOther[k]}`] : [])).join(', ');
     return `| ${s} | ${Math.round(acc.get('stack')![i] * t)} | ${st.any}${blamed !== '' ? ` (${blamed})` : ''} | ${t - Math.round(acc.get('stack')![i] * t) - st.any} | ${alone.any} |`;
   });
-  const crossRows = cross.map((c, i) => {
+  const crossRows = cross.map((c, k) => {
+    const i = k % n; // the adapter's skill (plain adapters first, then the replay-trained ones)
+    const tag = k < n ? '' : '_replay';
     emit({
-      bench: 'skills', metric: `${skills[i]}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointCross, i),
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointCross, i),
       peer_name: 'one adapter trained on all skills', higher_is_better: false,
       note: `replies to the other skills' test prompts that are ${skills[i]} answers, with the ${skills[i]} adapter alone`,
     });
     emit({
-      bench: 'skills', metric: `${skills[i]}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointCross.sameAsBase,
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointCross.sameAsBase,
       peer_name: 'one adapter trained on all skills', higher_is_better: true, note: `${EVERYDAY.length} prompts outside every skill, greedy, up to 8 tokens`,
     });
     const cells = skills.map((_, j) => (j === i ? '—' : pct(ownShare(c.onSkill[j], i, j))));
-    return `| ${skills[i]} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointCross.sameAsBase)}) |`;
+    return `| ${skills[i]}${k < n ? '' : ' + replay'} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointCross.sameAsBase)}) |`;
   });
   const everydayExample = `"${EVERYDAY[3]}" → base ${JSON.stringify(baseEveryday[3].trim())}, ${skills.map((s, i) => `${s} ${JSON.stringify(cross[i].every[3].trim())}`).join(', ')}`;
   // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
@@ -338,8 +386,9 @@ export async function runSkillsBench(): Promise<void> {
     rankRows.push(`| ${l} | ${cells.join(' | ')} |`);
   }
   /** the worst fraction of an adapter's own accuracy that a variant keeps (skills whose adapter scored 0 left out) */
-  const keep = (name: string): string => {
-    const kept = acc.get(name)!.flatMap((x, i) => (single[i] > 0 ? [x / single[i]] : []));
+  const keep = (name: string, refName = 'single'): string => {
+    const ref = acc.get(refName)!;
+    const kept = acc.get(name)!.flatMap((x, i) => (ref[i] > 0 ? [x / ref[i]] : []));
     return kept.length === 0 ? 'n/a' : `${pct(Math.min(...kept))} %`;
   };
   const lora = `r ${LORA.r}, alpha ${LORA.loraAlpha}${LORA.useRslora ? ' (rsLoRA)' : ''}, ${LORA.targetModules === 'all-linear' ? 'all linears' : LORA.targetModules.join('/')}${LORA.layers !== undefined ? `, layers ${LORA.layers.join(',')}` : ''}`;
@@ -348,17 +397,22 @@ export async function runSkillsBench(): Promise<void> {
     '',
     `Base: ${BASE === join(ROOT, 'assets', 'default-model') ? 'assets/default-model' : BASE} (${cfg.hiddenSize}-wide, ${cfg.numLayers} layers). One adapter per skill: ${lora}, ` +
       `${SKILL_STEPS} steps × ${BATCH} conversations (padded rows), lr ${LR}. ${TEST_ITEMS} held-out prompts per skill, greedy decoding, exact match. ` +
-      `Combinations: PEFT add_weighted_adapter, weights 1, density ${DENSITY}, seed ${SEED}, svd rank = max input rank (PEFT default). Total time ${secs()}.`,
+      `Combinations: PEFT add_weighted_adapter, weights 1, density ${DENSITY}, seed ${SEED}, svd rank = max input rank (PEFT default). ` +
+      (replayAdapters.length > 0 ? `Replay-trained adapters: the same skill data and steps with ${pct(REPLAY_SHARE)} % of the conversations general chats (${REPLAY_FILE === join(ROOT, 'assets', 'data', 'generic-chats.jsonl') ? 'assets/data/generic-chats.jsonl' : REPLAY_FILE}, those of ≤ ${REPLAY_MAX_TOKENS} tokens), as \`finetune --replay\` does. ` : '') +
+      `Total time ${secs()}.`,
     '',
     `| variant | ${skills.join(' | ')} | min kept vs own adapter |`,
     `|---|${skills.map(() => '---:').join('|')}|---:|`,
-    ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${v.name === 'base' || v.name === 'single' ? '' : keep(v.name)} |`),
+    ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${['base', 'single', 'replay_single'].includes(v.name) ? '' : keep(v.name, v.ref)} |`),
     '',
     'Pairs of adapters stacked alone (accuracy on each of the two skills; own adapter alone in parentheses):',
     '',
-    '| pair | first skill | second skill |',
-    '|---|---:|---:|',
-    ...pairs.map((p) => `| ${skills[p.i]} + ${skills[p.j]} | ${pct(p.acc[0])} (${pct(single[p.i])}) | ${pct(p.acc[1])} (${pct(single[p.j])}) |`),
+    `| pair | first skill | second skill |${replayAdapters.length > 0 ? ' first, replay-trained | second, replay-trained |' : ''}`,
+    `|---|---:|---:|${replayAdapters.length > 0 ? '---:|---:|' : ''}`,
+    ...pairs.map((p) => {
+      const replayCells = p.replay === null ? '' : ` ${pct(p.replay[0])} (${pct(acc.get('replay_single')![p.i])}) | ${pct(p.replay[1])} (${pct(acc.get('replay_single')![p.j])}) |`;
+      return `| ${skills[p.i]} + ${skills[p.j]} | ${pct(p.acc[0])} (${pct(single[p.i])}) | ${pct(p.acc[1])} (${pct(single[p.j])}) |${replayCells}`;
+    }),
     '',
     `Where the stack's replies go (${TEST_ITEMS} test prompts per skill): right, another skill's answer (a reply found among that skill's training answers and not among this skill's own; by whose), or other text; last column: another skill's answer with the skill's own adapter alone:`,
     '',
@@ -388,6 +442,6 @@ export async function runSkillsBench(): Promise<void> {
   mkdirSync(dirname(REPORT), { recursive: true });
   writeFileSync(REPORT, table);
   process.stderr.write(`${table}\nskills: Markdown report written to ${REPORT}\n`);
-  for (const a of [...adapters, joint]) a.dispose();
+  for (const a of [...adapters, ...replayAdapters, joint]) a.dispose();
   model.dispose();
 }
