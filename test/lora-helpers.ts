@@ -48,6 +48,11 @@ export function logits(model: LlamaModel, ids: Int32Array = IDS): Float32Array {
   return noGrad(() => tidy(() => model.forward(ids, 1, ids.length).toArray()));
 }
 
+/** Same, with the tape on (as in training): q8_0/q4_0 products of more than INT8_DOT_MAX_M rows keep float activations. */
+export function floatLogits(model: LlamaModel, ids: Int32Array = IDS): Float32Array {
+  return tidy(() => model.forward(ids, 1, ids.length).toArray());
+}
+
 export function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let m = 0;

@@ -16,7 +16,7 @@ import {
   unmergeAdapter,
   unmergeAll,
 } from '../src/lora/index.js';
-import { assertClose, IDS, logits, makeModel, maxDiff, randomize } from './lora-helpers.js';
+import { assertClose, floatLogits, IDS, logits, makeModel, maxDiff, randomize } from './lora-helpers.js';
 
 test('PEFT init: A uniform within ±1/√in (kaiming_uniform_, a=√5), B zero, params named as PEFT, base frozen', () => {
   const model = makeModel();
@@ -180,17 +180,18 @@ for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
     const fp = baseFingerprint(model);
     const a = randomize(LoraAdapter.create(model, { r: 4, loraAlpha: 4, targetModules: 'all-linear' }, { seed: 1, name: 'a' }), 7, 0.05);
     a.attach(model, { scale: 0.8 });
-    // 12 positions: over INT8_DOT_MAX_M rows, so q8_0/q4_0 products stay in float (fewer rows would quantize the
-    // activations to int8 as llama.cpp does, a rounding the f32 merged weights do not share; this test is the algebra)
+    // 12 positions with the tape on: over INT8_DOT_MAX_M rows, so q8_0/q4_0 products stay in float (without a tape,
+    // or with fewer rows, they quantize the activations to int8 as llama.cpp does, a rounding the f32 merged weights
+    // do not share; this test is the algebra)
     const ids = Int32Array.from([...IDS, 11, 4, 8, 6]);
-    const unmerged = logits(model, ids);
+    const unmerged = floatLogits(model, ids);
     mergeAdapter(model, a);
     assert.equal(a.attachedTo, null, 'merging detaches');
     assert.deepEqual(mergedAdapters(model), [a]);
     const q = model.linear(0, 'q_proj').weight;
     assert.equal(q.dtype, dtype === 'f16' ? 'f16' : 'f32', 'f16 stays f16; quantized becomes f32 without requantize');
     const tol = dtype === 'f16' ? 2e-2 : 1e-4;
-    assertClose(logits(model, ids), unmerged, tol, `${dtype} merged vs unmerged`);
+    assertClose(floatLogits(model, ids), unmerged, tol, `${dtype} merged vs unmerged`);
     assert.deepEqual(baseFingerprint(model), fp, 'a merged model keeps its base fingerprint');
     unmergeAdapter(model, a);
     const after = model.namedTensors();

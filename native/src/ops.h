@@ -41,7 +41,9 @@ typedef enum { Q_F16, Q_BF16, Q_Q8_0, Q_Q4_0, Q_Q4_K, Q_Q6_K } quant_type;
 int quant_parse(const char *s, quant_type *q); // 0 on success
 long quant_block_size(quant_type q);
 long quant_block_bytes(quant_type q);
-int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K);
+// int8_any_m: q8_0/q4_0 products take the int8 path at every M, not only decode-shaped ones (inference: no gradient
+// recorded, so the activations may be rounded to int8 as llama.cpp does; training keeps float activations)
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int int8_any_m);
 int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K);
 uint32_t op_hash_index(uint32_t seed, uint32_t index);
 

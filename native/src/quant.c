@@ -2,7 +2,8 @@
 // a thread dequantizes a panel of weight rows into float scratch, then runs the packed GEMM on it. The weight is
 // never dequantized whole. Dequantization rounds exactly like ggml's reference C (float32 steps, no FMA).
 // Decode-shaped products (M ≤ QINT8_MAX_M) with q8_0/q4_0 weights go the llama.cpp way instead: x is quantized to
-// q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h), QDOT_MAX_M rows at a time.
+// q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h), QDOT_MAX_M rows at a time;
+// with int8_any_m (inference: no gradient recorded) every M does, as in llama.cpp's prefill.
 #include <stdlib.h>
 #include <string.h>
 #include "kernels_quant.h"
@@ -14,6 +15,9 @@
 // Up to this many rows, q8_0/q4_0 products take the int8 path (batched decode of up to 8 sequences); the kernels
 // hold QDOT_MAX_M rows of accumulators, so the task walks the rows in chunks while the weight row stays in L1.
 #define QINT8_MAX_M (2 * QDOT_MAX_M)
+// Past that (int8_any_m), the rows go in tiles of this many: a tile of int8 x (QINT8_TILE_M · K bytes) stays in L2
+// while the thread's weight rows stream past it once per tile.
+#define QINT8_TILE_M 64
 
 float quant_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
@@ -175,12 +179,15 @@ static void quant_int8_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
   long lo, hi, nb = c->K / QK;
   pool_range(c->N, t, parts, &lo, &hi);
-  for (long n = lo; n < hi; n++)
-    for (long m0 = 0; m0 < c->M; m0 += QDOT_MAX_M) {
-      int rows = c->M - m0 < QDOT_MAX_M ? (int)(c->M - m0) : QDOT_MAX_M;
-      c->qk->dot(c->q == Q_Q4_0, c->w + n * c->row_bytes, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
-                 c->out + m0 * c->N + n, c->N);
-    }
+  for (long mt = 0; mt < c->M; mt += QINT8_TILE_M) {
+    long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
+    for (long n = lo; n < hi; n++)
+      for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
+        int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
+        c->qk->dot(c->q == Q_Q4_0, c->w + n * c->row_bytes, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
+                   c->out + m0 * c->N + n, c->N);
+      }
+  }
 }
 
 // Quantizes x[M, K] to q8 blocks in the caller's quant scratch (the int8 task takes no scratch of its own) and runs
@@ -219,11 +226,11 @@ static void quant_t_task(void *ctx, int t, int parts) {
   }
 }
 
-int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K) {
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int int8_any_m) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
   quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
-  if (M <= QINT8_MAX_M && (q == Q_Q8_0 || q == Q_Q4_0)) {
+  if ((M <= QINT8_MAX_M || int8_any_m) && (q == Q_Q8_0 || q == Q_Q4_0)) {
     int rc = quant_int8(&c);
     if (rc != 0) return rc < 0 ? -1 : 0;
   }

@@ -94,17 +94,18 @@ test('a quantized tied embedding is gathered row by row and serves as the LM hea
   // an adapter-like delta on one projection: the single-token decode path must apply it too
   const deltaW = Tensor.from(Array.from({ length: 32 * 64 }, (_, i) => Math.sin(i) * 0.1), [32, 64]).keep();
   for (const m of [quantModel, decodedModel]) m.blocks[1].k.deltas.push({ forward: (x) => linear(x, deltaW) });
-  // 10 positions: more rows than INT8_DOT_MAX_M, so the full forward's q8_0 products stay in float
+  // 10 positions with the tape on: more rows than INT8_DOT_MAX_M, so the full forward's q8_0 products stay in float
+  // (without a tape they would take the int8 path at any M, as llama.cpp's prefill does)
   const ids = Int32Array.from([1, 5, 9, 63, 7, 2, 40, 11, 3, 8]);
+  const full = tidy(() => quantModel.forward(ids, 1, ids.length).toArray());
   noGrad(() =>
     tidy(() => {
-      const full = quantModel.forward(ids, 1, ids.length).toArray();
       close(full, decodedModel.forward(ids, 1, ids.length).toArray(), 1e-4, 'logits');
       const cache = new KVCache(cfg, 1, 16);
       quantModel.forwardLast(ids.subarray(0, 2), 1, 2, cache);
       for (let t = 2; t < ids.length; t++) {
-        // a one-row q8_0 product quantizes its input row to int8 blocks (as llama.cpp does) and the 10-row forward
-        // does not: with K = 64 (two blocks) that rounding moves logits by up to ~1 % of the largest one
+        // a one-row q8_0 product quantizes its input row to int8 blocks (as llama.cpp does) and the taped 10-row
+        // forward does not: with K = 64 (two blocks) that rounding moves logits by up to ~1 % of the largest one
         const step = quantModel.forwardLast(ids.subarray(t, t + 1), 1, 1, cache).toArray();
         const want = full.subarray(t * 64, (t + 1) * 64);
         const top = Math.max(...want.map(Math.abs));

@@ -3,6 +3,8 @@
 // one value rounded differently moves a result by ~max|x|/127 · |w|, far past the tolerance, so these cases check
 // the rounding bit for bit (ties included) and the integer dots over odd and even block counts. (The fall back to
 // the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
+// With int8AnyM (inference) every M takes the int8 path: cases past one 64-row tile of the native task, with a
+// remainder, check that rows stay independent of how they are tiled and chunked.
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
@@ -43,6 +45,8 @@ interface QuantShape {
   w: Uint8Array;
   /** max |dequant(w)|, for the tolerance */
   wMax: number;
+  /** the int8 path at every M (inference) */
+  anyM?: boolean;
 }
 
 function quantShapes(d: Draw): QuantShape[] {
@@ -65,6 +69,12 @@ function quantShapes(d: Draw): QuantShape[] {
       const K = 32 * d.int(3, 9);
       const w = randomWeight(d, dtype, N, K);
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
+    }
+    // prefill-shaped with int8AnyM: just past the decode limit, and two tiles of 64 rows with a chunk remainder
+    for (const M of [INT8_DOT_MAX_M + 1, 64 + 4 * d.int(1, 15) + d.int(1, 3)]) {
+      const [N, K] = [d.pick([3, 17]), 32 * d.int(2, 5)];
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), anyM: true });
     }
   }
   return shapes;
@@ -95,10 +105,10 @@ function tieRows(d: Draw, M: number, K: number): Float64Array {
 function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
   return {
     kind: 'compare',
-    name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}${what}`,
+    name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}${q.anyM === true ? ' int8 at any M' : ''}${what}`,
     run: (s) => {
       const out = s.input(new Float64Array(q.M * q.N).fill(3)); // garbage: written, not accumulated
-      s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K);
+      s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K, q.anyM === true);
       return { out: s.read(out) };
     },
     tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
@@ -108,10 +118,12 @@ function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
 export const matmulQuantCases: CaseGenerator = (d) => {
   const cases = quantShapes(d).map((q) => quantCase(q, d.normal(q.M * q.K), ''));
   for (const dtype of ['q8_0', 'q4_0'] as const) {
-    const [M, N, K] = [INT8_DOT_MAX_M, 17, 32 * 7];
-    const w = randomWeight(d, dtype, N, K);
-    const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) };
-    cases.push(quantCase(q, tieRows(d, M, K), ' (ties)'));
+    for (const [M, anyM] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
+      const [N, K] = [17, 32 * 7];
+      const w = randomWeight(d, dtype, N, K);
+      const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), anyM };
+      cases.push(quantCase(q, tieRows(d, M, K), ' (ties)'));
+    }
   }
   return cases;
 };

@@ -46,7 +46,7 @@ export interface NativeAddon {
     offA: number, offB: number, offC: number, accumulate: boolean,
   ): void;
   /** out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ, w in a byte dtype (ggml layouts). */
-  matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number): void;
+  matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number, int8AnyM: boolean): void;
   /** dx[M, K] = dy[M, N] · dequant(w)[N, K]. */
   matmulQuantT(dy: Float32Array, w: Uint8Array, dtype: string, dx: Float32Array, M: number, N: number, K: number): void;
   embeddingForward(table: Float32Array, ids: Int32Array, out: Float32Array, N: number, C: number): void;
