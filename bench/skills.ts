@@ -215,26 +215,37 @@ export async function runSkillsBench(): Promise<void> {
     return r;
   };
   evalWith('base', []);
-  const singleReplies = skills.map((_, i) => {
-    adapters[i].attach(model, { scale: 1 });
-    const r = replies(model, tokenizer, data[i].test);
-    adapters[i].detach();
+  // each adapter alone on every skill's test prompts (its own skill's: its accuracy; the others': does it answer from
+  // its own skill anyway?) and on everyday prompts outside every skill
+  const everydayReplies = (active: LoraAdapter | null): string[] => {
+    active?.attach(model, { scale: 1 });
+    const r = answer(model, tokenizer, EVERYDAY, 8);
+    active?.detach();
     return r;
+  };
+  const baseEveryday = everydayReplies(null);
+  const alone = [...adapters, ...replayAdapters, joint].map((a) => {
+    a.attach(model, { scale: 1 });
+    const onSkill = skills.map((_, j) => replies(model, tokenizer, data[j].test));
+    a.detach();
+    const every = everydayReplies(a);
+    return { onSkill, every, sameAsBase: every.filter((r, k) => r.trim() === baseEveryday[k].trim()).length / EVERYDAY.length };
   });
-  const single = skills.map((s, i) => scored(s, data[i].test, singleReplies[i]));
-  acc.set('single', single);
-  log(`single (own adapter): ${single.map(pct).join(' / ')} %`);
-  evalWith('joint', [joint]);
+  const jointAlone = alone.pop()!;
+  const ownAccuracy = (name: string, first: number): number[] => {
+    const r = skills.map((s, i) => scored(s, data[i].test, alone[first + i].onSkill[i]));
+    acc.set(name, r);
+    log(`${name}: ${r.map(pct).join(' / ')} %`);
+    return r;
+  };
+  const single = ownAccuracy('single', 0);
+  const singleReplies = skills.map((_, i) => alone[i].onSkill[i]);
+  acc.set('joint', skills.map((s, i) => scored(s, data[i].test, jointAlone.onSkill[i])));
+  log(`joint: ${acc.get('joint')!.map(pct).join(' / ')} %`);
   evalWith('stack', adapters);
   evalWith('stack_1_over_n', adapters, 1 / n);
   if (replayAdapters.length > 0) {
-    acc.set('replay_single', skills.map((s, i) => {
-      replayAdapters[i].attach(model, { scale: 1 });
-      const r = accuracy(model, tokenizer, s, data[i].test);
-      replayAdapters[i].detach();
-      return r;
-    }));
-    log(`replay (own adapter): ${acc.get('replay_single')!.map(pct).join(' / ')} %`);
+    ownAccuracy('replay_single', n);
     evalWith('replay_stack', replayAdapters);
   }
   for (const method of COMBINATION_TYPES) {
@@ -256,26 +267,10 @@ export async function runSkillsBench(): Promise<void> {
     for (let j = i + 1; j < n; j++) pairs.push({ i, j, acc: pairOf(adapters, i, j), replay: replayAdapters.length > 0 ? pairOf(replayAdapters, i, j) : null });
   }
 
-  // each adapter alone on the other skills' prompts and on everyday prompts: does it answer from its own skill anyway?
-  const everydayReplies = (active: LoraAdapter | null): string[] => {
-    active?.attach(model, { scale: 1 });
-    const r = answer(model, tokenizer, EVERYDAY, 8);
-    active?.detach();
-    return r;
-  };
-  const baseEveryday = everydayReplies(null);
   const answerSets = data.map((d) => new Set([...d.train, ...d.test].map((e) => e.answer.trim()))); // a right reply is never blamed
   /** share of `reps` that are skill i's answers and not skill j's (j < 0: everyday prompts, no answers of their own) */
   const ownShare = (reps: readonly string[], i: number, j: number): number =>
     reps.filter((r) => answerSets[i].has(r.trim()) && (j < 0 || !answerSets[j].has(r.trim()))).length / reps.length;
-  const cross = [...adapters, ...replayAdapters, joint].map((a, i) => {
-    a.attach(model, { scale: 1 });
-    const onSkill = skills.map((_, j) => replies(model, tokenizer, data[j].test));
-    a.detach();
-    const every = everydayReplies(a);
-    return { onSkill, every, sameAsBase: every.filter((r, k) => r.trim() === baseEveryday[k].trim()).length / EVERYDAY.length, i };
-  });
-  const jointCross = cross.pop()!;
   /** share of adapter i's replies on the other skills' prompts that come from skill i's answers, for adapter `c` */
   const leak = (c: { onSkill: string[][] }, i: number): number => {
     const js = skills.flatMap((_, j) => (j === i ? [] : [j]));
@@ -338,22 +333,22 @@ export async function runSkillsBench(): Promise<void> {
     const blamed = others(i).flatMap((j, k) => (st.byOther[k] > 0 ? [`${skills[j]} ${st.byOther[k]}`] : [])).join(', ');
     return `| ${s} | ${Math.round(acc.get('stack')![i] * t)} | ${st.any}${blamed !== '' ? ` (${blamed})` : ''} | ${t - Math.round(acc.get('stack')![i] * t) - st.any} | ${alone.any} |`;
   });
-  const crossRows = cross.map((c, k) => {
+  const aloneRows = alone.map((c, k) => {
     const i = k % n; // the adapter's skill (plain adapters first, then the replay-trained ones)
     const tag = k < n ? '' : '_replay';
     emit({
-      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointCross, i),
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointAlone, i),
       peer_name: 'one adapter trained on all skills', higher_is_better: false,
       note: `replies to the other skills' test prompts that are ${skills[i]} answers, with the ${skills[i]} adapter alone`,
     });
     emit({
-      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointCross.sameAsBase,
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointAlone.sameAsBase,
       peer_name: 'one adapter trained on all skills', higher_is_better: true, note: `${EVERYDAY.length} prompts outside every skill, greedy, up to 8 tokens`,
     });
     const cells = skills.map((_, j) => (j === i ? '—' : pct(ownShare(c.onSkill[j], i, j))));
-    return `| ${skills[i]}${k < n ? '' : ' + replay'} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointCross.sameAsBase)}) |`;
+    return `| ${skills[i]}${k < n ? '' : ' + replay'} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointAlone.sameAsBase)}) |`;
   });
-  const everydayExample = `"${EVERYDAY[3]}" → base ${JSON.stringify(baseEveryday[3].trim())}, ${skills.map((s, i) => `${s} ${JSON.stringify(cross[i].every[3].trim())}`).join(', ')}`;
+  const everydayExample = `"${EVERYDAY[3]}" → base ${JSON.stringify(baseEveryday[3].trim())}, ${skills.map((s, i) => `${s} ${JSON.stringify(alone[i].every[3].trim())}`).join(', ')}`;
   // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
   const sizes = [...adapters, joint].map((a) => {
     const v = [...relativeUpdateNorms(a, model).values()].sort((x, y) => x - y);
@@ -424,7 +419,7 @@ export async function runSkillsBench(): Promise<void> {
     '',
     `| adapter | ${skills.map((s) => `on ${s}`).join(' | ')} | everyday: own answers | everyday: same as base |`,
     `|---|${skills.map(() => '---:').join('|')}|---:|---:|`,
-    ...crossRows,
+    ...aloneRows,
     '',
     'Update size next to the base, ‖scale·B·A‖_F / ‖W‖_F over each adapter\'s modules (deltas add up without interfering only while they are small perturbations):',
     '',
