@@ -14,9 +14,14 @@ export interface GgufTensorSpec {
   dtype: DType;
   /** row-major shape (the last dimension is contiguous); written as ne = shape reversed */
   shape: number[];
-  /** f32 values (encoded by the writer) or bytes already in `dtype` */
-  data: Float32Array | Uint8Array;
+  /**
+   * f32 values (encoded by the writer) or bytes already in `dtype`; or a function giving them, called when the
+   * tensor is written, so a file is made holding one tensor's data at a time (a 7B model's f32 values would not fit)
+   */
+  data: TensorData | (() => TensorData);
 }
+
+type TensorData = Float32Array | Uint8Array;
 
 export interface GgufWriteSpec {
   metadata: GgufKV[];
@@ -124,17 +129,23 @@ function plan(spec: GgufWriteSpec): { alignment: number; metadata: GgufKV[]; ten
     const block = DTYPES[t.dtype].blockSize;
     if (row % block !== 0) throw new Error(`${where}: rows of ${row} values are not a multiple of ${t.dtype}'s block size ${block}`);
     const byteLength = dtypeBytes(t.dtype, n);
-    if (t.data instanceof Float32Array ? t.data.length !== n : t.data.length !== byteLength) {
-      const got = t.data instanceof Float32Array ? `${t.data.length} values` : `${t.data.length} bytes`;
-      throw new Error(`${where}: shape [${t.shape.join(', ')}] needs ${n} values (${byteLength} bytes of ${t.dtype}), got ${got}`);
-    }
-    if (t.data instanceof Float32Array && !isWritableDType(t.dtype)) {
-      throw new Error(`${where}: cannot quantize f32 values to ${t.dtype} (pass its bytes instead)`);
-    }
+    if (typeof t.data !== 'function') checkData(t, t.data, n, byteLength); // lazy data is checked when it is made
     tensors.push({ spec: t, byteLength, offset });
     offset += Math.ceil(byteLength / alignment) * alignment;
   }
   return { alignment, metadata, tensors };
+}
+
+/** The values or bytes fit the tensor's shape and dtype. */
+function checkData(t: GgufTensorSpec, data: TensorData, n: number, byteLength: number): void {
+  const where = `GGUF tensor '${t.name}'`;
+  if (data instanceof Float32Array ? data.length !== n : data.length !== byteLength) {
+    const got = data instanceof Float32Array ? `${data.length} values` : `${data.length} bytes`;
+    throw new Error(`${where}: shape [${t.shape.join(', ')}] needs ${n} values (${byteLength} bytes of ${t.dtype}), got ${got}`);
+  }
+  if (data instanceof Float32Array && !isWritableDType(t.dtype)) {
+    throw new Error(`${where}: cannot quantize f32 values to ${t.dtype} (pass its bytes instead)`);
+  }
 }
 
 function header(metadata: GgufKV[], tensors: Planned[], alignment: number): Uint8Array {
@@ -167,13 +178,15 @@ function header(metadata: GgufKV[], tensors: Planned[], alignment: number): Uint
   return w.result();
 }
 
-/** Emits a whole GGUF file to `sink`, encoding one tensor at a time. */
+/** Emits a whole GGUF file to `sink`, making (if lazy) and encoding one tensor at a time. */
 export function emitGguf(spec: GgufWriteSpec, sink: Sink): void {
   const { alignment, metadata, tensors } = plan(spec);
   sink(header(metadata, tensors, alignment));
   for (const t of tensors) {
-    const { dtype, data } = t.spec;
-    const bytes = data instanceof Float32Array && isWritableDType(dtype) ? quantize(dtype, data) : (data as Uint8Array);
+    const { dtype } = t.spec;
+    const data = typeof t.spec.data === 'function' ? t.spec.data() : t.spec.data;
+    if (typeof t.spec.data === 'function') checkData(t.spec, data, t.spec.shape.reduce((a, b) => a * b, 1), t.byteLength);
+    const bytes = data instanceof Float32Array && isWritableDType(dtype) ? quantize(dtype, data) : (data as Uint8Array); // checkData: f32 only for writable dtypes
     sink(bytes);
     const pad = (alignment - (bytes.length % alignment)) % alignment;
     if (pad > 0) sink(new Uint8Array(pad));

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeGguf, writeGguf, type GgufTensorSpec } from './gguf-write.js';
+import { emitGguf, encodeGguf, writeGguf, type GgufTensorSpec } from './gguf-write.js';
 import { findGgufTensor, readGguf, readGgufTensor, readGgufTensorF32 } from './gguf.js';
 import type { GgufKV } from './gguf-types.js';
 import { MemorySource } from './source.js';
@@ -149,4 +149,46 @@ void test('writer rejects bad metadata values and bad tensors before writing', (
   assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'a'.repeat(64), dtype: 'f32', shape: [1], data: ramp(1) }] }), /longer than 63/);
   assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'a', dtype: 'f32', shape: [2, 2], data: ramp(3) }] }), /needs 4 values/);
   assert.throws(() => encodeGguf({ metadata: [], tensors: [], alignment: 24 }), /power of two/);
+});
+
+void test('lazy tensor data is made when written, one tensor at a time, and gives the same file', () => {
+  let sunk = 0; // tensors whose bytes the sink has received
+  let made = 0;
+  const lazy: GgufTensorSpec[] = tensors.map((t, i) => ({
+    ...t,
+    data: () => {
+      // when tensor i is made, every earlier one was already written out: nothing else is held
+      assert.equal(made, i, `${t.name} made out of order`);
+      assert.ok(sunk >= i, `${t.name} made before the tensors ahead of it were written`);
+      made++;
+      return t.data as Float32Array;
+    },
+  }));
+  const chunks: Uint8Array[] = [];
+  emitGguf({ metadata, tensors: lazy }, (c) => {
+    chunks.push(c);
+    sunk = made; // every tensor made so far has reached the sink (the header comes before any)
+  });
+  assert.equal(made, tensors.length);
+  const flat = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    flat.set(c, o);
+    o += c.length;
+  }
+  assert.deepEqual(flat, encodeGguf({ metadata, tensors }));
+});
+
+void test('lazy tensor data of the wrong size fails naming the tensor, and leaves no file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nomoat-gguf-lazy-'));
+  try {
+    const path = join(dir, 'bad.gguf');
+    const bad = tensors.map((t, i) => (i === 3 ? { ...t, data: () => ramp(100) } : t));
+    assert.throws(() => writeGguf(path, { metadata, tensors: bad }), /GGUF tensor 'blk\.0\.ffn_up\.weight': shape \[2, 64\] needs 128 values .* got 100 values/);
+    assert.deepEqual(readdirSync(dir), [], 'no file and no temp file left');
+    const f32ToQ4k = [{ name: 'x.weight', dtype: 'q4_k' as const, shape: [1, 256], data: () => ramp(256) }];
+    assert.throws(() => encodeGguf({ metadata, tensors: f32ToQ4k }), /cannot quantize f32 values to q4_k/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

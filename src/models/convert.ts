@@ -135,7 +135,8 @@ export function ggufRopeFreqs(c: LlamaConfig): Float32Array | null {
 }
 
 /** The GGUF tensors of a model: llama.cpp names, Q/K rows in the architecture's GGUF pairing, per-tensor types;
- *  rope_freqs first when the model has Llama-3 scaling (where convert_hf_to_gguf.py puts its extra tensors). */
+ *  rope_freqs first when the model has Llama-3 scaling (where convert_hf_to_gguf.py puts its extra tensors). Each
+ *  tensor's data is made when the writer asks for it: export holds one decoded tensor at a time beside the model. */
 export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[] {
   const c = model.config;
   const target = ARCHITECTURES[c.arch].ggufRopeMode;
@@ -147,9 +148,11 @@ export function ggufTensors(model: LlamaModel, dtype: OutType): GgufTensorSpec[]
     const out = tensorOutType(t.shape, dtype);
     const heads = ropeHeads(name, c);
     const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, target) : null;
-    // Same type in and out: copy the stored bytes (no decode/encode, so q8_0 → q8_0 is exact).
-    let data: Float32Array | Uint8Array = t.dtype === out && t.dtype !== 'f32' ? t.bytes : tensorValues(t);
-    if (order !== null) data = permuteRowsOf(data, order);
+    const data = (): Float32Array | Uint8Array => {
+      // Same type in and out: copy the stored bytes (no decode/encode, so q8_0 → q8_0 is exact).
+      const d = t.dtype === out && t.dtype !== 'f32' ? t.bytes : tensorValues(t);
+      return order !== null ? permuteRowsOf(d, order) : d;
+    };
     return { name: gname, dtype: out, shape: [...t.shape], data };
   }));
 }
@@ -189,7 +192,7 @@ export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, op
     const keep = (reason: string): GgufTensorSpec => {
       report.kept.push({ name: info.name, type: info.typeName, reason });
       report.outBytes += info.byteLength;
-      return { name: info.name, dtype: info.dtype as DType, shape: info.shape, data: readGgufTensor(file, info) };
+      return { name: info.name, dtype: info.dtype as DType, shape: info.shape, data: () => readGgufTensor(file, info) };
     };
     if (info.shape.length < 2 || !info.name.endsWith('.weight')) return keep('1-D or not a weight');
     if (!FLOAT_TYPES.has(info.dtype) && !opts.allowRequantize && info.dtype !== dtype) {
@@ -199,7 +202,7 @@ export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, op
     if (out === info.dtype) return keep('already in the target type');
     report.quantized++;
     report.outBytes += dtypeBytes(out, info.nElements);
-    return { name: info.name, dtype: out, shape: info.shape, data: readGgufTensorF32(file, info) };
+    return { name: info.name, dtype: out, shape: info.shape, data: () => readGgufTensorF32(file, info) }; // decoded when written
   });
   const metadata: GgufKV[] = [...file.metadata].map(([key, value]) => {
     const type = file.metadataTypes.get(key);
