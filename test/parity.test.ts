@@ -1,9 +1,10 @@
 // Golden check against llama.cpp (through node-llama-cpp): GGUF files written by nomoat, run by both engines, must
 // give the same greedy tokens, and in F32 the same next-token probabilities (within 1e-3).
 //
-// llama.cpp computes q8_0/q4_0 matmuls by quantizing the activations to q8_0 as well; nomoat keeps activations in
-// f32. So for quantized files the requirement is the same greedy tokens; probabilities are compared loosely and
-// the largest difference is printed.
+// llama.cpp computes q8_0/q4_0 matmuls by quantizing the activations to q8_0 as well, and so does nomoat when no
+// tape is recorded (decode and prefill alike; the long prompts below take the prefill path, over 8 rows); the
+// rounding of the activations still differs in the last bits of each block scale, so for quantized files the
+// requirement is the same greedy tokens; probabilities are compared loosely and the largest difference is printed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,10 @@ import { tinyTokenizer, trainedModel } from './cli-model.js';
 const THREADS = 1;
 const STEPS = 64;
 const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
+// Prompts of 30+ tokens: quantized files take the int8 prefill path on them. Measured here: q8_0 1.1e-2 and q4_0
+// 8.1e-3 largest difference (a float prefill gave 1.2e-2 and 2.0e-2). Not used for f32/f16: over ~90 positions those
+// drift from llama.cpp by ~2e-3 for a reason not yet found (see rope-scaling.test.ts), past the f32 tolerance.
+const LONG_PROMPTS = ['the cat sat on the mat. the dog ran to the log. a bird', 'a bird sang in the tree. the cat sat on the'];
 
 const oracle = useLlamaOracle('parity', THREADS);
 
@@ -51,7 +56,8 @@ test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabi
   for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
     const path = join(oracle.dir, `tiny-${dtype}.gguf`);
     saveGguf(model, tok, path, { dtype });
-    await t.test(dtype, () => compare(path, tok, PROMPTS, PROB_TOL[dtype], dtype));
+    const prompts = dtype === 'q8_0' || dtype === 'q4_0' ? [...PROMPTS, ...LONG_PROMPTS] : PROMPTS;
+    await t.test(dtype, () => compare(path, tok, prompts, PROB_TOL[dtype], dtype));
   }
   model.dispose();
 });
