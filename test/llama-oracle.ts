@@ -97,12 +97,14 @@ export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: 
 
 /**
  * llama.cpp's greedy decoding of each prompt (ids) for `steps` tokens from a GGUF file, with an f32 KV cache as nomoat
- * keeps (llama.cpp's f16 default alone moves probabilities by ~3e-3); also llama.cpp's tokenization of `texts`.
+ * keeps (llama.cpp's f16 default alone moves probabilities by ~3e-3) and without flash attention (its CPU kernel,
+ * which the default "auto" turns on, moves probabilities by up to ~1e-3 once the cache holds more than 64 positions,
+ * measured on an f32 file where everything else agrees to 1e-5); also llama.cpp's tokenization of `texts`.
  */
 export async function greedyLlama(l: Llama, path: string, prompts: readonly number[][], steps: number, threads: number, texts: readonly string[] = []): Promise<{ runs: Run[]; tokenized: number[][] }> {
   const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
   const ctx = await model.createContext({
-    contextSize: 256, threads, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32',
+    contextSize: 256, threads, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false,
   });
   const runs: Run[] = [];
   try {

@@ -1,10 +1,12 @@
 // Golden check against llama.cpp (through node-llama-cpp): GGUF files written by nomoat, run by both engines, must
-// give the same greedy tokens, and in F32 the same next-token probabilities (within 1e-3).
+// give the same greedy tokens, and in F32 the same next-token probabilities (within 1e-4; measured 8e-6).
 //
 // llama.cpp computes q8_0/q4_0 matmuls by quantizing the activations to q8_0 as well, and so does nomoat when no
-// tape is recorded (decode and prefill alike; the long prompts below take the prefill path, over 8 rows); the
-// rounding of the activations still differs in the last bits of each block scale, so for quantized files the
-// requirement is the same greedy tokens; probabilities are compared loosely and the largest difference is printed.
+// tape is recorded (decode and prefill alike; the long prompts below take the prefill path, over 8 rows), but the two
+// round differently in places (block scales, the order of the float sums), and on this 64-wide model one rounding
+// step is a visible change: for quantized files the requirement is the same greedy tokens, probabilities are compared
+// loosely and the largest difference is printed (measured: q8_0 1.1e-2, q4_0 1.7e-2; a float prefill gives 8.8e-3
+// and 2.0e-2, so neither way of rounding is closer to llama.cpp on this model).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,9 +21,7 @@ import { tinyTokenizer, trainedModel } from './cli-model.js';
 const THREADS = 1;
 const STEPS = 64;
 const PROMPTS = ['the dog', 'a bird sang', 'the cat', 'in the'];
-// Prompts of 30+ tokens: quantized files take the int8 prefill path on them. Measured here: q8_0 1.1e-2 and q4_0
-// 8.1e-3 largest difference (a float prefill gave 1.2e-2 and 2.0e-2). Not used for f32/f16: over ~90 positions those
-// drift from llama.cpp by ~2e-3 for a reason not yet found (see rope-scaling.test.ts), past the f32 tolerance.
+// Prompts of 30+ tokens (with the 64 generated, past 90 positions): quantized files take the int8 prefill path on them.
 const LONG_PROMPTS = ['the cat sat on the mat. the dog ran to the log. a bird', 'a bird sang in the tree. the cat sat on the'];
 
 const oracle = useLlamaOracle('parity', THREADS);
@@ -46,7 +46,7 @@ async function compare(path: string, tokenizer: Tokenizer, prompts: string[], pr
 }
 
 // f16: llama.cpp also rounds the activations to f16 for f16 matmuls (ggml's vec_dot_type), nomoat keeps them f32.
-const PROB_TOL: Record<OutType, number> = { f32: 1e-3, f16: 5e-3, q8_0: 2e-2, q4_0: 2e-2 };
+const PROB_TOL: Record<OutType, number> = { f32: 1e-4, f16: 5e-3, q8_0: 2e-2, q4_0: 2e-2 };
 
 test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabilities', async (t) => {
   if (oracle.unavailable(t)) return;
@@ -56,8 +56,7 @@ test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabi
   for (const dtype of ['f32', 'f16', 'q8_0', 'q4_0'] as const) {
     const path = join(oracle.dir, `tiny-${dtype}.gguf`);
     saveGguf(model, tok, path, { dtype });
-    const prompts = dtype === 'q8_0' || dtype === 'q4_0' ? [...PROMPTS, ...LONG_PROMPTS] : PROMPTS;
-    await t.test(dtype, () => compare(path, tok, prompts, PROB_TOL[dtype], dtype));
+    await t.test(dtype, () => compare(path, tok, [...PROMPTS, ...LONG_PROMPTS], PROB_TOL[dtype], dtype));
   }
   model.dispose();
 });
