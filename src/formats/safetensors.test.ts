@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  emitSafetensors,
   encodeSafetensors,
   openSafetensorsModel,
   readSafetensors,
@@ -122,6 +123,40 @@ void test('model folders: single file and sharded index', () => {
     assert.throws(() => openSafetensorsModel(join(dir, 'nope')), /neither model\.safetensors/);
     assert.throws(() => writeSafetensors(join(dir, 'bad.safetensors'), [{ name: 'q', dtype: 'F32', shape: [3], data: vals(2) }]), /does not match 2 values/);
     assert.ok(!readdirSync(dir).some((f) => f.includes('.tmp-')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+void test('lazy tensor values are made when written, one at a time, and give the same file', () => {
+  const specs = [
+    { name: 'a', dtype: 'F32' as const, shape: [2, 3], data: vals(6) },
+    { name: 'b', dtype: 'F16' as const, shape: [4], data: vals(4, 2) },
+    { name: 'c', dtype: 'BF16' as const, shape: [5], data: vals(5, 3) },
+  ];
+  let sunk = 0; // tensors made when the sink last received bytes
+  let made = 0;
+  const lazy = specs.map((t) => ({
+    ...t,
+    data: (): Float32Array => {
+      // when a tensor is made, every tensor made before it has reached the sink: nothing else is held
+      assert.equal(sunk, made, `${t.name} made before the tensor ahead of it was written`);
+      made++;
+      return t.data;
+    },
+  }));
+  const chunks: Uint8Array[] = [];
+  emitSafetensors(lazy, { format: 'pt' }, (c) => {
+    chunks.push(c);
+    sunk = made;
+  });
+  assert.equal(made, 3);
+  assert.deepEqual(Buffer.concat(chunks), Buffer.from(encodeSafetensors(specs, { format: 'pt' })));
+  const dir = mkdtempSync(join(tmpdir(), 'nomoat-st-lazy-'));
+  try {
+    const bad = [{ name: 'q', dtype: 'F32' as const, shape: [3], data: () => vals(2) }];
+    assert.throws(() => writeSafetensors(join(dir, 'bad.safetensors'), bad), /safetensors tensor 'q': shape \[3\] does not match 2 values/);
+    assert.deepEqual(readdirSync(dir), [], 'no file and no temp file left');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

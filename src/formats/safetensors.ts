@@ -217,23 +217,31 @@ export interface SafetensorsTensorSpec {
   name: string;
   dtype: 'F32' | 'F16' | 'BF16';
   shape: number[];
-  data: Float32Array;
+  /** the values, or a function giving them when the tensor is written (a file then holds one tensor's values at a time) */
+  data: Float32Array | (() => Float32Array);
+}
+
+const valueCount = (t: SafetensorsTensorSpec): number => t.shape.reduce((a, b) => a * b, 1);
+
+/** Checks that values fit the tensor's shape (lazy data is checked when it is made). */
+function checkValues(t: SafetensorsTensorSpec, data: Float32Array): void {
+  if (valueCount(t) !== data.length) throw new Error(`safetensors tensor '${t.name}': shape [${t.shape.join(', ')}] does not match ${data.length} values`);
 }
 
 function encode(t: SafetensorsTensorSpec): Uint8Array {
-  return t.dtype === 'F32' ? bytesFromF32(t.data) : t.dtype === 'F16' ? encodeF16(t.data) : encodeBf16(t.data);
+  const data = typeof t.data === 'function' ? t.data() : t.data;
+  checkValues(t, data);
+  return t.dtype === 'F32' ? bytesFromF32(data) : t.dtype === 'F16' ? encodeF16(data) : encodeBf16(data);
 }
 
 /** Validates the tensors and builds the header (length prefix included) and the order tensors are written in. */
 function planSafetensors(tensors: SafetensorsTensorSpec[], metadata: Record<string, string> | undefined): { head: Uint8Array; order: SafetensorsTensorSpec[] } {
   const names = new Set<string>();
   for (const t of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1);
     if (names.has(t.name) || t.name === '__metadata__') throw new Error(`safetensors tensor '${t.name}': duplicate or reserved name`);
     names.add(t.name);
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || n !== t.data.length) {
-      throw new Error(`safetensors tensor '${t.name}': shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
-    }
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`safetensors tensor '${t.name}': shape [${t.shape.join(', ')}] is not a list of sizes`);
+    if (typeof t.data !== 'function') checkValues(t, t.data);
   }
   const size = (d: string): number => SAFETENSORS_DTYPE_BYTES[d] ?? 0;
   const order = [...tensors].sort((a, b) => size(b.dtype) - size(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -242,7 +250,7 @@ function planSafetensors(tensors: SafetensorsTensorSpec[], metadata: Record<stri
   if (metadata !== undefined) parts.push(`"__metadata__":${JSON.stringify(metadata)}`);
   let offset = 0;
   for (const t of order) {
-    const bytes = t.data.length * size(t.dtype);
+    const bytes = valueCount(t) * size(t.dtype);
     parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + bytes}]}`);
     offset += bytes;
   }

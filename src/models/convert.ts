@@ -238,8 +238,8 @@ export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir
   const tensors: SafetensorsTensorSpec[] = model.namedTensors().map(([name, t]) => {
     const heads = ropeHeads(name, c);
     const order = heads > 0 ? ropeRowOrder(t.shape[0], heads, c.ropeMode, 'halves') : null;
-    const values = tensorValues(t);
-    return { name, dtype, shape: [...t.shape], data: order === null ? values : permuteRowsOf(values, order) };
+    const data = (): Float32Array => (order === null ? tensorValues(t) : permuteRowsOf(tensorValues(t), order)); // made when written
+    return { name, dtype, shape: [...t.shape], data };
   });
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
