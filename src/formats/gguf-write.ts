@@ -87,6 +87,7 @@ function writeString(w: ByteWriter, s: string): void {
 
 interface Planned {
   spec: GgufTensorSpec;
+  values: number; // elements of the shape
   byteLength: number;
   offset: number; // relative to the data section
 }
@@ -129,8 +130,8 @@ function plan(spec: GgufWriteSpec): { alignment: number; metadata: GgufKV[]; ten
     const block = DTYPES[t.dtype].blockSize;
     if (row % block !== 0) throw new Error(`${where}: rows of ${row} values are not a multiple of ${t.dtype}'s block size ${block}`);
     const byteLength = dtypeBytes(t.dtype, n);
-    if (typeof t.data !== 'function') checkData(t, t.data, n, byteLength); // lazy data is checked when it is made
-    tensors.push({ spec: t, byteLength, offset });
+    if (typeof t.data !== 'function') checkData(t, t.data, n, byteLength); // before any file exists; lazy data: when made
+    tensors.push({ spec: t, values: n, byteLength, offset });
     offset += Math.ceil(byteLength / alignment) * alignment;
   }
   return { alignment, metadata, tensors };
@@ -185,8 +186,8 @@ export function emitGguf(spec: GgufWriteSpec, sink: Sink): void {
   for (const t of tensors) {
     const { dtype } = t.spec;
     const data = typeof t.spec.data === 'function' ? t.spec.data() : t.spec.data;
-    if (typeof t.spec.data === 'function') checkData(t.spec, data, t.spec.shape.reduce((a, b) => a * b, 1), t.byteLength);
-    const bytes = data instanceof Float32Array && isWritableDType(dtype) ? quantize(dtype, data) : (data as Uint8Array); // checkData: f32 only for writable dtypes
+    checkData(t.spec, data, t.values, t.byteLength); // O(1); what makes the cast below safe
+    const bytes = data instanceof Float32Array && isWritableDType(dtype) ? quantize(dtype, data) : (data as Uint8Array);
     sink(bytes);
     const pad = (alignment - (bytes.length % alignment)) % alignment;
     if (pad > 0) sink(new Uint8Array(pad));
