@@ -66,7 +66,7 @@ test('errors: unknown command and flag get suggestions, a missing model says wha
   assert.match(bad.stderr, /-n expects a number/);
   const q = nomoat(['quantize', model, join(dir, 'x.gguf'), 'q5_k']);
   assert.equal(q.status, 2);
-  assert.match(q.stderr, /TYPE must be one of f32, f16, q8_0, q4_0/);
+  assert.match(q.stderr, /TYPE must be one of f32, f16, bf16, q8_0, q4_0/);
 });
 
 test('generate --json gives the tokens the library generates; streaming prints the same text', () => {

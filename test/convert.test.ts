@@ -1,15 +1,19 @@
-// Model export: HF folder → GGUF → HF folder is byte-lossless in f32 and f16 with the same tokenization; GGUF
-// files compute what the model computes (Q/K rows permuted to llama.cpp's layout); requantization keeps metadata.
+// Model export: HF folder → GGUF → HF folder is byte-lossless in f32, f16 and bf16 with the same tokenization; GGUF
+// files compute what the model computes (Q/K rows permuted to llama.cpp's layout); bf16 is written rounded to nearest
+// even (ggml's bytes); requantization keeps metadata; `nomoat convert --outtype bf16` and `auto` on a bf16 checkpoint.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, tidy } from '../src/engine/index.js';
-import { readGguf } from '../src/formats/gguf.js';
+import { readGguf, readGgufTensor } from '../src/formats/gguf.js';
+import { hfToGgufName } from '../src/formats/names.js';
+import { encodeBf16, tensorValues } from '../src/formats/quant.js';
 import { openSafetensorsModel, readSafetensorsBytes } from '../src/formats/safetensors.js';
-import { quantizeGguf, saveGguf, saveHfFolder, tensorOutType } from '../src/models/convert.js';
+import { quantizeGguf, saveGguf, saveHfFolder, tensorOutType, type OutType } from '../src/models/convert.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { HfTokenizer, ggufMetadataToTokenizerJson, type Tokenizer } from '../src/tokenizer/index.js';
@@ -47,7 +51,9 @@ function sameTokenization(a: Tokenizer, b: Tokenizer, what: string): void {
   for (const s of TEXTS) assert.deepEqual(b.encode(s), a.encode(s), `${what}: ${JSON.stringify(s)}`);
 }
 
-for (const dtype of ['F32', 'F16'] as const) {
+const GGUF_TYPE_OF_HF = { F32: 'f32', F16: 'f16', BF16: 'bf16' } as const satisfies Record<string, OutType>;
+
+for (const dtype of ['F32', 'F16', 'BF16'] as const) {
   test(`HF folder → GGUF → HF folder is lossless (${dtype})`, () => {
     const src = join(dir, `hf-${dtype}`);
     const gguf = join(dir, `rt-${dtype}.gguf`);
@@ -58,8 +64,9 @@ for (const dtype of ['F32', 'F16'] as const) {
 
     const a = loadModel(src);
     assert.equal(a.model.config.ropeMode, 'halves');
-    saveGguf(a.model, a.tokenizer, gguf, { dtype: dtype === 'F32' ? 'f32' : 'f16' });
+    saveGguf(a.model, a.tokenizer, gguf, { dtype: GGUF_TYPE_OF_HF[dtype] });
     const g = loadModel(gguf);
+    for (const t of readGguf(gguf).tensors) assert.equal(t.typeName, t.shape.length === 2 ? GGUF_TYPE_OF_HF[dtype] : 'f32', t.name);
     assert.equal(g.model.config.ropeMode, 'interleaved');
     saveHfFolder(g.model, g.tokenizer, back, { dtype });
 
@@ -87,6 +94,39 @@ for (const dtype of ['F32', 'F16'] as const) {
     g.model.dispose();
   });
 }
+
+test('bf16 export writes encodeBf16 of the f32 weights (ggml\'s round to nearest even) to GGUF (type 30) and safetensors', () => {
+  const m = randomModel(testConfig({ tieWordEmbeddings: false }), 8);
+  const gguf = join(dir, 'rne-bf16.gguf');
+  const hf = join(dir, 'rne-bf16-hf');
+  saveGguf(m, tinyTokenizer(), gguf, { dtype: 'bf16' });
+  saveHfFolder(m, tinyTokenizer(), hf, { dtype: 'BF16' });
+  const f = readGguf(gguf);
+  assert.equal(f.metadata.get('general.file_type'), 32); // LLAMA_FTYPE_MOSTLY_BF16
+  const byName = new Map(f.tensors.map((t) => [t.name, t]));
+  const st = openSafetensorsModel(hf);
+  let rounded = 0; // values where nearest-even differs from truncating the low 16 bits
+  for (const [name, t] of m.namedTensors()) {
+    const values = tensorValues(t);
+    const want = Buffer.from(encodeBf16(values));
+    const info = byName.get(hfToGgufName(name)!)!;
+    assert.equal(st.get(name)?.entry.dtype, 'BF16', name);
+    assert.ok(Buffer.from(readSafetensorsBytes(st.get(name)!.file, name)).equals(want), `${name}: safetensors bytes differ from encodeBf16`);
+    if (t.shape.length < 2) {
+      assert.equal(info.typeName, 'f32', name);
+      continue;
+    }
+    assert.equal(info.ggmlType, 30, name);
+    // Q/K rows are permuted to llama.cpp's RoPE layout in GGUF (the round trips above cover them)
+    if (!/\.(q|k)_proj\./.test(name)) assert.ok(Buffer.from(readGgufTensor(f, info)).equals(want), `${name}: GGUF bytes differ from encodeBf16`);
+    const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+    for (let i = 0; i < values.length; i++) if ((bits[i] >>> 16) !== want.readUInt16LE(2 * i)) rounded++;
+  }
+  assert.ok(rounded > 0, 'no value rounded up: bf16 looks truncated');
+  assert.equal((JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')) as { torch_dtype: string }).torch_dtype, 'bfloat16');
+  st.close();
+  m.dispose();
+});
 
 test('GGUF tensors: llama.cpp names, f32 norms, Q/K permuted for llama and not for qwen2', () => {
   for (const arch of ['llama', 'qwen2'] as const) {
@@ -126,6 +166,7 @@ test('a weight whose rows do not fill quantization blocks falls back to f16; 1-D
   assert.equal(tensorOutType([172, 64], 'q4_0'), 'q4_0');
   assert.equal(tensorOutType([64], 'q8_0'), 'f32');
   assert.equal(tensorOutType([64, 64], 'f16'), 'f16');
+  assert.equal(tensorOutType([64, 172], 'bf16'), 'bf16'); // block size 1: no fallback
   const m = randomModel(testConfig({ intermediateSize: 48 }), 5); // down_proj rows of 48 values
   const path = join(dir, 'odd.gguf');
   saveGguf(m, null, path, { dtype: 'q4_0' });
@@ -155,6 +196,11 @@ test('quantizeGguf requantizes 2-D weights, keeps metadata, refuses double quant
   assert.throws(() => quantizeGguf(q8, q4, 'q4_0'), /already q8_0.*--allow-requantize/);
   quantizeGguf(q8, q4, 'q4_0', { allowRequantize: true });
   assert.ok(readGguf(q4).tensors.every((t) => t.typeName === (t.shape.length === 2 ? 'q4_0' : 'f32')));
+  // bf16 as a target: the same bytes as exporting the model straight to bf16
+  const bf16 = join(dir, 'q-bf16.gguf');
+  quantizeGguf(f32, bf16, 'bf16');
+  saveGguf(m, tinyTokenizer(), join(dir, 'direct-bf16.gguf'), { dtype: 'bf16' });
+  assert.ok(readFileSync(join(dir, 'direct-bf16.gguf')).equals(readFileSync(bf16)), 'quantize(f32 file) differs from export at bf16');
   m.dispose();
 });
 
@@ -170,4 +216,40 @@ test('a llama2.c checkpoint exported as a Hugging Face folder computes the same 
   assert.ok(maxDiff(logits(hf.model, ids), logits(src.model, ids)) < 1e-4);
   src.model.dispose();
   hf.model.dispose();
+});
+
+test('nomoat convert --outtype bf16 writes GGUF and Hugging Face bf16; auto keeps a bf16 checkpoint bf16', () => {
+  const nomoat = (args: string[]): { status: number | null; stderr: string } => {
+    const r = spawnSync(process.execPath, [join(process.cwd(), 'bin', 'nomoat.js'), 'convert', ...args], { encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stderr: r.stderr };
+  };
+  const m = randomModel(testConfig(), 9);
+  const f32 = join(dir, 'cli-f32.gguf');
+  saveGguf(m, tinyTokenizer(), f32, { dtype: 'f32' });
+  m.dispose();
+  const gguf = join(dir, 'cli-bf16.gguf');
+  const hf = join(dir, 'cli-bf16-hf');
+  const again = join(dir, 'cli-auto.gguf');
+  const types = (p: string): string[] => [...new Set(readGguf(p).tensors.filter((t) => t.shape.length === 2).map((t) => t.typeName))];
+  let r = nomoat([f32, gguf, '--outtype', 'bf16']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /gguf → gguf \(bf16\)/);
+  assert.deepEqual(types(gguf), ['bf16']);
+  r = nomoat([f32, hf, '--outtype', 'bf16']);
+  assert.equal(r.status, 0, r.stderr);
+  const st = openSafetensorsModel(hf);
+  assert.deepEqual([...new Set([...st.names].map((n) => st.get(n)!.entry.dtype))], ['BF16']);
+  st.close();
+  r = nomoat([hf, again]); // auto
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /hf → gguf \(bf16\)/);
+  const direct = readGguf(gguf);
+  const viaHf = readGguf(again);
+  direct.tensors.forEach((t, i) => assert.ok(Buffer.from(readGgufTensor(viaHf, viaHf.tensors[i])).equals(Buffer.from(readGgufTensor(direct, t))), `${t.name}: HF bf16 → GGUF differs`));
+  r = nomoat([gguf, join(dir, 'cli-auto-hf')]); // auto, to HF
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /gguf → hf \(bf16\)/);
+  r = nomoat([f32, join(dir, 'cli-q8-hf'), '--outtype', 'q8_0']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /Hugging Face folders hold f32\/f16\/bf16 safetensors/);
 });

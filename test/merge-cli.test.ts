@@ -37,6 +37,10 @@ test('merge writes GGUF and Hugging Face models equal to the base with the adapt
   assert.equal((JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')) as { torch_dtype: string }).torch_dtype, 'float16');
   assert.ok(existsSync(join(hf, 'tokenizer.json')));
   assert.ok(maxDiff(modelLogits(hf), want) < 5e-2, 'f16 merged model drifted');
+  const hfBf16 = join(fx.dir, 'merged-hf-bf16');
+  ok(['merge', fx.recipe, '-o', hfBf16, '--outtype', 'bf16']);
+  assert.equal((JSON.parse(readFileSync(join(hfBf16, 'config.json'), 'utf8')) as { torch_dtype: string }).torch_dtype, 'bfloat16');
+  assert.ok(maxDiff(modelLogits(hfBf16), want) < 5e-2, 'bf16 merged model drifted');
 
   const q8 = join(fx.dir, 'merged-q8.gguf');
   ok(['merge', fx.recipe, '-o', q8, '--outtype', 'q8_0']);

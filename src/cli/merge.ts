@@ -1,10 +1,10 @@
 // `nomoat merge`: LoRA adapters folded into the base weights (W ← W + scale·s·B·A per module) and the merged model
-// written as a Hugging Face folder or a GGUF file in f32/f16/q8_0/q4_0; --unmerge subtracts them again. With
+// written as a Hugging Face folder or a GGUF file in f32/f16/bf16/q8_0/q4_0; --unmerge subtracts them again. With
 // --format peft|gguf it writes the combined adapter instead (as `nomoat stack` does).
 
 import type { DType } from '../engine/dtype.js';
 import { LoraAdapter, mergeAdapter } from '../lora/index.js';
-import { OUT_TYPES, saveGguf, saveHfFolder, type OutType } from '../models/convert.js';
+import { OUT_TYPES, hfDtypeOf, saveGguf, saveHfFolder, type OutType } from '../models/convert.js';
 import type { LlamaModel } from '../models/llama.js';
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
@@ -17,19 +17,20 @@ type Format = (typeof FORMATS)[number];
 const FLAGS = {
   output: { kind: 'string', short: 'o', metavar: 'OUT', help: 'a .gguf file or a folder (Hugging Face model, or PEFT adapter)' },
   format: { kind: 'string', metavar: 'FORMAT', help: 'model (merged weights), peft or gguf (one combined adapter)', default: 'model' },
-  outtype: { kind: 'string', metavar: 'TYPE', help: `weight type: auto, ${OUT_TYPES.join(', ')} (HF folders and adapters: f32, f16)`, default: 'auto' },
+  outtype: { kind: 'string', metavar: 'TYPE', help: `weight type: auto, ${OUT_TYPES.join(', ')} (HF folders: f32, f16, bf16; adapters: f32, f16)`, default: 'auto' },
   unmerge: { kind: 'boolean', help: 'subtract the adapters from -m MODEL, a model they were merged into (last first)' },
   force: { kind: 'boolean', help: 'overwrite OUT if it exists' },
   ...INPUT_FLAGS,
 } as const satisfies FlagSpecs;
 
-/** auto: the precision the base's 2-D weights have (f16 stays f16, q8_0 stays q8_0; types nomoat cannot write → f16). */
+/** auto: the precision the base's 2-D weights have (bf16 stays bf16, q8_0 stays q8_0; types nomoat cannot write,
+ *  and block types in a Hugging Face folder → f16). */
 function autoType(model: LlamaModel, hf: boolean): OutType {
   const counts = new Map<DType, number>();
   for (const [, t] of model.namedTensors()) if (t.shape.length === 2) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
   const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'f32';
-  const t: OutType = top === 'bf16' || top === 'q4_k' || top === 'q6_k' ? 'f16' : top;
-  return hf && t !== 'f32' ? 'f16' : t;
+  const t: OutType = top === 'q4_k' || top === 'q6_k' ? 'f16' : top;
+  return hf && hfDtypeOf(t) === null ? 'f16' : t;
 }
 
 /** A copy without the recorded base: unmerging applies adapters to a merged model, whose fingerprint differs. */
@@ -74,7 +75,7 @@ export const command = defineCommand({
       return;
     }
     const toGguf = out.endsWith('.gguf');
-    if (!toGguf && (want === 'q8_0' || want === 'q4_0')) throw new UsageError(`Hugging Face folders hold f32/f16 safetensors; --outtype ${want} needs a .gguf OUT`);
+    if (!toGguf && want !== 'auto' && hfDtypeOf(want as OutType) === null) throw new UsageError(`Hugging Face folders hold f32/f16/bf16 safetensors; --outtype ${want} needs a .gguf OUT`);
 
     const loaded = loadForCli(recipe.base);
     const model = loaded.model;
@@ -90,7 +91,7 @@ export const command = defineCommand({
       throw new CliError(e instanceof Error ? e.message : String(e));
     }
     if (toGguf) saveGguf(model, loaded.tokenizer, out, { dtype: type });
-    else saveHfFolder(model, loaded.tokenizer, out, { dtype: type === 'f16' ? 'F16' : 'F32' });
+    else saveHfFolder(model, loaded.tokenizer, out, { dtype: hfDtypeOf(type) ?? 'F32' });
     const what = combined !== null ? describe(recipe, combined) : `${parts.length} adapter${parts.length > 1 ? 's' : ''} at scales ${parts.map((p) => p.scale).join(', ')}`;
     process.stderr.write(`nomoat merge: ${f.unmerge ? 'unmerged' : 'merged'} ${what} → ${out} (${toGguf ? 'gguf' : 'hf'}, ${type}) in ${Math.round(performance.now() - t0)} ms\n`);
     for (const a of new Set([...adapters, ...parts.map((p) => p.adapter), ...applied.map((p) => p.adapter)])) a.dispose();

@@ -1,4 +1,5 @@
-// `nomoat quantize`: GGUF → GGUF with q8_0/q4_0 weights, positional like llama.cpp's `llama-quantize in out type`.
+// `nomoat quantize`: GGUF → GGUF with q8_0/q4_0 weights (or f32/f16/bf16), positional like llama.cpp's
+// `llama-quantize in out type`.
 
 import { existsSync } from 'node:fs';
 import { detectFormat } from '../models/load.js';

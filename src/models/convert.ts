@@ -23,9 +23,9 @@ import type { RopeMode } from '../engine/backend.js';
 import { ARCHITECTURES, configToHf, llama3RopeFreqFactors, type LlamaConfig } from './config.js';
 import type { LlamaModel } from './llama.js';
 
-/** The tensor types nomoat writes. */
-export type OutType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
-export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'q8_0', 'q4_0'];
+/** The tensor types nomoat writes. bf16 rounds to nearest even, as ggml_compute_fp32_to_bf16 and torch do. */
+export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+export const OUT_TYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'];
 
 export interface SaveGgufOptions {
   /** type of the 2-D weights (default f16, as convert_hf_to_gguf.py); 1-D tensors stay f32 */
@@ -182,7 +182,7 @@ export interface QuantizeReport {
 
 const FLOAT_TYPES = new Set<DType | null>(['f32', 'f16', 'bf16']);
 
-/** Requantizes a GGUF file's 2-D weights to q8_0/q4_0 (f16/f32 also accepted), keeping every metadata entry. */
+/** Requantizes a GGUF file's 2-D weights to q8_0/q4_0 (f32/f16/bf16 also accepted), keeping every metadata entry. */
 export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, opts: QuantizeOptions = {}): QuantizeReport {
   const file = readGguf(inPath);
   const report: QuantizeReport = { quantized: 0, kept: [], inBytes: 0, outBytes: 0 };
@@ -216,9 +216,18 @@ export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, op
 
 // ---- Hugging Face folder ---------------------------------------------------------------------------------------
 
+/** The safetensors dtypes a Hugging Face folder is written in, with config.json's torch_dtype for each. */
+export const HF_DTYPES = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
+export type HfDType = keyof typeof HF_DTYPES;
+
+/** The safetensors dtype for an out type, or null for the GGUF-only block types. */
+export function hfDtypeOf(t: OutType): HfDType | null {
+  return t === 'f32' ? 'F32' : t === 'f16' ? 'F16' : t === 'bf16' ? 'BF16' : null;
+}
+
 export interface SaveHfOptions {
   /** safetensors dtype of every tensor (default F32) */
-  dtype?: 'F32' | 'F16';
+  dtype?: HfDType;
 }
 
 /** The tokenizer as tokenizer.json + tokenizer_config.json. */
@@ -243,7 +252,7 @@ export function saveHfFolder(model: LlamaModel, tokenizer: Tokenizer | null, dir
   });
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  config.torch_dtype = dtype === 'F16' ? 'float16' : 'float32';
+  config.torch_dtype = HF_DTYPES[dtype];
   writeJson(join(dir, 'config.json'), config);
   const gen: Record<string, unknown> = { _from_model_config: true };
   if (c.bosTokenId !== null) gen.bos_token_id = c.bosTokenId;
