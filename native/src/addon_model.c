@@ -34,6 +34,30 @@ static napi_value embedding(napi_env env, napi_callback_info info, int backward)
   return a_undefined(env);
 }
 static napi_value js_embedding_forward(napi_env env, napi_callback_info info) { return embedding(env, info, 0); }
+
+// gatherQuant(table, dtype, ids, out, N, C): out[N, C] = rows ids of a frozen table[V, C] stored in a byte dtype
+static napi_value js_gather_quant(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 6, "gatherQuant")) return NULL;
+  char name[16];
+  quant_type q = Q_F16;
+  a_str(&a, 1, "dtype", name, sizeof name);
+  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_k|q6_k", "dtype", 0, 0);
+  long N = a_int(&a, 4, "N", 0), C = a_int(&a, 5, "C", 0);
+  if (!a.failed && C % quant_block_size(q))
+    a_throw(&a, 1, "%s = %.0f is not a multiple of the dtype's block size %.0f", "C", C, quant_block_size(q));
+  const uint8_t *table = a_typed(&a, 0, "table", napi_uint8_array, "Uint8Array", 0);
+  int32_t *ids = a_i32(&a, 2, "ids", N);
+  float *out = a_f32(&a, 3, "out", (double)N * C);
+  if (a.failed) return NULL;
+  size_t tlen = 0;
+  napi_get_typedarray_info(env, a.argv[0], NULL, &tlen, NULL, NULL, NULL);
+  long row_bytes = C / quant_block_size(q) * quant_block_bytes(q);
+  check_ids(&a, ids, N, row_bytes > 0 ? (long)(tlen / row_bytes) : 0, "ids", 0, 0);
+  if (a.failed) return NULL;
+  if (N > 0 && C > 0) op_gather_quant(table, q, ids, out, N, C);
+  return a_undefined(env);
+}
 static napi_value js_embedding_backward(napi_env env, napi_callback_info info) { return embedding(env, info, 1); }
 
 // rmsnormForward(x, w, out, rstd, N, C, eps)
@@ -276,6 +300,7 @@ static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
 void register_model_ops(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       REG("embeddingForward", js_embedding_forward),   REG("embeddingBackward", js_embedding_backward),
+      REG("gatherQuant", js_gather_quant),
       REG("rmsnormForward", js_rmsnorm_forward),       REG("rmsnormBackward", js_rmsnorm_backward),
       REG("rope", js_rope),                            REG("attentionForward", js_attention_forward),
       REG("attentionBackward", js_attention_backward), REG("swigluForward", js_swiglu_forward),

@@ -16,7 +16,7 @@ static unsigned long long xgetbv0(void) {
 simd_level cpu_best_level(void) {
   unsigned int a, b, c, d;
   if (!__get_cpuid(1, &a, &b, &c, &d)) return SIMD_SCALAR;
-  int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
+  int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
   if (!osxsave || !avx) return SIMD_SCALAR;
   unsigned long long xcr0 = xgetbv0();
   int ymm_saved = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
@@ -26,8 +26,9 @@ simd_level cpu_best_level(void) {
   __cpuid_count(7, 0, a, b, c, d);
   int avx2 = (b >> 5) & 1;
   int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
-  if (zmm_saved && avx512f && avx512dq && avx512bw && avx512vl && fma && avx2) return SIMD_AVX512;
-  if (avx2 && fma) return SIMD_AVX2;
+  // F16C (f16 weights) came with Ivy Bridge and Piledriver, before AVX2: every AVX2 CPU has it
+  if (zmm_saved && avx512f && avx512dq && avx512bw && avx512vl && fma && avx2 && f16c) return SIMD_AVX512;
+  if (avx2 && fma && f16c) return SIMD_AVX2;
   return SIMD_SCALAR;
 }
 #elif defined(__aarch64__)

@@ -53,8 +53,38 @@ static void pack_b(const float *B, int transB, long ldb, long n0, long nc, long 
   }
 }
 
+// pack_b for an f16/bf16 B (a frozen weight as stored): the same panels, each stretch of B converted by the
+// kernel table's SIMD conversion on the way (once per packed panel, reused by every row block of A).
+#define PACK_HALF_CHUNK 256
+static void pack_b_half(const kernels_t *kt, const uint16_t *B, int bf16, int transB, long ldb, long n0, long nc,
+                        long k0, long kc, int NR, float *dst) {
+  float row[PACK_HALF_CHUNK];
+  for (long jr = 0; jr < nc; jr += NR) {
+    long nr = nc - jr < NR ? nc - jr : NR;
+    float *d = dst + jr * kc;
+    if (!transB) {
+      for (long k = 0; k < kc; k++) {
+        float *dk = d + k * NR;
+        kt->half_to_f32(bf16, B + (k0 + k) * ldb + n0 + jr, dk, nr);
+        for (long j = nr; j < NR; j++) dk[j] = 0.0f;
+      }
+    } else {
+      for (long j = 0; j < nr; j++) {
+        const uint16_t *src = B + (n0 + jr + j) * ldb + k0;
+        for (long c0 = 0; c0 < kc; c0 += PACK_HALF_CHUNK) {
+          long cn = kc - c0 < PACK_HALF_CHUNK ? kc - c0 : PACK_HALF_CHUNK;
+          kt->half_to_f32(bf16, src + c0, row, cn);
+          for (long k = 0; k < cn; k++) d[(c0 + k) * NR + j] = row[k];
+        }
+      }
+      for (long j = nr; j < NR; j++)
+        for (long k = 0; k < kc; k++) d[k * NR + j] = 0.0f;
+    }
+  }
+}
+
 // C[m_lo..m_hi, n_lo..n_hi] of one batch item, single thread.
-static void gemm_block(const kernels_t *kt, const float *A, const float *B, float *C, const gemm_params *p, long m_lo,
+static void gemm_block(const kernels_t *kt, const float *A, const void *B, float *C, const gemm_params *p, long m_lo,
                        long m_hi, long n_lo, long n_hi) {
   const int MR = kt->mr, NR = kt->nr;
   const long KC = kt->kc, MC = kt->mc, NC = kt->nc;
@@ -68,7 +98,8 @@ static void gemm_block(const kernels_t *kt, const float *A, const float *B, floa
     for (long pc = 0; pc < K; pc += KC) {
       long kc = K - pc < KC ? K - pc : KC;
       int acc = p->accumulate || pc > 0;
-      pack_b(B, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
+      if (p->btype == GEMM_B_F32) pack_b(B, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
+      else pack_b_half(kt, B, p->btype == GEMM_B_BF16, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
       for (long ic = m_lo; ic < m_hi; ic += MC) {
         long mc = m_hi - ic < MC ? m_hi - ic : MC;
         pack_a(A, p->transA, p->lda, ic, mc, pc, kc, MR, pa);
@@ -151,7 +182,8 @@ static void gemm_narrow_t_part(const kernels_t *kt, const float *A, const float 
 
 typedef struct {
   const kernels_t *kt;
-  const float *A, *B;
+  const float *A;
+  const void *B;
   float *C;
   const gemm_params *p;
   int split_batch; // threads take whole batch items; else each item is split over threads
@@ -159,22 +191,27 @@ typedef struct {
 
 static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
   const gemm_params *p = j->p;
-  const float *A = j->A + b * p->strideA, *B = j->B + b * p->strideB;
+  const float *A = j->A + b * p->strideA;
+  const void *Bv = (const char *)j->B + b * p->strideB * (p->btype == GEMM_B_F32 ? 4 : 2);
+  const float *B = Bv; // read as floats only when btype is f32
   float *C = j->C + b * p->strideC;
   long lo, hi;
-  if (p->M < j->kt->mr) {
+  // a half B (f16/bf16 weight) takes the packed path only, where it is converted as it is packed: the paths below
+  // read B in place as floats (decode-shaped half products are quant.c's half_dot, not GEMMs)
+  int plain = p->btype == GEMM_B_F32;
+  if (plain && p->M < j->kt->mr) {
     // split N in multiples of 16 columns
     pool_range((p->N + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;
     if (hi > p->N) hi = p->N;
     if (lo < hi) gemm_small_m(j->kt, A, B, C, p, lo, hi);
-  } else if (p->N <= 16 && !p->transA && j->kt->gemm_narrow) {
+  } else if (plain && p->N <= 16 && !p->transA && j->kt->gemm_narrow) {
     // split M in multiples of 16 rows; every row is computed the same way whatever block it falls in
     pool_range((p->M + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;
     if (hi > p->M) hi = p->M;
     if (lo < hi) gemm_narrow_part(j->kt, A, B, C, p, lo, hi);
-  } else if (j->kt->gemm_narrow_t && ((p->N <= 16 && p->transA) || (p->M <= 16 && !p->transB))) {
+  } else if (plain && j->kt->gemm_narrow_t && ((p->N <= 16 && p->transA) || (p->M <= 16 && !p->transB))) {
     // split the long side in multiples of 16
     int over_n = !(p->N <= 16 && p->transA);
     long len = over_n ? p->N : p->M;
@@ -187,13 +224,13 @@ static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
     pool_range(blocks, t, parts, &lo, &hi);
     lo *= j->kt->mr; hi *= j->kt->mr;
     if (hi > p->M) hi = p->M;
-    if (lo < hi) gemm_block(j->kt, A, B, C, p, lo, hi, 0, p->N);
+    if (lo < hi) gemm_block(j->kt, A, Bv, C, p, lo, hi, 0, p->N);
   } else {
     long blocks = (p->N + j->kt->nr - 1) / j->kt->nr;
     pool_range(blocks, t, parts, &lo, &hi);
     lo *= j->kt->nr; hi *= j->kt->nr;
     if (hi > p->N) hi = p->N;
-    if (lo < hi) gemm_block(j->kt, A, B, C, p, 0, p->M, lo, hi);
+    if (lo < hi) gemm_block(j->kt, A, Bv, C, p, 0, p->M, lo, hi);
   }
 }
 
@@ -225,14 +262,14 @@ static int gemm_trivial(float *C, const gemm_params *p) {
   return 1;
 }
 
-void gemm_serial(const float *A, const float *B, float *C, const gemm_params *p0) {
+void gemm_serial(const float *A, const void *B, float *C, const gemm_params *p0) {
   gemm_params p = with_pitches(p0);
   if (gemm_trivial(C, &p)) return;
   gemm_job j = {kernels_current(), A, B, C, &p, 0};
   gemm_task(&j, 0, 1);
 }
 
-void gemm(const float *A, const float *B, float *C, const gemm_params *p0) {
+void gemm(const float *A, const void *B, float *C, const gemm_params *p0) {
   gemm_params q = with_pitches(p0);
   const gemm_params *p = &q;
   if (gemm_trivial(C, p)) return;

@@ -109,6 +109,66 @@ static void gemm_narrow_t_impl(long K, long rows, const float *X, long ldx, cons
 }
 #define KR_GEMM_NARROW_T gemm_narrow_t_impl
 
+// ---- f16 / bf16 weights: 16 values per vcvtph2ps (f16) or zero-extend + shift (bf16) -------------------------
+static inline __attribute__((always_inline)) __m512 half16(int bf16, __m256i h) {
+  return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+static inline __attribute__((always_inline)) __m512 half16_load(int bf16, const uint16_t *p) {
+  return half16(bf16, _mm256_loadu_si256((const __m256i *)p));
+}
+
+static inline __attribute__((always_inline)) void half_to_f32_body(int bf16, const uint16_t *src, float *dst, long n) {
+  long i = 0;
+  for (; i + 32 <= n; i += 32) {
+    _mm512_storeu_ps(dst + i, half16_load(bf16, src + i));
+    _mm512_storeu_ps(dst + i + 16, half16_load(bf16, src + i + 16));
+  }
+  for (; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(dst + i, m, half16(bf16, _mm256_maskz_loadu_epi16(m, src + i)));
+  }
+}
+static void half_to_f32_avx512(int bf16, const uint16_t *src, float *dst, long n) {
+  if (bf16) half_to_f32_body(1, src, dst, n);
+  else half_to_f32_body(0, src, dst, n);
+}
+
+// out[m · ldo] = x_m · float(row), M rows (a constant after inlining): 32 values of the row per step, converted
+// once in registers and multiplied into every row's two accumulators; a masked step for the last K % 32.
+static inline __attribute__((always_inline)) void half_dot_body(int bf16, int M, const uint16_t *row, long K,
+                                                                const float *x, long ldx, float *out, long ldo) {
+  __m512 acc[QDOT_MAX_M][2];
+  for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = _mm512_setzero_ps();
+  long k = 0;
+  for (; k + 32 <= K; k += 32) {
+    __m512 w0 = half16_load(bf16, row + k), w1 = half16_load(bf16, row + k + 16);
+    for (int m = 0; m < M; m++) {
+      acc[m][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + m * ldx + k), acc[m][0]);
+      acc[m][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + m * ldx + k + 16), acc[m][1]);
+    }
+  }
+  for (; k < K; k += 16) {
+    __mmask16 msk = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+    __m512 w = half16(bf16, _mm256_maskz_loadu_epi16(msk, row + k));
+    for (int m = 0; m < M; m++) acc[m][0] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(msk, x + m * ldx + k), acc[m][0]);
+  }
+  for (int m = 0; m < M; m++) out[m * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
+}
+#define HALF_DOT_CASES(BF)                                      \
+  switch (M) {                                                  \
+    case 1: half_dot_body(BF, 1, row, K, x, ldx, out, ldo); break; \
+    case 2: half_dot_body(BF, 2, row, K, x, ldx, out, ldo); break; \
+    case 3: half_dot_body(BF, 3, row, K, x, ldx, out, ldo); break; \
+    default: half_dot_body(BF, 4, row, K, x, ldx, out, ldo); break; \
+  }
+static void half_dot_avx512(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out,
+                            long ldo) {
+  if (bf16) HALF_DOT_CASES(1)
+  else HALF_DOT_CASES(0)
+}
+#define KR_HALF_TO_F32 half_to_f32_avx512
+#define KR_HALF_DOT half_dot_avx512
+
 #define KR_TABLE kernels_avx512
 #define KR_NAME "avx512"
 #define KR_KC 384 // tuned on Zen 5: B micro-panel streams from L1/L2, A block (MC×KC) stays in L2

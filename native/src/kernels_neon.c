@@ -37,6 +37,61 @@ static void gemm_micro_impl(long K, const float *A, const float *B, float *C, lo
   }
 }
 
+// ---- f16 / bf16 weights: 4 values per fcvtl (f16) or widening shift (bf16) ----------------------------------
+static inline __attribute__((always_inline)) float32x4_t half4(int bf16, const uint16_t *p) {
+  uint16x4_t h = vld1_u16(p);
+  return bf16 ? vreinterpretq_f32_u32(vshll_n_u16(h, 16)) : vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+static inline float half1(int bf16, uint16_t h) { return bf16 ? half_bf16_to_f32(h) : half_f16_to_f32(h); }
+
+static inline __attribute__((always_inline)) void half_to_f32_body(int bf16, const uint16_t *src, float *dst, long n) {
+  long i = 0;
+  for (; i + 8 <= n; i += 8) {
+    vst1q_f32(dst + i, half4(bf16, src + i));
+    vst1q_f32(dst + i + 4, half4(bf16, src + i + 4));
+  }
+  for (; i < n; i++) dst[i] = half1(bf16, src[i]);
+}
+static void half_to_f32_neon(int bf16, const uint16_t *src, float *dst, long n) {
+  if (bf16) half_to_f32_body(1, src, dst, n);
+  else half_to_f32_body(0, src, dst, n);
+}
+
+// out[m · ldo] = x_m · float(row), M rows (a constant after inlining): 8 values of the row per step, converted once
+// and multiplied into every row's two accumulators; the last K % 8 in scalar.
+static inline __attribute__((always_inline)) void half_dot_body(int bf16, int M, const uint16_t *row, long K,
+                                                                const float *x, long ldx, float *out, long ldo) {
+  float32x4_t acc[QDOT_MAX_M][2];
+  for (int m = 0; m < M; m++) acc[m][0] = acc[m][1] = vdupq_n_f32(0.0f);
+  long k = 0;
+  for (; k + 8 <= K; k += 8) {
+    float32x4_t w0 = half4(bf16, row + k), w1 = half4(bf16, row + k + 4);
+    for (int m = 0; m < M; m++) {
+      acc[m][0] = vfmaq_f32(acc[m][0], w0, vld1q_f32(x + m * ldx + k));
+      acc[m][1] = vfmaq_f32(acc[m][1], w1, vld1q_f32(x + m * ldx + k + 4));
+    }
+  }
+  for (int m = 0; m < M; m++) {
+    float s = vaddvq_f32(vaddq_f32(acc[m][0], acc[m][1]));
+    for (long kk = k; kk < K; kk++) s += half1(bf16, row[kk]) * x[m * ldx + kk];
+    out[m * ldo] = s;
+  }
+}
+#define HALF_DOT_CASES(BF)                                      \
+  switch (M) {                                                  \
+    case 1: half_dot_body(BF, 1, row, K, x, ldx, out, ldo); break; \
+    case 2: half_dot_body(BF, 2, row, K, x, ldx, out, ldo); break; \
+    case 3: half_dot_body(BF, 3, row, K, x, ldx, out, ldo); break; \
+    default: half_dot_body(BF, 4, row, K, x, ldx, out, ldo); break; \
+  }
+static void half_dot_neon(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out,
+                          long ldo) {
+  if (bf16) HALF_DOT_CASES(1)
+  else HALF_DOT_CASES(0)
+}
+#define KR_HALF_TO_F32 half_to_f32_neon
+#define KR_HALF_DOT half_dot_neon
+
 #define KR_TABLE kernels_neon
 #define KR_NAME "neon"
 #define KR_KC 256

@@ -4,7 +4,8 @@
 // loops for each level (`#pragma omp simd` marks the reductions; -fopenmp-simd, no OpenMP runtime).
 // The includer defines KR_TABLE (the kernels_t name), KR_NAME, KR_MR/NR/KC/MC/NC and gemm_micro_impl first (and
 // may define KR_GEMM_NARROW and KR_GEMM_NARROW_T, kernels for products with N or M <= 16), and
-// may name a header of hand-written attention kernels in KR_ATTN_HEADER that defines KR_ATTN_FORWARD,
+// may define KR_HALF_TO_F32 and KR_HALF_DOT, f16/bf16 conversion and decode kernels with the CPU's own conversion,
+// and may name a header of hand-written attention kernels in KR_ATTN_HEADER that defines KR_ATTN_FORWARD,
 // KR_ATTN_DQ and KR_ATTN_DKV (the generic kr_attn_* kernels stay their reference and fallback).
 // Every function here is static: each level gets its own copy. No threads here: ops.c splits rows over threads.
 #include <math.h>
@@ -290,6 +291,46 @@ static void kr_quant_dot(int q4, const uint8_t *row, long K, const float *x, lon
   }
 }
 
+// ---- f16 / bf16 weight rows ----------------------------------------------------------------------------------
+// Generic versions: the conversion is branch-free (nomoat.h), so these loops vectorize at any level; levels with a
+// conversion instruction define KR_HALF_TO_F32 / KR_HALF_DOT with their own (x86: F16C, AVX-512; arm64: fcvtl).
+static void kr_half_to_f32(int bf16, const uint16_t *src, float *dst, long n) {
+  if (bf16)
+#pragma omp simd
+    for (long i = 0; i < n; i++) dst[i] = half_bf16_to_f32(src[i]);
+  else
+#pragma omp simd
+    for (long i = 0; i < n; i++) dst[i] = half_f16_to_f32(src[i]);
+}
+
+// out[m · ldo] = x_m · float(row) for M ≤ QDOT_MAX_M: 16 values of the row converted at a time, used for every row
+// of x; per-lane sums, reduced at the end
+static void kr_half_dot(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out, long ldo) {
+  float acc[QDOT_MAX_M][16], y[16];
+  for (int m = 0; m < QDOT_MAX_M; m++)
+    for (int j = 0; j < 16; j++) acc[m][j] = 0.0f;
+  for (long k0 = 0; k0 < K; k0 += 16) {
+    int n = K - k0 < 16 ? (int)(K - k0) : 16;
+    kr_half_to_f32(bf16, row + k0, y, n);
+    for (int j = n; j < 16; j++) y[j] = 0.0f;
+    for (int m = 0; m < M; m++) {
+      const float *xm = x + m * ldx + k0;
+      for (int j = 0; j < n; j++) acc[m][j] += y[j] * xm[j];
+    }
+  }
+  for (int m = 0; m < M; m++) {
+    float s = 0.0f;
+    for (int j = 0; j < 16; j++) s += acc[m][j];
+    out[m * ldo] = s;
+  }
+}
+#ifndef KR_HALF_TO_F32
+#define KR_HALF_TO_F32 kr_half_to_f32
+#endif
+#ifndef KR_HALF_DOT
+#define KR_HALF_DOT kr_half_dot
+#endif
+
 static double kr_sum_squares(const float *x, long n) {
   double s = 0.0;
 #pragma omp simd reduction(+ : s)
@@ -339,6 +380,8 @@ const kernels_t KR_TABLE = {
     .adamw = kr_adamw,
     .sum_squares = kr_sum_squares,
     .quant_dot = kr_quant_dot,
+    .half_to_f32 = KR_HALF_TO_F32,
+    .half_dot = KR_HALF_DOT,
     .attn_forward_block = KR_ATTN_FORWARD,
     .attn_backward_dq_block = KR_ATTN_DQ,
     .attn_backward_dkv_block = KR_ATTN_DKV,

@@ -73,6 +73,12 @@ typedef struct {
   // out[m · ldo] = Σ_k x[m · ldx + k] · dequant(row)[k] for m < M ≤ QDOT_MAX_M, one weight row in ggml q8_0 (q4 = 0)
   // or q4_0 (q4 = 1) blocks of 32, K a multiple of 32; dequantized exactly as quant.c does
   void (*quant_dot)(int q4, const uint8_t *row, long K, const float *x, long ldx, int M, float *out, long ldo);
+  // dst[n] = float(src[n]) for f16 (bf16 = 0) or bf16 (bf16 = 1) bits: exact, with the CPU's own conversion
+  // (F16C / AVX-512 vcvtph2ps, a 16-bit shift for bf16, NEON fcvtl)
+  void (*half_to_f32)(int bf16, const uint16_t *src, float *dst, long n);
+  // out[m · ldo] = Σ_k x[m · ldx + k] · float(row[k]) for m < M ≤ QDOT_MAX_M: one f16/bf16 weight row against M
+  // float rows, converted in registers (decode: the row is read once for all M)
+  void (*half_dot)(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out, long ldo);
   void (*attn_forward_block)(const float *q, const float *k, const float *v, float *out, float *lse,
                              const attn_params *p, int b, int h0, int h1, int q0, int q1, float *scratch);
   void (*attn_backward_dq_block)(const float *q, const float *k, const float *v, const float *lse, const float *delta,
@@ -118,19 +124,45 @@ enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_ATTN, SCRATCH_QUANT, SCRATCH_ROPE
 void *thread_scratch(int slot, size_t bytes);
 
 // ---- GEMM (gemm.c) ------------------------------------------------------------------------------------
+typedef enum { GEMM_B_F32 = 0, GEMM_B_F16, GEMM_B_BF16 } gemm_btype;
 typedef struct {
   long batch, M, N, K;
   int transA, transB, accumulate;
   long strideA, strideB, strideC;
   long lda, ldb, ldc; // row pitches of the stored A, B, C; 0 = dense (K or M for A, N or K for B, N for C)
+  // element type of B (a frozen weight may stay f16/bf16: its panels are converted as they are packed); strides
+  // and pitches of B count elements whatever the type. A half B always takes the packed path.
+  gemm_btype btype;
 } gemm_params;
-void gemm(const float *A, const float *B, float *C, const gemm_params *p);
+void gemm(const float *A, const void *B, float *C, const gemm_params *p);
 // Single-threaded, one batch item (for callers already running on a pool thread).
-void gemm_serial(const float *A, const float *B, float *C, const gemm_params *p);
+void gemm_serial(const float *A, const void *B, float *C, const gemm_params *p);
 
 // ---- quantized weights (quant.c) -----------------------------------------------------------------------
 #define QDOT_MAX_M 4
 float quant_f16_to_f32(uint16_t h);
+
+// f16 bits → float, exactly (NaN payloads kept), with no branch on the value so that loops of it vectorize at any
+// level: F. Giesen's half_to_float, where a subnormal is renormalized by one float subtraction (exact).
+static inline float half_f16_to_f32(uint16_t h) {
+  union { uint32_t u; float f; } o, magic = {.u = 113u << 23};
+  const uint32_t shifted_exp = 0x7c00u << 13;
+  o.u = (uint32_t)(h & 0x7fff) << 13;
+  uint32_t exp = shifted_exp & o.u;
+  o.u += (uint32_t)(127 - 15) << 23;
+  if (exp == shifted_exp) o.u += (uint32_t)(128 - 16) << 23; // inf / NaN
+  else if (exp == 0) { // zero / subnormal
+    o.u += 1u << 23;
+    o.f -= magic.f;
+  }
+  o.u |= (uint32_t)(h & 0x8000) << 16;
+  return o.f;
+}
+// bf16 bits are the high half of the float's
+static inline float half_bf16_to_f32(uint16_t h) {
+  union { uint32_t u; float f; } o = {.u = (uint32_t)h << 16};
+  return o.f;
+}
 
 // ---- aligned memory (addon.c) -------------------------------------------------------------------------
 void *nm_aligned_alloc(size_t bytes);

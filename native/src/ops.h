@@ -45,6 +45,8 @@ long quant_block_bytes(quant_type q);
 // recorded, so the activations may be rounded to int8 as llama.cpp does; training keeps float activations)
 int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int int8_any_m);
 int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K);
+// out[N, C] = dequant(w)[ids[n], :] for a frozen table w[V, C] (ids already checked against V)
+void op_gather_quant(const uint8_t *w, quant_type q, const int32_t *ids, float *out, long N, long C);
 uint32_t op_hash_index(uint32_t seed, uint32_t index);
 
 #endif

@@ -1,6 +1,9 @@
 // Products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k; layouts in src/formats/quant.ts):
 // a thread dequantizes a panel of weight rows into float scratch, then runs the packed GEMM on it. The weight is
 // never dequantized whole. Dequantization rounds exactly like ggml's reference C (float32 steps, no FMA).
+// f16/bf16 weights (every Hugging Face checkpoint) convert exactly with the CPU's own instructions, so they skip the
+// scratch: decode-shaped products dot each weight row converted in registers (kernels_t.half_dot), the others are
+// GEMMs whose B panels are converted as they are packed (gemm.c), at the speed of an f32 weight.
 // Decode-shaped products (M ≤ QINT8_MAX_M) with q8_0/q4_0 weights go the llama.cpp way instead: x is quantized to
 // q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h), QDOT_MAX_M rows at a time;
 // with int8_any_m (inference: no gradient recorded) every M does, as in llama.cpp's prefill.
@@ -18,25 +21,12 @@
 // Past that (int8_any_m), the rows go in tiles of this many: a tile of int8 x (QINT8_TILE_M · K bytes) stays in L2
 // while the thread's weight rows stream past it once per tile.
 #define QINT8_TILE_M 64
+// Up to this many rows, f16/bf16 products dot each weight row (in chunks of QDOT_MAX_M rows of x, the row in L1);
+// measured on the 135M shapes (1 thread, AVX-512), 16-32 µs a row against the GEMM's 37-47 µs up to M = 16 (the GEMM
+// packs the whole weight for a few rows), even at M = 24-32, and the GEMM ahead past that (18 µs at M = 64)
+#define QHALF_MAX_M (4 * QDOT_MAX_M)
 
-float quant_f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) bits = sign;
-    else { // subnormal: normalize
-      int e = -1;
-      do { e++; mant <<= 1; } while (!(mant & 0x400));
-      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
+float quant_f16_to_f32(uint16_t h) { return half_f16_to_f32(h); }
 static inline uint16_t u16_at(const uint8_t *b) { return (uint16_t)(b[0] | (b[1] << 8)); }
 
 int quant_parse(const char *s, quant_type *q) {
@@ -53,13 +43,17 @@ long quant_block_bytes(quant_type q) {
 
 // out[k1 − k0] = dequant(row)[k0..k1), k0 and k1 multiples of the block size (k1 may be the row end)
 static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, float *out) {
+  if (q == Q_F16 || q == Q_BF16) {
+    kernels_current()->half_to_f32(q == Q_BF16, (const uint16_t *)row + k0, out, k1 - k0);
+    return;
+  }
   long bs = quant_block_size(q), bb = quant_block_bytes(q);
   for (long kb = k0 / bs; kb * bs < k1; kb++) {
     const uint8_t *b = row + kb * bb;
     float *y = out + (kb * bs - k0);
     switch (q) {
-      case Q_F16: y[0] = quant_f16_to_f32(u16_at(b)); break;
-      case Q_BF16: { uint32_t bits = (uint32_t)u16_at(b) << 16; memcpy(y, &bits, 4); break; }
+      case Q_F16:
+      case Q_BF16: break; // above
       case Q_Q8_0: {
         float d = quant_f16_to_f32(u16_at(b));
         for (int j = 0; j < 32; j++) y[j] = d * (float)(int8_t)b[2 + j];
@@ -166,6 +160,22 @@ static void quant_small_m_task(void *ctx, int t, int parts) {
   }
 }
 
+// f16/bf16, few rows of x: each weight row converted in registers and dotted with every row of x
+static void half_small_m_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long lo, hi;
+  pool_range(c->N, t, parts, &lo, &hi);
+  const kernels_t *kt = kernels_current();
+  int bf16 = c->q == Q_BF16;
+  for (long n = lo; n < hi; n++) {
+    const uint16_t *row = (const uint16_t *)(c->w + n * c->row_bytes);
+    for (long m0 = 0; m0 < c->M; m0 += QDOT_MAX_M) {
+      int rows = c->M - m0 < QDOT_MAX_M ? (int)(c->M - m0) : QDOT_MAX_M;
+      kt->half_dot(bf16, row, c->K, c->x + m0 * c->K, c->K, rows, c->out + m0 * c->N + n, c->N);
+    }
+  }
+}
+
 static int quant_threads(long M, long N, long K, long units) {
   long threads = pool_threads();
   if ((double)M * N * K < 65536) threads = 1;
@@ -230,6 +240,15 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
   quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
+  if (q == Q_F16 || q == Q_BF16) {
+    if (M <= QHALF_MAX_M) {
+      pool_run(half_small_m_task, &c, quant_threads(M, N, K, N));
+    } else {
+      gemm_params p = {.batch = 1, .M = M, .N = N, .K = K, .transB = 1, .btype = q == Q_F16 ? GEMM_B_F16 : GEMM_B_BF16};
+      gemm(x, w, out, &p);
+    }
+    return 0;
+  }
   if ((M <= QINT8_MAX_M || int8_any_m) && (q == Q_Q8_0 || q == Q_Q4_0)) {
     int rc = quant_int8(&c);
     if (rc != 0) return rc < 0 ? -1 : 0;
@@ -242,8 +261,18 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
 int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K) {
   if (M == 0 || K == 0) return 0;
   if (N == 0) { memset(dx, 0, sizeof(float) * M * K); return 0; }
+  if (q == Q_F16 || q == Q_BF16) { // dx[M, K] = dy[M, N] · W[N, K], W's panels converted as they are packed
+    gemm_params p = {.batch = 1, .M = M, .N = K, .K = N, .btype = q == Q_F16 ? GEMM_B_F16 : GEMM_B_BF16};
+    gemm(dy, w, dx, &p);
+    return 0;
+  }
   quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
   long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
   pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
   return c.failed ? -1 : 0;
+}
+
+void op_gather_quant(const uint8_t *w, quant_type q, const int32_t *ids, float *out, long N, long C) {
+  long row_bytes = C / quant_block_size(q) * quant_block_bytes(q);
+  for (long n = 0; n < N; n++) dequant_range(w + ids[n] * row_bytes, q, 0, C, out + n * C);
 }

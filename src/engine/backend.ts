@@ -123,6 +123,11 @@ export interface Backend {
   matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, int8AnyM?: boolean): void;
   /** dx[M, K] = dy[M, N] · dequant(w)[N, K] (the input gradient through the frozen weight). */
   matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void;
+  /**
+   * out[N, C] = dequant(table)[ids[n], :] for a frozen table[V, C] in a byte dtype (a token embedding kept as
+   * stored, also the tied LM head). Ids out of range are the caller's bug (checked in TS).
+   */
+  gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void;
 
   // ---- model ops (fused) -------------------------------------------------------------------------------------
   /** out[N, C] = table[ids[n], C]. Ids out of range are the caller's bug (checked in TS). */

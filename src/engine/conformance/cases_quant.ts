@@ -5,12 +5,16 @@
 // the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
 // With int8AnyM (inference) every M takes the int8 path: cases past one 64-row tile of the native task, with a
 // remainder, check that rows stay independent of how they are tiled and chunked.
+// f16/bf16 weights take two native paths by M (a row dot converted in registers up to 16 rows, in chunks of 4;
+// past that a GEMM whose B panels are converted as they are packed): cases on both sides of each boundary, with K
+// past the SIMD widths' tails and past one KC block, weights holding ±0 and subnormals; gatherQuant (embedding
+// rows) must convert every value exactly, the largest finite values included.
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
 import { dequantize, encodeBf16, encodeF16, f32ToF16Bits } from '../../formats/quant.js';
 import type { Case, CaseGenerator } from './case.js';
-import { maxAbs, type Draw } from './harness.js';
+import { EXACT, maxAbs, type Draw } from './harness.js';
 import { INT8_DOT_MAX_M } from '../reference/quant.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
@@ -21,10 +25,24 @@ const SCALE_OFFSETS: Readonly<Record<ByteDType, readonly number[]>> = {
   f16: [], bf16: [], q8_0: [0], q4_0: [0], q4_k: [0, 2], q6_k: [208],
 };
 
-/** A weight [N, K] in `dtype`: floats encoded for f16/bf16; random quants with sane f16 scales for the blocks. */
+/** Values that test a half conversion: ±0, the smallest subnormals, the largest finite values, ±1. */
+const HALF_SPECIALS: Readonly<Record<'f16' | 'bf16', readonly number[]>> = {
+  f16: [0, -0, 2 ** -24, -(2 ** -24), 1023 * 2 ** -24, 2 ** -14, 65504, -65504, 1, -1],
+  bf16: [0, -0, 2 ** -133, -(2 ** -133), 2 ** -126, 127 * 2 ** -133, 3.3895313892515355e38, -3.3895313892515355e38, 1, -1],
+};
+
+/** n normal values with every `every`-th one replaced by a special (big ones only when `big`). */
+function halfValues(d: Draw, dtype: 'f16' | 'bf16', n: number, every: number, big: boolean): Float32Array {
+  const v = Float32Array.from(d.normal(n));
+  const specials = HALF_SPECIALS[dtype].filter((x) => big || Math.abs(x) <= 1);
+  for (let i = d.int(0, every - 1); i < n; i += every) v[i] = d.pick(specials);
+  return v;
+}
+
+/** A weight [N, K] in `dtype`: floats encoded for f16/bf16 (with small specials); random quants with sane f16 scales. */
 function randomWeight(d: Draw, dtype: ByteDType, N: number, K: number): Uint8Array {
-  if (dtype === 'f16') return encodeF16(Float32Array.from(d.normal(N * K)));
-  if (dtype === 'bf16') return encodeBf16(Float32Array.from(d.normal(N * K)));
+  if (dtype === 'f16') return encodeF16(halfValues(d, dtype, N * K, 7, false));
+  if (dtype === 'bf16') return encodeBf16(halfValues(d, dtype, N * K, 7, false));
   const bytes = Uint8Array.from({ length: dtypeBytes(dtype, N * K) }, () => d.int(0, 255));
   const { blockBytes } = DTYPES[dtype];
   for (let o = 0; o < bytes.length; o += blockBytes) {
@@ -57,6 +75,16 @@ function quantShapes(d: Draw): QuantShape[] {
       const M = d.pick([1, 1, 3, 7, 17]); // M = 1 is decode
       const N = d.pick([1, 3, 17, 33]);
       const K = block === 1 ? d.pick([1, 7, 33, 65]) : block * d.int(1, 2);
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
+    }
+  }
+  for (const dtype of ['f16', 'bf16'] as const) {
+    // row dots (M ≤ 16: chunks of 4 and remainders), then the GEMM (M ≥ 17, past its 12-row micro-tile); K across
+    // the 8/16/32-value SIMD steps and their tails, and past one 384-deep KC block; N past one 32-column panel
+    for (const M of [1, 2, 4, 5, 13, 16, 17, 40]) {
+      const N = d.pick([1, 3, 33, 70]);
+      const K = d.pick([8, 15, 16, 17, 31, 32, 47, 64, 100, 400]);
       const w = randomWeight(d, dtype, N, K);
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
     }
@@ -142,3 +170,26 @@ export const matmulQuantTCases: CaseGenerator = (d) =>
       tol: { dx: { rel: 1e-6, abs: 1e-6 * q.N * maxAbs(dy) * q.wMax } },
     };
   });
+
+/** Rows of a table in every byte dtype, exact: the half types with their specials at full range, odd widths. */
+export const gatherQuantCases: CaseGenerator = (d) =>
+  BYTE_DTYPES.flatMap((dtype) => [0, 1, 2].map((i): Case => {
+    const block = DTYPES[dtype].blockSize;
+    const V = d.pick([1, 5, 17]);
+    const C = block === 1 ? [1, 17, 75][i] : block * d.int(1, 3);
+    const table = dtype === 'f16' || dtype === 'bf16'
+      ? (dtype === 'f16' ? encodeF16 : encodeBf16)(halfValues(d, dtype, V * C, 3, true))
+      : randomWeight(d, dtype, V, C);
+    const N = d.pick([1, 4, 9]);
+    const ids = d.ints(N, 0, V - 1);
+    return {
+      kind: 'compare',
+      name: `${dtype} V=${V} C=${C} N=${N}`,
+      run: (s) => {
+        const out = s.input(new Float64Array(N * C).fill(3)); // garbage: written
+        s.be.gatherQuant(table, dtype, ids, out, N, C);
+        return { out: s.read(out) };
+      },
+      tol: { out: EXACT },
+    };
+  }));

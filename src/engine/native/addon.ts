@@ -49,6 +49,8 @@ export interface NativeAddon {
   matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number, int8AnyM: boolean): void;
   /** dx[M, K] = dy[M, N] · dequant(w)[N, K]. */
   matmulQuantT(dy: Float32Array, w: Uint8Array, dtype: string, dx: Float32Array, M: number, N: number, K: number): void;
+  /** out[N, C] = dequant(table)[ids[n], :], table a Uint8Array [V, C] in a byte dtype. */
+  gatherQuant(table: Uint8Array, dtype: string, ids: Int32Array, out: Float32Array, N: number, C: number): void;
   embeddingForward(table: Float32Array, ids: Int32Array, out: Float32Array, N: number, C: number): void;
   embeddingBackward(dout: Float32Array, ids: Int32Array, dtable: Float32Array, N: number, C: number): void;
   rmsnormForward(x: Float32Array, w: Float32Array, out: Float32Array, rstd: Float32Array, N: number, C: number, eps: number): void;

@@ -88,6 +88,9 @@ export class NativeBackend implements Backend {
     this.addon.matmulQuantT(f32(dy, 'dy'), w, dtype, f32(dx, 'dx'), M, N, K);
   }
 
+  gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void {
+    this.addon.gatherQuant(table, dtype, ids, f32(out, 'out'), N, C);
+  }
   embeddingForward(table: Buf, ids: Int32Array, out: Buf, N: number, C: number): void {
     this.addon.embeddingForward(f32(table, 'table'), ids, f32(out, 'out'), N, C);
   }

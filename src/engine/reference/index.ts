@@ -118,6 +118,9 @@ export class ReferenceBackend implements Backend {
   }
 
   // ---- model ops -----------------------------------------------------------------------------------------------
+  gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void {
+    quant.gatherQuant(table, dtype, ids, out, N, C);
+  }
   embeddingForward(table: Buf, ids: Int32Array, out: Buf, N: number, C: number): void {
     rows.embeddingForward(table, ids, out, N, C);
   }

@@ -134,3 +134,17 @@ export function matmulQuantT(dy: Buf, w: Uint8Array, dtype: ByteDType, dx: Buf, 
   }
   for (let i = 0; i < M * K; i++) dx[i] = acc[i];
 }
+
+/** out[N, C] = dequant(table)[ids[n], :] for a frozen table[V, C] in a byte dtype. */
+export function gatherQuant(table: Uint8Array, dtype: ByteDType, ids: Int32Array, out: Buf, N: number, C: number): void {
+  const rowBytes = dtypeBytes(dtype, C);
+  const V = Math.floor(table.length / rowBytes);
+  needLength('gatherQuant', 'ids', ids, N);
+  needLength('gatherQuant', 'out', out, N * C);
+  for (let n = 0; n < N; n++) {
+    const id = ids[n];
+    if (!(id >= 0 && id < V)) throw new Error(`gatherQuant: ids[${n}] = ${id} is outside a table of ${V} rows`);
+    const row = weightRow(table, dtype, id, C);
+    for (let c = 0; c < C; c++) out[n * C + c] = row[c];
+  }
+}
