@@ -2,7 +2,9 @@
 // step (forward, backward, clipping, AdamW) through the real Trainer, against PyTorch training the same model
 // (bench/torch_train.py) with the same targets, rank and thread count in the same run. Two cases:
 // - LoRA r=16, alpha 32 on every block linear of a SmolLM-135M-shaped model (random weights), seq 512, batch 1;
-// - pretraining (every parameter trainable) of the bundled default model's shape, seq 256, batch 8.
+// - pretraining (every parameter trainable) of the bundled default model's shape, seq 256, batch 8;
+// - the same LoRA step over the base frozen in F16 and in BF16 (a Hugging Face checkpoint as it comes, no F32
+//   copy), whose peer is our own step over the F32 base from the same run (target ≥ 0.9×, less memory).
 // Each side runs in its own child process so that its peak RSS is its own: `node dist/bench/train.js child SPEC`
 // and `/usr/bin/python3 bench/torch_train.py SPEC`, each printing one JSON object.
 import { spawnSync } from 'node:child_process';
@@ -38,6 +40,8 @@ export interface TrainSpec {
   seed: number;
   rope_theta: number;
   eps: number;
+  /** ours only: the frozen 2-D weights' storage type (LoRA over a half-precision base); f32 when absent */
+  base?: 'f32' | 'f16' | 'bf16';
 }
 
 /** What each child prints. */
@@ -59,6 +63,8 @@ function cases(threads: number): { metric: string; spec: TrainSpec }[] {
   return [
     { metric: `lora_r16_seq512_t${threads}`, spec: { ...SMOL_135M, ...common, mode: 'lora', seq: 512, batch: 1, steps: 3 } },
     { metric: `pretrain_default_seq256_b8_t${threads}`, spec: { ...DEFAULT_MODEL, ...common, mode: 'full', seq: 256, batch: 8, steps: 3 } },
+    ...(['f16', 'bf16'] as const).map((base) => (
+      { metric: `lora_r16_seq512_${base}_t${threads}`, spec: { ...SMOL_135M, ...common, mode: 'lora' as const, seq: 512, batch: 1, steps: 3, base } })),
   ];
 }
 
@@ -98,7 +104,7 @@ async function runOurs(s: TrainSpec): Promise<SideResult> {
     vocabSize: s.vocab, hiddenSize: s.hidden, intermediateSize: s.inter, numLayers: s.layers, numHeads: s.heads, numKvHeads: s.kv_heads,
     headDim: s.head_dim, ropeTheta: s.rope_theta, rmsNormEps: s.eps, maxPositionEmbeddings: Math.max(2048, s.seq), tieWordEmbeddings: true,
   });
-  const weights = initWeights(cfg, s.seed);
+  const weights = initWeights(cfg, s.seed, 0.02, s.base ?? 'f32');
   const model = new LlamaModel(cfg, (n) => weights.get(n));
   let params: NamedParam[];
   let adapter: LoraAdapter | null = null;
@@ -202,14 +208,39 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The rows of a LoRA step over an f16/bf16 base: against our own step over the f32 base, tokens/s and peak RSS. */
+function halfRows(metric: string, spec: TrainSpec, ours: SideResult, f32: SideResult | null, load0: number): void {
+  if (f32 === null) throw new Error('train bench: the F32 LoRA case must run before the half-precision ones');
+  const tokens = spec.batch * spec.seq;
+  const [tps, f32Tps] = [tokens / median(ours.step_s), tokens / median(f32.step_s)];
+  const peerName = 'nomoat, the same LoRA step over the F32 base (same run)';
+  const steps = (r: SideResult): string => r.step_s.map((x) => x.toFixed(2)).join('/');
+  emit({
+    bench: 'train', metric, unit: 'tokens/s', ours: tps, peer: f32Tps, peer_name: peerName, higher_is_better: true, peak_rss_mb: ours.peak_rss_mb,
+    note: `LoRA r=${spec.rank} alpha=${spec.alpha} on every block linear of a SmolLM-135M-shaped model whose frozen weights (embedding and tied ` +
+      `LM head included) are ${spec.base?.toUpperCase()}, seq ${spec.seq}, ${spec.threads} threads; median of ${spec.steps} steps (${steps(ours)} s vs F32 ${steps(f32)} s); ` +
+      `loss ${ours.loss[0]?.toFixed(3)} vs F32 ${f32.loss[0]?.toFixed(3)}; target ≥ 0.9× the F32 step; load ${load0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
+  });
+  emit({
+    bench: 'train', metric: `${metric}_peak_rss`, unit: 'MB', ours: ours.peak_rss_mb, peer: f32.peak_rss_mb, peer_name: peerName, higher_is_better: false,
+    peak_rss_mb: ours.peak_rss_mb, note: `peak resident set of each child process; target below the F32 run's`,
+  });
+}
+
 export function runTrainBench(): void {
   const threads = cpus().length;
   const addon = loadNativeAddon();
   const withTorch = ensureTorch();
   const script = join(packageRoot(), 'bench', 'torch_train.py');
+  let f32Lora: SideResult | null = null; // the peer of the half-precision rows
   for (const { metric, spec } of cases(threads)) {
     const load0 = loadavg()[0];
     const ours = runChild(process.execPath, [THIS_FILE, 'child', JSON.stringify(spec)], 'our training child');
+    if (spec.base !== undefined) {
+      halfRows(metric, spec, ours, f32Lora, load0);
+      continue;
+    }
+    if (spec.mode === 'lora') f32Lora = ours;
     const peer = withTorch ? runChild(SYSTEM_PYTHON, [script, JSON.stringify(spec)], 'the PyTorch child', torchEnv(threads)) : null;
     const peakGflops = addon.peakFlops(threads); // measured now, under the same machine load as the runs
     const tokens = spec.batch * spec.seq;

@@ -8,9 +8,7 @@
 
 import type { Backend, Buf } from '../engine/backend.js';
 import { tidy } from '../engine/context.js';
-import { dtypeBytes } from '../engine/dtype.js';
 import { Storage, Tensor } from '../engine/tensor.js';
-import { dequantize } from '../formats/quant.js';
 import type { KVCache } from './kvcache.js';
 import type { Linear } from './linear.js';
 import type { LlamaModel } from './llama.js';
@@ -52,10 +50,7 @@ export function decodeStep(model: LlamaModel, id: number, cache: KVCache): Tenso
   // x[C] = embed[id]
   const e = model.embed;
   if (e.dtype === 'f32') be.embeddingForward(e.data, Int32Array.of(id), x, 1, C);
-  else {
-    const rb = dtypeBytes(e.dtype, C);
-    x.set(dequantize(e.dtype, e.bytes.subarray(id * rb, (id + 1) * rb), C));
-  }
+  else be.gatherQuant(e.bytes, e.dtype, Int32Array.of(id), x, 1, C);
 
   const attn = { B: 1, Tq: 1, Tk: P + 1, H, G, D, scale: 1 / Math.sqrt(D), qOffset: P, causal: true };
   model.blocks.forEach((b, i) => {

@@ -2,18 +2,36 @@
 
 import { Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
+import { encodeBf16, encodeF16 } from '../formats/quant.js';
 import type { LlamaConfig } from './config.js';
 import { LINEAR_MODULES, linearName } from './llama.js';
 
-/** HF-named f32 weights for cfg, drawn from N(0, std²) (std 0.02 as transformers' initializer_range). */
-export function initWeights(cfg: LlamaConfig, seed = 0, std = 0.02): Map<string, Tensor> {
+/**
+ * HF-named weights for cfg, drawn from N(0, std²) (std 0.02 as transformers' initializer_range). `dtype` stores the
+ * 2-D weights in f16 or bf16 (the same draws, rounded; never a whole f32 copy), as a frozen Hugging Face checkpoint
+ * arrives; norms and biases stay f32.
+ */
+export function initWeights(cfg: LlamaConfig, seed = 0, std = 0.02, dtype: 'f32' | 'f16' | 'bf16' = 'f32'): Map<string, Tensor> {
   const rng = new Rng(seed);
   const w = new Map<string, Tensor>();
+  const CHUNK = 1 << 16;
   const normal = (shape: number[]): Tensor => {
-    const t = Tensor.zeros(shape).keep();
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
-    return t;
+    if (dtype === 'f32' || shape.length < 2) {
+      const t = Tensor.zeros(shape).keep();
+      const d = t.data;
+      for (let i = 0; i < d.length; i++) d[i] = rng.normal() * std;
+      return t;
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    const bytes = new Uint8Array(2 * n);
+    const chunk = new Float32Array(CHUNK);
+    const encode = dtype === 'f16' ? encodeF16 : encodeBf16;
+    for (let o = 0; o < n; o += CHUNK) {
+      const part = chunk.subarray(0, Math.min(CHUNK, n - o));
+      for (let i = 0; i < part.length; i++) part[i] = rng.normal() * std;
+      bytes.set(encode(part), 2 * o);
+    }
+    return Tensor.fromBytes(bytes, shape, dtype).keep();
   };
   const ones = (n: number): Tensor => Tensor.full([n], 1).keep();
   const [C, I, q, kv] = [cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim, cfg.numKvHeads * cfg.headDim];

@@ -8,8 +8,6 @@ import type { RopeMode } from '../engine/backend.js';
 import { isGradEnabled, noGrad, tidy } from '../engine/context.js';
 import { add, attention, embedding, reshape, rmsnorm, rope, swiglu } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
-import { dtypeBytes } from '../engine/dtype.js';
-import { dequantize } from '../formats/quant.js';
 import { ropeInvFreq, type LlamaConfig } from './config.js';
 import { Linear } from './linear.js';
 import type { KVCache } from './kvcache.js';
@@ -47,15 +45,12 @@ export type WeightLookup = (name: string) => Tensor | undefined;
 export function gatherRows(table: Tensor, ids: Int32Array, shape: readonly number[]): Tensor {
   if (table.dtype === 'f32') throw new Error(`gatherRows: ${table.label()} is f32; use embedding`);
   const [V, C] = table.shape as [number, number];
-  const rowBytes = dtypeBytes(table.dtype, C);
-  const bytes = table.bytes;
-  const out = Tensor.zeros([...shape, C], table.backend);
-  const od = out.data;
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n];
-    if (id < 0 || id >= V) throw new Error(`embedding: token id ${id} at position ${n} is outside the vocabulary [0, ${V})`);
-    od.set(dequantize(table.dtype, bytes.subarray(id * rowBytes, (id + 1) * rowBytes), C), n * C);
+    if (!(id >= 0 && id < V)) throw new Error(`embedding: token id ${id} at position ${n} is outside the vocabulary [0, ${V})`);
   }
+  const out = Tensor.zeros([...shape, C], table.backend);
+  table.backend.gatherQuant(table.bytes, table.dtype, ids, out.data, ids.length, C);
   return out;
 }
 

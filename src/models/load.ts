@@ -73,7 +73,9 @@ export function loadHfFolder(dir: string, opts: LoadOptions = {}): LoadedModel {
     if (e === undefined) return undefined;
     const { shape, dtype } = e.entry;
     let t: Tensor;
-    if (opts.dtype === 'f32' || dtype === 'F32' || shape.length < 2 || name === 'model.embed_tokens.weight') {
+    // frozen 2-D weights stay as stored, the token embedding too (it is the tied LM head; rows are converted as
+    // they are gathered), as GGUF files load
+    if (opts.dtype === 'f32' || dtype === 'F32' || shape.length < 2) {
       t = Tensor.from(readSafetensorsF32(e.file, name), shape);
     } else if (dtype === 'F16' || dtype === 'BF16') {
       t = Tensor.fromBytes(readSafetensorsBytes(e.file, name), shape, dtype === 'F16' ? 'f16' : 'bf16');
