@@ -183,11 +183,11 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   return a_undefined(env);
 }
 
-// matmulQuant(x, w, dtype, out, M, N, K, int8AnyM) and matmulQuantT(dy, w, dtype, dx, M, N, K); w is a Uint8Array
+// matmulQuant(x, w, dtype, out, M, N, K, inference) and matmulQuantT(dy, w, dtype, dx, M, N, K); w is a Uint8Array
 static napi_value quant_binding(napi_env env, napi_callback_info info, int transposed) {
   args_t a;
   if (!a_init(env, info, &a, transposed ? 7 : 8, transposed ? "matmulQuantT" : "matmulQuant")) return NULL;
-  int int8_any_m = transposed ? 0 : a_bool(&a, 7, "int8AnyM");
+  int inference = transposed ? 0 : a_bool(&a, 7, "inference");
   char name[16];
   quant_type q = Q_F16;
   a_str(&a, 2, "dtype", name, sizeof name);
@@ -200,7 +200,7 @@ static napi_value quant_binding(napi_env env, napi_callback_info info, int trans
   float *in = a_f32(&a, 0, transposed ? "dy" : "x", (double)M * (transposed ? N : K));
   float *out = a_f32(&a, 3, transposed ? "dx" : "out", (double)M * (transposed ? K : N));
   if (a.failed) return NULL;
-  int rc = transposed ? op_matmul_quant_t(in, w, q, out, M, N, K) : op_matmul_quant(in, w, q, out, M, N, K, int8_any_m);
+  int rc = transposed ? op_matmul_quant_t(in, w, q, out, M, N, K) : op_matmul_quant(in, w, q, out, M, N, K, inference);
   if (rc != 0) { napi_throw_error(env, NULL, "nomoat native matmulQuant: out of memory"); return NULL; }
   return a_undefined(env);
 }

@@ -41,9 +41,10 @@ typedef enum { Q_F16, Q_BF16, Q_Q8_0, Q_Q4_0, Q_Q4_K, Q_Q6_K } quant_type;
 int quant_parse(const char *s, quant_type *q); // 0 on success
 long quant_block_size(quant_type q);
 long quant_block_bytes(quant_type q);
-// int8_any_m: q8_0/q4_0 products take the int8 path at every M, not only decode-shaped ones (inference: no gradient
-// recorded, so the activations may be rounded to int8 as llama.cpp does; training keeps float activations)
-int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int int8_any_m);
+// inference (no gradient recorded): x is rounded as llama.cpp rounds it, bf16 weights rounding x to bf16 (ggml's
+// vec_dot_type) and q8_0/q4_0 taking the int8 path at every M, not only decode-shaped ones; training keeps float
+// activations
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int inference);
 int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx, long M, long N, long K);
 // out[N, C] = dequant(w)[ids[n], :] for a frozen table w[V, C] (ids already checked against V)
 void op_gather_quant(const uint8_t *w, quant_type q, const int32_t *ids, float *out, long N, long C);

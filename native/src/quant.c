@@ -3,10 +3,13 @@
 // never dequantized whole. Dequantization rounds exactly like ggml's reference C (float32 steps, no FMA).
 // f16/bf16 weights (every Hugging Face checkpoint) convert exactly with the CPU's own instructions, so they skip the
 // scratch: decode-shaped products dot each weight row converted in registers (kernels_t.half_dot), the others are
-// GEMMs whose B panels are converted as they are packed (gemm.c), at the speed of an f32 weight.
+// GEMMs whose B panels are converted as they are packed (gemm.c), at the speed of an f32 weight. With inference, a
+// bf16 product first rounds x to bf16 as llama.cpp does (its vec_dot_type for bf16; PyTorch's bf16 matmuls take
+// bf16 inputs too): the products are then exact in float, and the results follow both peers' (f16 keeps float x:
+// llama.cpp's f16 rounding of x is 8× finer and within the parity tolerance without it).
 // Decode-shaped products (M ≤ QINT8_MAX_M) with q8_0/q4_0 weights go the llama.cpp way instead: x is quantized to
 // q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h), QDOT_MAX_M rows at a time;
-// with int8_any_m (inference: no gradient recorded) every M does, as in llama.cpp's prefill.
+// with inference (no gradient recorded) every M does, as in llama.cpp's prefill.
 #include <stdlib.h>
 #include <string.h>
 #include "kernels_quant.h"
@@ -18,7 +21,7 @@
 // Up to this many rows, q8_0/q4_0 products take the int8 path (batched decode of up to 8 sequences); the kernels
 // hold QDOT_MAX_M rows of accumulators, so the task walks the rows in chunks while the weight row stays in L1.
 #define QINT8_MAX_M (2 * QDOT_MAX_M)
-// Past that (int8_any_m), the rows go in tiles of this many: a tile of int8 x (QINT8_TILE_M · K bytes) stays in L2
+// Past that (with inference), the rows go in tiles of this many: a tile of int8 x (QINT8_TILE_M · K bytes) stays in L2
 // while the thread's weight rows stream past it once per tile.
 #define QINT8_TILE_M 64
 // Up to this many rows, f16/bf16 products dot each weight row (in chunks of QDOT_MAX_M rows of x, the row in L1);
@@ -160,6 +163,18 @@ static void quant_small_m_task(void *ctx, int t, int parts) {
   }
 }
 
+// y[n] = x[n] rounded to the nearest bf16, ties to even, NaN kept quiet (ggml_compute_fp32_to_bf16), as a float
+static void round_bf16(const float *x, float *y, long n) {
+  const uint32_t *xu = (const uint32_t *)x;
+  uint32_t *yu = (uint32_t *)y;
+#pragma omp simd
+  for (long i = 0; i < n; i++) {
+    uint32_t u = xu[i];
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    yu[i] = (u & 0x7fffffffu) > 0x7f800000u ? ((u | 0x00400000u) & 0xffff0000u) : r;
+  }
+}
+
 // f16/bf16, few rows of x: each weight row converted in registers and dotted with every row of x
 static void half_small_m_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
@@ -236,11 +251,17 @@ static void quant_t_task(void *ctx, int t, int parts) {
   }
 }
 
-int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int int8_any_m) {
+int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int inference) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
   quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
   if (q == Q_F16 || q == Q_BF16) {
+    if (q == Q_BF16 && inference) {
+      float *xr = thread_scratch(SCRATCH_QUANT, sizeof(float) * M * K);
+      if (!xr) return -1;
+      round_bf16(x, xr, M * K);
+      c.x = x = xr;
+    }
     if (M <= QHALF_MAX_M) {
       pool_run(half_small_m_task, &c, quant_threads(M, N, K, N));
     } else {
@@ -249,7 +270,7 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
     }
     return 0;
   }
-  if ((M <= QINT8_MAX_M || int8_any_m) && (q == Q_Q8_0 || q == Q_Q4_0)) {
+  if ((M <= QINT8_MAX_M || inference) && (q == Q_Q8_0 || q == Q_Q4_0)) {
     int rc = quant_int8(&c);
     if (rc != 0) return rc < 0 ? -1 : 0;
   }

@@ -117,10 +117,11 @@ export interface Backend {
   /**
    * out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ, for a frozen weight w stored row by row in a byte dtype
    * (f16, bf16, q8_0, q4_0, q4_k, q6_k; ggml block layouts). No dequantized copy of w is made. q8_0/q4_0 products
-   * of up to INT8_DOT_MAX_M rows quantize x to int8 blocks first (as llama.cpp); int8AnyM extends that to every M
-   * (for inference: training keeps float activations, which its gradients are checked against).
+   * of up to INT8_DOT_MAX_M rows quantize x to int8 blocks first (as llama.cpp). `inference` (no gradient recorded)
+   * rounds x as llama.cpp does at every M: int8 blocks for q8_0/q4_0, bf16 for bf16 weights (ggml's vec_dot_type);
+   * training keeps float activations, which its gradients are checked against.
    */
-  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, int8AnyM?: boolean): void;
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, inference?: boolean): void;
   /** dx[M, K] = dy[M, N] · dequant(w)[N, K] (the input gradient through the frozen weight). */
   matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void;
   /**

@@ -19,7 +19,7 @@ function linearInto(be: Backend, lin: Linear, x: Buf, out: Buf): void {
   const [N, K] = w.shape as [number, number];
   if (w.dtype === 'f32') {
     be.matmul(x, w.data, out, { batch: 1, M: 1, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false });
-  } else be.matmulQuant(x, w.bytes, w.dtype, out, 1, N, K);
+  } else be.matmulQuant(x, w.bytes, w.dtype, out, 1, N, K, true); // generation: inference rounding, as qlinear without a tape
   if (lin.bias !== null) be.axpy(1, lin.bias.data, out, N);
   if (lin.deltas.length === 0) return;
   // adapters take tensors: view x as one (not owned: the cache keeps the buffer) and add what each returns

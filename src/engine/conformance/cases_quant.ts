@@ -3,12 +3,14 @@
 // one value rounded differently moves a result by ~max|x|/127 · |w|, far past the tolerance, so these cases check
 // the rounding bit for bit (ties included) and the integer dots over odd and even block counts. (The fall back to
 // the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
-// With int8AnyM (inference) every M takes the int8 path: cases past one 64-row tile of the native task, with a
+// With inference (no tape) every M takes the int8 path: cases past one 64-row tile of the native task, with a
 // remainder, check that rows stay independent of how they are tiled and chunked.
 // f16/bf16 weights take two native paths by M (a row dot converted in registers up to 16 rows, in chunks of 4;
 // past that a GEMM whose B panels are converted as they are packed): cases on both sides of each boundary, with K
 // past the SIMD widths' tails and past one KC block, weights holding ±0 and subnormals; gatherQuant (embedding
-// rows) must convert every value exactly, the largest finite values included.
+// rows) must convert every value exactly, the largest finite values included. With inference, bf16 products round
+// x to bf16 first (llama.cpp's vec_dot_type): one value rounded the other way moves a result by ~2⁻⁸·|x|·|w|, so
+// cases whose x sits exactly halfway between two bf16 values check ties to even on every path.
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
@@ -63,8 +65,8 @@ interface QuantShape {
   w: Uint8Array;
   /** max |dequant(w)|, for the tolerance */
   wMax: number;
-  /** the int8 path at every M (inference) */
-  anyM?: boolean;
+  /** x rounded as llama.cpp does (no tape): the int8 path at every M, bf16 x for bf16 weights */
+  inference?: boolean;
 }
 
 function quantShapes(d: Draw): QuantShape[] {
@@ -89,6 +91,11 @@ function quantShapes(d: Draw): QuantShape[] {
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
     }
   }
+  for (const M of [1, 7, 16, 17, 40]) { // bf16 with x rounded to bf16: both paths
+    const [N, K] = [d.pick([3, 33]), d.pick([17, 64, 100])];
+    const w = randomWeight(d, 'bf16', N, K);
+    shapes.push({ dtype: 'bf16', M, N, K, w, wMax: maxAbs(dequantize('bf16', w, N * K)), inference: true });
+  }
   for (const dtype of ['q8_0', 'q4_0'] as const) {
     for (let i = 0; i < 3; i++) { // the int8 path: every M it takes, block counts 3..9 (pairs and a last odd one)
       // the first: one full chunk of the kernels' QDOT_MAX_M = INT8_DOT_MAX_M / 2 rows and a one-row remainder
@@ -98,11 +105,11 @@ function quantShapes(d: Draw): QuantShape[] {
       const w = randomWeight(d, dtype, N, K);
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
     }
-    // prefill-shaped with int8AnyM: just past the decode limit, and two tiles of 64 rows with a chunk remainder
+    // prefill-shaped with inference: just past the decode limit, and two tiles of 64 rows with a chunk remainder
     for (const M of [INT8_DOT_MAX_M + 1, 64 + 4 * d.int(1, 15) + d.int(1, 3)]) {
       const [N, K] = [d.pick([3, 17]), 32 * d.int(2, 5)];
       const w = randomWeight(d, dtype, N, K);
-      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), anyM: true });
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference: true });
     }
   }
   return shapes;
@@ -130,13 +137,26 @@ function tieRows(d: Draw, M: number, K: number): Float64Array {
   return x;
 }
 
+/** n values, every other one exactly halfway between two bf16 values (the low 16 bits 0x8000; odd and even highs). */
+function bf16TieRows(d: Draw, n: number): Float64Array {
+  const x = d.normal(n);
+  const bits = new Uint32Array(1);
+  const f = new Float32Array(bits.buffer);
+  for (let i = 0; i < n; i += 2) {
+    f[0] = x[i];
+    bits[0] = (bits[0] & 0xffff0000) | 0x8000;
+    x[i] = f[0];
+  }
+  return x;
+}
+
 function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
   return {
     kind: 'compare',
-    name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}${q.anyM === true ? ' int8 at any M' : ''}${what}`,
+    name: `${q.dtype} M=${q.M} N=${q.N} K=${q.K}${q.inference === true ? ' inference' : ''}${what}`,
     run: (s) => {
       const out = s.input(new Float64Array(q.M * q.N).fill(3)); // garbage: written, not accumulated
-      s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K, q.anyM === true);
+      s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K, q.inference === true);
       return { out: s.read(out) };
     },
     tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
@@ -146,12 +166,18 @@ function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
 export const matmulQuantCases: CaseGenerator = (d) => {
   const cases = quantShapes(d).map((q) => quantCase(q, d.normal(q.M * q.K), ''));
   for (const dtype of ['q8_0', 'q4_0'] as const) {
-    for (const [M, anyM] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
+    for (const [M, inference] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
       const [N, K] = [17, 32 * 7];
       const w = randomWeight(d, dtype, N, K);
-      const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), anyM };
+      const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference };
       cases.push(quantCase(q, tieRows(d, M, K), ' (ties)'));
     }
+  }
+  for (const M of [3, 40]) { // bf16 inference: every other x exactly halfway between two bf16 values
+    const [N, K] = [17, 47];
+    const w = randomWeight(d, 'bf16', N, K);
+    const q: QuantShape = { dtype: 'bf16', M, N, K, w, wMax: maxAbs(dequantize('bf16', w, N * K)), inference: true };
+    cases.push(quantCase(q, bf16TieRows(d, M * K), ' (ties)'));
   }
   return cases;
 };

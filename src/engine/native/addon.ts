@@ -46,7 +46,7 @@ export interface NativeAddon {
     offA: number, offB: number, offC: number, accumulate: boolean,
   ): void;
   /** out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ, w in a byte dtype (ggml layouts). */
-  matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number, int8AnyM: boolean): void;
+  matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number, inference: boolean): void;
   /** dx[M, K] = dy[M, N] · dequant(w)[N, K]. */
   matmulQuantT(dy: Float32Array, w: Uint8Array, dtype: string, dx: Float32Array, M: number, N: number, K: number): void;
   /** out[N, C] = dequant(table)[ids[n], :], table a Uint8Array [V, C] in a byte dtype. */

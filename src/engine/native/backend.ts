@@ -81,8 +81,8 @@ export class NativeBackend implements Backend {
     );
   }
 
-  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, int8AnyM = false): void {
-    this.addon.matmulQuant(f32(x, 'x'), w, dtype, f32(out, 'out'), M, N, K, int8AnyM);
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, inference = false): void {
+    this.addon.matmulQuant(f32(x, 'x'), w, dtype, f32(out, 'out'), M, N, K, inference);
   }
   matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void {
     this.addon.matmulQuantT(f32(dy, 'dy'), w, dtype, f32(dx, 'dx'), M, N, K);

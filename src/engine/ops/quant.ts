@@ -18,6 +18,7 @@ export function qlinear(x: Tensor, w: Tensor): Tensor {
   // Without a tape (generation, evaluation) q8_0/q4_0 products round x to int8 blocks at every M, as llama.cpp's
   // prefill does (here 3× faster than the float path at 9 rows, 1.3× at 512); with one, only decode-shaped products
   // do, so a training step's forward keeps float activations and its loss and gradients do not depend on that rounding.
+  // bf16 products round x to bf16 without a tape, as llama.cpp (and PyTorch's bf16 matmuls) do.
   x.backend.matmulQuant(xc.data, w.bytes, dtype, out.data, M, N, K, !isGradEnabled());
   return record('qlinear', out, [xc], [], (_n, g) => {
     const gx = Tensor.empty(x.shape, x.backend);

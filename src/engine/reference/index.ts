@@ -110,8 +110,8 @@ export class ReferenceBackend implements Backend {
     matmul(a, b, c, p);
   }
   /** Frozen byte-dtype weight products (reference/quant.ts): one weight row dequantized at a time. */
-  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, int8AnyM = false): void {
-    quant.matmulQuant(x, w, dtype, out, M, N, K, int8AnyM);
+  matmulQuant(x: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, out: Buf, M: number, N: number, K: number, inference = false): void {
+    quant.matmulQuant(x, w, dtype, out, M, N, K, inference);
   }
   matmulQuantT(dy: Buf, w: Uint8Array, dtype: Exclude<DType, 'f32'>, dx: Buf, M: number, N: number, K: number): void {
     quant.matmulQuantT(dy, w, dtype, dx, M, N, K);

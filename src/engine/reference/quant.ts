@@ -7,7 +7,7 @@
 
 import type { Buf } from '../backend.js';
 import { dtypeBytes, type DType } from '../dtype.js';
-import { dequantize, f16BitsToF32 } from '../../formats/quant.js';
+import { bf16BitsToF32, dequantize, f16BitsToF32, f32ToBf16Bits } from '../../formats/quant.js';
 import { needLength } from './check.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
@@ -22,7 +22,7 @@ function checkShapes(kernel: string, w: Uint8Array, dtype: ByteDType, N: number,
   needLength(kernel, `w (${dtype})`, w, N * dtypeBytes(dtype, K));
 }
 
-/** Up to this many rows of x (or at any M with int8AnyM), q8_0/q4_0 products take the int8 path (QINT8_MAX_M in
+/** Up to this many rows of x (or at any M with inference), q8_0/q4_0 products take the int8 path (QINT8_MAX_M in
  *  native/src/quant.c). */
 export const INT8_DOT_MAX_M = 8;
 /** Values per block: q8_0/q4_0 weights and the quantized x rows alike. */
@@ -101,14 +101,15 @@ function matmulQuantInt8(x: Buf, w: Uint8Array, dtype: 'q8_0' | 'q4_0', out: Buf
 
 /**
  * out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ:  out[m, n] = Σ_k x[m, k] · w[n, k]  (written). For M ≤ INT8_DOT_MAX_M
- * (any M with int8AnyM) and q8_0/q4_0 weights, x is quantized first (matmulQuantInt8), as the native backend and
- * llama.cpp do.
+ * (any M with inference) and q8_0/q4_0 weights, x is quantized first (matmulQuantInt8), as the native backend and
+ * llama.cpp do; with inference and bf16 weights, x is rounded to bf16 first (llama.cpp's vec_dot_type).
  */
-export function matmulQuant(x: Buf, w: Uint8Array, dtype: ByteDType, out: Buf, M: number, N: number, K: number, int8AnyM = false): void {
+export function matmulQuant(x: Buf, w: Uint8Array, dtype: ByteDType, out: Buf, M: number, N: number, K: number, inference = false): void {
   checkShapes('matmulQuant', w, dtype, N, K);
   needLength('matmulQuant', 'x', x, M * K);
   needLength('matmulQuant', 'out', out, M * N);
-  if ((M <= INT8_DOT_MAX_M || int8AnyM) && (dtype === 'q8_0' || dtype === 'q4_0') && matmulQuantInt8(x, w, dtype, out, M, N, K)) return;
+  if ((M <= INT8_DOT_MAX_M || inference) && (dtype === 'q8_0' || dtype === 'q4_0') && matmulQuantInt8(x, w, dtype, out, M, N, K)) return;
+  if (dtype === 'bf16' && inference) x = Float32Array.from(x.subarray(0, M * K), (v) => bf16BitsToF32(f32ToBf16Bits(v)));
   for (let n = 0; n < N; n++) {
     const wn = weightRow(w, dtype, n, K);
     for (let m = 0; m < M; m++) {
