@@ -95,10 +95,6 @@ static inline __attribute__((always_inline)) void half_to_f32_body(int bf16, con
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, half8(bf16, src + i));
   for (; i < n; i++) dst[i] = half1(bf16, src[i]);
 }
-static void half_to_f32_avx2(int bf16, const uint16_t *src, float *dst, long n) {
-  if (bf16) half_to_f32_body(1, src, dst, n);
-  else half_to_f32_body(0, src, dst, n);
-}
 
 // out[m · ldo] = x_m · float(row), M rows (a constant after inlining): 16 values of the row per step, converted
 // once in registers and multiplied into every row's two accumulators; the last K % 8 in scalar.
@@ -129,20 +125,7 @@ static inline __attribute__((always_inline)) void half_dot_body(int bf16, int M,
     out[m * ldo] = s;
   }
 }
-#define HALF_DOT_CASES(BF)                                      \
-  switch (M) {                                                  \
-    case 1: half_dot_body(BF, 1, row, K, x, ldx, out, ldo); break; \
-    case 2: half_dot_body(BF, 2, row, K, x, ldx, out, ldo); break; \
-    case 3: half_dot_body(BF, 3, row, K, x, ldx, out, ldo); break; \
-    default: half_dot_body(BF, 4, row, K, x, ldx, out, ldo); break; \
-  }
-static void half_dot_avx2(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out,
-                          long ldo) {
-  if (bf16) HALF_DOT_CASES(1)
-  else HALF_DOT_CASES(0)
-}
-#define KR_HALF_TO_F32 half_to_f32_avx2
-#define KR_HALF_DOT half_dot_avx2
+#include "kernels_half.h"
 
 #define KR_TABLE kernels_avx2
 #define KR_NAME "avx2"

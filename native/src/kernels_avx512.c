@@ -128,10 +128,6 @@ static inline __attribute__((always_inline)) void half_to_f32_body(int bf16, con
     _mm512_mask_storeu_ps(dst + i, m, half16(bf16, _mm256_maskz_loadu_epi16(m, src + i)));
   }
 }
-static void half_to_f32_avx512(int bf16, const uint16_t *src, float *dst, long n) {
-  if (bf16) half_to_f32_body(1, src, dst, n);
-  else half_to_f32_body(0, src, dst, n);
-}
 
 // out[m · ldo] = x_m · float(row), M rows (a constant after inlining): 32 values of the row per step, converted
 // once in registers and multiplied into every row's two accumulators; a masked step for the last K % 32.
@@ -154,20 +150,7 @@ static inline __attribute__((always_inline)) void half_dot_body(int bf16, int M,
   }
   for (int m = 0; m < M; m++) out[m * ldo] = _mm512_reduce_add_ps(_mm512_add_ps(acc[m][0], acc[m][1]));
 }
-#define HALF_DOT_CASES(BF)                                      \
-  switch (M) {                                                  \
-    case 1: half_dot_body(BF, 1, row, K, x, ldx, out, ldo); break; \
-    case 2: half_dot_body(BF, 2, row, K, x, ldx, out, ldo); break; \
-    case 3: half_dot_body(BF, 3, row, K, x, ldx, out, ldo); break; \
-    default: half_dot_body(BF, 4, row, K, x, ldx, out, ldo); break; \
-  }
-static void half_dot_avx512(int bf16, const uint16_t *row, long K, const float *x, long ldx, int M, float *out,
-                            long ldo) {
-  if (bf16) HALF_DOT_CASES(1)
-  else HALF_DOT_CASES(0)
-}
-#define KR_HALF_TO_F32 half_to_f32_avx512
-#define KR_HALF_DOT half_dot_avx512
+#include "kernels_half.h"
 
 #define KR_TABLE kernels_avx512
 #define KR_NAME "avx512"
