@@ -8,71 +8,140 @@
 
 import type { Backend, Buf } from '../engine/backend.js';
 import { tidy } from '../engine/context.js';
+import type { DType } from '../engine/dtype.js';
 import { Storage, Tensor } from '../engine/tensor.js';
 import type { KVCache } from './kvcache.js';
-import type { Linear } from './linear.js';
+import type { Linear, LinearDelta } from './linear.js';
 import type { LlamaModel } from './llama.js';
 
-/** out[N] = W[N, K] · x[K] (+ bias) (+ Σ deltas(x)), for an f32 or byte-dtype weight. */
-function linearInto(be: Backend, lin: Linear, x: Buf, out: Buf): void {
+/** Work buffers of a decode step, kept between steps by their owner (a cache, a server's batch). */
+export type Scratch = (name: string, n: number) => Buf;
+
+/** Per row, the deltas a linear adds for that row, in order (default: the linear's attached ones, for every row). */
+export type RowDeltas = (lin: Linear, row: number) => readonly LinearDelta[];
+
+/**
+ * Rows per base product call, so that each row's result is the one a single-row call gives (batch invariance):
+ * every backend path below these sizes reduces each row on its own, in the same order (f32: per-row dots below the
+ * smallest GEMM micro-tile, 4 rows at the scalar level; f16/bf16: the row-dot kernel up to 16 rows; q8_0/q4_0 at
+ * inference: the int8 path at any M; q4_k/q6_k: dequantized row dots up to 4 rows).
+ */
+export function invariantRows(dtype: DType): number {
+  if (dtype === 'f16' || dtype === 'bf16') return 16;
+  if (dtype === 'q8_0' || dtype === 'q4_0') return 64;
+  return 4;
+}
+/** LoRA products per call (rank-16 factors: per-row dots up to 4 rows at every SIMD level). */
+const DELTA_ROWS = 4;
+
+/** out[R, N] = x[R, K] · W[N, K]ᵀ (+ bias) (+ each row's deltas(x)), rows in invariant chunks. */
+function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null): void {
   const w = lin.weight;
   const [N, K] = w.shape as [number, number];
-  if (w.dtype === 'f32') {
-    be.matmul(x, w.data, out, { batch: 1, M: 1, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false });
-  } else be.matmulQuant(x, w.bytes, w.dtype, out, 1, N, K, true); // generation: inference rounding, as qlinear without a tape
-  if (lin.bias !== null) be.axpy(1, lin.bias.data, out, N);
-  if (lin.deltas.length === 0) return;
-  // adapters take tensors: view x as one (not owned: the cache keeps the buffer) and add what each returns
+  const chunk = invariantRows(w.dtype);
+  for (let r0 = 0; r0 < R; r0 += chunk) {
+    const M = Math.min(chunk, R - r0);
+    const [xs, os] = [x.subarray(r0 * K, (r0 + M) * K), out.subarray(r0 * N, (r0 + M) * N)];
+    if (w.dtype === 'f32') {
+      be.matmul(xs, w.data, os, { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false });
+    } else be.matmulQuant(xs, w.bytes, w.dtype, os, M, N, K, true); // generation: inference rounding, as qlinear without a tape
+  }
+  if (lin.bias !== null) for (let r = 0; r < R; r++) be.axpy(1, lin.bias.data, out.subarray(r * N, (r + 1) * N), N);
+  const lists = Array.from({ length: R }, (_, r) => (deltasOf === null ? lin.deltas : deltasOf(lin, r)));
+  const depth = lists.reduce((d, l) => Math.max(d, l.length), 0);
+  if (depth === 0) return;
+  // adapters take tensors: rows that add the same delta at the same place in their stack go together (so each row
+  // still adds its deltas in its own stack's order), a few at a time
   tidy(() => {
-    const xt = new Tensor(new Storage(be, x, null, false), [1, K], [K, 1], 0, 'f32');
-    for (const d of lin.deltas) be.axpy(1, d.forward(xt).data, out, N);
+    for (let j = 0; j < depth; j++) {
+      const groups = new Map<LinearDelta, number[]>();
+      lists.forEach((l, r) => {
+        const d = l[j];
+        if (d !== undefined) groups.set(d, [...(groups.get(d) ?? []), r]);
+      });
+      for (const [d, rows] of groups) {
+        for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) {
+          const part = rows.slice(g0, g0 + DELTA_ROWS);
+          let xt: Tensor;
+          if (part.length === 1) { // a view of the row (not owned: the caller keeps the buffer)
+            xt = new Tensor(new Storage(be, x.subarray(part[0] * K, (part[0] + 1) * K), null, false), [1, K], [K, 1], 0, 'f32');
+          } else {
+            xt = Tensor.zeros([part.length, K], be);
+            part.forEach((r, i) => xt.data.set(x.subarray(r * K, (r + 1) * K), i * K));
+          }
+          const y = d.forward(xt).data;
+          part.forEach((r, i) => be.axpy(1, y.subarray(i * N, (i + 1) * N), out.subarray(r * N, (r + 1) * N), N));
+        }
+      }
+    }
   });
 }
 
 /** Hidden state [1, 1, C] after the final norm for one new token `id`, appended to the cache (B = 1). */
 export function decodeStep(model: LlamaModel, id: number, cache: KVCache): Tensor {
+  if (cache.batch !== 1) throw new Error(`decodeStep: the cache holds ${cache.batch} sequences, this path runs one`);
+  return decodeRows(model, Int32Array.of(id), [cache], (name, n) => cache.scratch(name, n), null);
+}
+
+/**
+ * Hidden states [R, 1, C] after the final norm for R sequences, one new token each (ids[r]), each appended to its
+ * own single-sequence cache, whatever their lengths: a server's running batch. Each row's deltas come from
+ * deltasOf (per-request adapter stacks) or, when null, from the linears' attached ones. Every row gets the bits a
+ * one-row step gives: the base products run in invariant chunks (invariantRows), attention and RoPE per row.
+ */
+export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly KVCache[], scratch: Scratch, deltasOf: RowDeltas | null): Tensor {
   const c = model.config;
   const [C, H, G, D, I] = [c.hiddenSize, c.numHeads, c.numKvHeads, c.headDim, c.intermediateSize];
   const be = model.norm.backend;
   const V = model.embed.shape[0];
-  if (cache.batch !== 1) throw new Error(`decodeStep: the cache holds ${cache.batch} sequences, this path runs one`);
-  if (!(id >= 0 && id < V)) throw new Error(`embedding: token id ${id} at position 0 is outside the vocabulary [0, ${V})`);
-  cache.checkRoom(1);
-  const P = cache.length;
-  const row = G * D;
-  const buf = (name: string, n: number): Buf => cache.scratch(name, n);
-  const [x, h, rstd, q, qr, kr, a, lse, tmp, g, u, s] = [
-    buf('x', C), buf('h', C), buf('rstd', 1), buf('q', H * D), buf('qr', H * D), buf('kr', row), buf('a', H * D), buf('lse', H),
-    buf('tmp', C), buf('gate', I), buf('up', I), buf('act', I),
-  ];
-  const positions = Int32Array.of(P);
-
-  // x[C] = embed[id]
-  const e = model.embed;
-  if (e.dtype === 'f32') be.embeddingForward(e.data, Int32Array.of(id), x, 1, C);
-  else be.gatherQuant(e.bytes, e.dtype, Int32Array.of(id), x, 1, C);
-
-  const attn = { B: 1, Tq: 1, Tk: P + 1, H, G, D, scale: 1 / Math.sqrt(D), qOffset: P, causal: true };
-  model.blocks.forEach((b, i) => {
-    const { k: kc, v: vc } = cache.layerBuffers(i); // [1, maxT, G, D]
-    be.rmsnormForward(x, b.attnNorm.data, h, rstd, 1, C, c.rmsNormEps);
-    linearInto(be, b.q, h, q);
-    be.rope(q, qr, 1, 1, H, D, positions, model.invFreq, c.ropeMode, false);
-    linearInto(be, b.k, h, kr);
-    be.rope(kr, kc.subarray(P * row, (P + 1) * row), 1, 1, G, D, positions, model.invFreq, c.ropeMode, false);
-    linearInto(be, b.v, h, vc.subarray(P * row, (P + 1) * row));
-    be.attentionForward(qr, kc.subarray(0, (P + 1) * row), vc.subarray(0, (P + 1) * row), a, lse, attn);
-    linearInto(be, b.o, a, tmp);
-    be.axpy(1, tmp, x, C); // x += o(a)
-    be.rmsnormForward(x, b.mlpNorm.data, h, rstd, 1, C, c.rmsNormEps);
-    linearInto(be, b.gate, h, g);
-    linearInto(be, b.up, h, u);
-    be.swigluForward(g, u, s, I);
-    linearInto(be, b.down, s, tmp);
-    be.axpy(1, tmp, x, C); // x += down(silu(gate) * up)
+  const R = ids.length;
+  if (caches.length !== R) throw new Error(`decodeRows: ${R} ids but ${caches.length} caches`);
+  ids.forEach((id, r) => {
+    if (!(id >= 0 && id < V)) throw new Error(`embedding: token id ${id} at position ${r} is outside the vocabulary [0, ${V})`);
   });
-  cache.advance(1);
-  const out = Tensor.zeros([1, 1, C], be);
-  be.rmsnormForward(x, model.norm.data, out.data, rstd, 1, C, c.rmsNormEps);
+  for (const cache of caches) {
+    if (cache.batch !== 1) throw new Error(`decodeRows: each row needs a one-sequence cache, got one of ${cache.batch}`);
+    cache.checkRoom(1);
+  }
+  const row = G * D;
+  const [x, h, rstd, q, qr, kr, a, lse, tmp, g, u, s] = [
+    scratch('x', R * C), scratch('h', R * C), scratch('rstd', R), scratch('q', R * H * D), scratch('qr', R * H * D), scratch('kr', R * row),
+    scratch('a', R * H * D), scratch('lse', R * H), scratch('tmp', R * C), scratch('gate', R * I), scratch('up', R * I), scratch('act', R * I),
+  ];
+  const vrow = scratch('v', R * row);
+
+  // x[R, C] = embed[ids]
+  const e = model.embed;
+  if (e.dtype === 'f32') be.embeddingForward(e.data, ids, x, R, C);
+  else be.gatherQuant(e.bytes, e.dtype, ids, x, R, C);
+
+  const part = (b: Buf, r: number, n: number): Buf => b.subarray(r * n, (r + 1) * n);
+  model.blocks.forEach((b, i) => {
+    be.rmsnormForward(x, b.attnNorm.data, h, rstd, R, C, c.rmsNormEps);
+    linearRows(be, b.q, h, q, R, deltasOf);
+    linearRows(be, b.k, h, kr, R, deltasOf);
+    linearRows(be, b.v, h, vrow, R, deltasOf);
+    caches.forEach((cache, r) => {
+      const P = cache.length;
+      const positions = Int32Array.of(P);
+      const { k: kc, v: vc } = cache.layerBuffers(i); // [1, maxT, G, D]
+      be.rope(part(q, r, H * D), part(qr, r, H * D), 1, 1, H, D, positions, model.invFreq, c.ropeMode, false);
+      be.rope(part(kr, r, row), kc.subarray(P * row, (P + 1) * row), 1, 1, G, D, positions, model.invFreq, c.ropeMode, false);
+      vc.set(part(vrow, r, row), P * row);
+      const attn = { B: 1, Tq: 1, Tk: P + 1, H, G, D, scale: 1 / Math.sqrt(D), qOffset: P, causal: true };
+      be.attentionForward(part(qr, r, H * D), kc.subarray(0, (P + 1) * row), vc.subarray(0, (P + 1) * row), part(a, r, H * D), part(lse, r, H), attn);
+    });
+    linearRows(be, b.o, a, tmp, R, deltasOf);
+    be.axpy(1, tmp, x, R * C); // x += o(a)
+    be.rmsnormForward(x, b.mlpNorm.data, h, rstd, R, C, c.rmsNormEps);
+    linearRows(be, b.gate, h, g, R, deltasOf);
+    linearRows(be, b.up, h, u, R, deltasOf);
+    be.swigluForward(g, u, s, R * I);
+    linearRows(be, b.down, s, tmp, R, deltasOf);
+    be.axpy(1, tmp, x, R * C); // x += down(silu(gate) * up)
+  });
+  for (const cache of caches) cache.advance(1);
+  const out = Tensor.zeros([R, 1, C], be);
+  be.rmsnormForward(x, model.norm.data, out.data, rstd, R, C, c.rmsNormEps);
   return out;
 }
