@@ -66,12 +66,17 @@ export class LoraLinear implements LinearDelta {
   /** x[..., in] → [..., out] */
   forward(x: Tensor): Tensor {
     const rt = this.runtime;
+    return tidy(() => this.forwardScaled(rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x, rt.scale));
+  }
+
+  /**
+   * x[..., in] → [..., out] at a given runtime scale instead of the adapter's, no dropout: one request's scale in a
+   * server batch, the same arithmetic as forward() at that scale.
+   */
+  forwardScaled(x: Tensor, runtimeScale: number): Tensor {
     // k·(h·Aᵀ)·Bᵀ = (k·h·Aᵀ)·Bᵀ: scaling the [..., r] intermediate instead of the [..., out] result costs r/out of
     // the work, forward and backward. The scope frees the intermediates' handles at once (the graph keeps its own).
-    return tidy(() => {
-      const h = rt.training && rt.dropout > 0 && isGradEnabled() ? dropout(x, rt.dropout, rt.nextSeed()) : x;
-      return linear(scale(linear(h, this.A), this.scaling * rt.scale), this.B);
-    });
+    return tidy(() => linear(scale(linear(x, this.A), this.scaling * runtimeScale), this.B));
   }
 
   /** y[..., out] + forward(x), accumulated into y's buffer by one fused op (addLowRank); y is consumed. */

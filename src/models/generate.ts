@@ -75,6 +75,38 @@ export class GenerationSession {
   }
 }
 
+/**
+ * Prompt positions per forward call. A long prompt is prefilled in chunks of this many, as llama.cpp does in
+ * micro-batches: a server interleaves them with the steps of its running streams, and generate uses the same
+ * chunks, so that both compute the same bits for the same prompt.
+ */
+export const PREFILL_CHUNK = 256;
+
+/**
+ * Positions [t0, t0 + tc) of ids[B, T] through the model into the cache (which holds the t0 before them): the last
+ * position's logits [B, V] when this is the prompt's last chunk (`last`), else nothing (no LM head).
+ */
+export function prefillChunk(model: LlamaModel, ids: Int32Array, B: number, T: number, t0: number, tc: number, cache: KVCache, last: boolean): Float32Array | null {
+  const part = new Int32Array(B * tc);
+  for (let b = 0; b < B; b++) part.set(ids.subarray(b * T + t0, b * T + t0 + tc), b * tc);
+  return noGrad(() => tidy(() => {
+    if (last) return model.forwardLast(part, B, tc, cache).toArray();
+    model.hidden(part, B, tc, cache);
+    return null;
+  }));
+}
+
+/** ids[B, T] through the model into the cache, PREFILL_CHUNK positions at a time; the last position's logits [B, V]. */
+export function prefill(model: LlamaModel, ids: Int32Array, B: number, T: number, cache: KVCache): Float32Array {
+  let logits: Float32Array | null = null;
+  for (let t0 = 0; t0 < T; t0 += PREFILL_CHUNK) {
+    const tc = Math.min(PREFILL_CHUNK, T - t0);
+    logits = prefillChunk(model, ids, B, T, t0, tc, cache, t0 + tc === T);
+  }
+  if (logits === null) throw new Error('prefill: no prompt positions');
+  return logits;
+}
+
 export interface Generation {
   tokens: number[]; // generated ids (stop token excluded)
   text: string;
@@ -103,14 +135,14 @@ export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, p
   const decoders = prompts.map(() => tokenizer?.createDecoder());
   const out: Generation[] = prompts.map(() => ({ tokens: [], text: '', stopReason: 'length', promptTokens: len }));
   const done = prompts.map(() => false);
-  const streamed = prompts.map(() => 0);
+  const streams = prompts.map(() => new TextStream(stopStrings));
   const history = prompts.map((p) => [...p]);
   const { cache, start } = session !== undefined ? session.take(prompts[0]) : { cache: new KVCache(model.config, B, opts.contextSize ?? len + maxTokens), start: 0 };
   try {
     let input = Int32Array.from(start > 0 ? prompts[0].slice(start) : prompts.flat());
     let T = len - start;
     for (let step = 0; step < maxTokens && done.includes(false); step++) {
-      const logits = noGrad(() => tidy(() => model.forwardLast(input, B, T, cache).toArray())); // [B, V]
+      const logits = step === 0 ? prefill(model, input, B, T, cache) : noGrad(() => tidy(() => model.forwardLast(input, B, T, cache).toArray())); // [B, V]
       const V = logits.length / B;
       const next = new Int32Array(B);
       for (let b = 0; b < B; b++) {
@@ -140,40 +172,71 @@ export function generateTokens(model: LlamaModel, tokenizer: Tokenizer | null, p
 
   function emit(g: Generation, piece: string, b: number): void {
     if (done[b]) return;
-    const before = g.text.length;
-    g.text += piece;
-    for (const s of stopStrings) {
-      const at = s === '' ? -1 : g.text.indexOf(s, Math.max(0, before - s.length + 1));
-      if (at >= 0) {
-        g.text = g.text.slice(0, at);
-        g.stopReason = 'stop_string';
-        done[b] = true;
-        break;
-      }
+    const shown = streams[b].push(piece);
+    g.text = streams[b].text;
+    if (streams[b].stopped) {
+      g.stopReason = 'stop_string';
+      done[b] = true;
     }
-    // Stream up to the start of any tail that could still grow into a stop string, so none is ever shown.
-    const safe = done[b] ? g.text.length : g.text.length - heldTail(g.text);
-    if (safe > streamed[b]) {
-      opts.onText?.(g.text.slice(streamed[b], safe), b);
-      streamed[b] = safe;
-    }
+    if (shown !== '') opts.onText?.(shown, b);
   }
 
   /** Flushes the decoder and the held-back tail of a sequence that did not end on a stop string. */
   function finish(g: Generation, b: number): void {
     if (g.stopReason === 'stop_string') return;
-    done[b] = false;
-    emit(g, decoders[b]?.flush() ?? '', b);
-    if (g.text.length > streamed[b]) opts.onText?.(g.text.slice(streamed[b]), b);
-    streamed[b] = g.text.length;
+    const shown = streams[b].finish(decoders[b]?.flush() ?? '');
+    g.text = streams[b].text;
+    if (streams[b].stopped) g.stopReason = 'stop_string';
+    if (shown !== '') opts.onText?.(shown, b);
     done[b] = true;
   }
+}
 
-  function heldTail(text: string): number {
+/**
+ * The text of one sequence as its tokens arrive, cut at the first stop string: push() returns what may be shown
+ * now, holding back any tail that could still grow into a stop string, so none is ever shown.
+ */
+export class TextStream {
+  text = '';
+  /** a stop string appeared: the text ends before it */
+  stopped = false;
+  private streamed = 0;
+
+  constructor(private readonly stopStrings: readonly string[]) {}
+
+  /** Appends a piece of decoded text; returns the part newly safe to show ('' when none). */
+  push(piece: string): string {
+    if (this.stopped) return '';
+    const before = this.text.length;
+    this.text += piece;
+    for (const s of this.stopStrings) {
+      const at = s === '' ? -1 : this.text.indexOf(s, Math.max(0, before - s.length + 1));
+      if (at >= 0) {
+        this.text = this.text.slice(0, at);
+        this.stopped = true;
+        break;
+      }
+    }
+    const safe = this.stopped ? this.text.length : this.text.length - this.heldTail();
+    if (safe <= this.streamed) return '';
+    const shown = this.text.slice(this.streamed, safe);
+    this.streamed = safe;
+    return shown;
+  }
+
+  /** The sequence ended (not on a stop string): the decoder's last piece, then everything held back. */
+  finish(tail: string): string {
+    let shown = this.push(tail);
+    if (this.text.length > this.streamed) shown += this.text.slice(this.streamed);
+    this.streamed = this.text.length;
+    return shown;
+  }
+
+  private heldTail(): number {
     let hold = 0;
-    for (const s of stopStrings) {
-      for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
-        if (text.endsWith(s.slice(0, k))) {
+    for (const s of this.stopStrings) {
+      for (let k = Math.min(s.length - 1, this.text.length); k > hold; k--) {
+        if (this.text.endsWith(s.slice(0, k))) {
           hold = k;
           break;
         }
