@@ -145,3 +145,12 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
   be.rmsnormForward(x, model.norm.data, out.data, rstd, R, C, c.rmsNormEps);
   return out;
 }
+
+/** Logits [R, V] of hidden states [R, 1, C] (decodeRows' result), the LM head's rows in invariant chunks. */
+export function logitsRows(model: LlamaModel, h: Tensor): Tensor {
+  const R = h.size / model.config.hiddenSize;
+  const head = model.lmHead;
+  const out = Tensor.zeros([R, head.outFeatures], h.backend);
+  linearRows(h.backend, head, h.data, out.data, R, null);
+  return out;
+}
