@@ -58,7 +58,7 @@ export function runGemmBench(): void {
       const a = addon.alloc(d.m * d.k), b = addon.alloc(d.k * d.n), c = addon.alloc(d.m * d.n);
       for (let i = 0; i < a.length; i++) a[i] = Math.sin(i) * 0.5;
       for (let i = 0; i < b.length; i++) b[i] = Math.cos(i) * 0.5;
-      const t = bestTime(() => addon.matmul(a, b, c, 1, d.m, d.n, d.k, d.transA, d.transB, 0, 0, 0, 0, 0, 0, false), 2);
+      const t = bestTime(() => addon.matmul(a, b, c, 1, d.m, d.n, d.k, d.transA, d.transB, 0, 0, 0, 0, 0, 0, false, false), 2);
       addon.free(a);
       addon.free(b);
       addon.free(c);

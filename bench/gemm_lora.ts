@@ -43,7 +43,7 @@ export function runLoraGemmLines(addon: NativeAddon, threads: number, peak: numb
     const a = addon.alloc(s.m * s.k), b = addon.alloc(s.k * s.n), c = addon.alloc(s.m * s.n);
     for (let i = 0; i < a.length; i++) a[i] = Math.sin(i) * 0.5;
     for (let i = 0; i < b.length; i++) b[i] = Math.cos(i) * 0.5;
-    const t = bestTime(() => addon.matmul(a, b, c, 1, s.m, s.n, s.k, s.transA, s.transB, 0, 0, 0, 0, 0, 0, false), 20, 3);
+    const t = bestTime(() => addon.matmul(a, b, c, 1, s.m, s.n, s.k, s.transA, s.transB, 0, 0, 0, 0, 0, 0, false, false), 20, 3);
     addon.free(a);
     addon.free(b);
     addon.free(c);

@@ -156,10 +156,10 @@ static napi_value js_sum_to(napi_env env, napi_callback_info info) {
   return a_undefined(env);
 }
 
-// matmul(a, b, c, batch, M, N, K, transA, transB, strideA, strideB, strideC, offA, offB, offC, accumulate)
+// matmul(a, b, c, batch, M, N, K, transA, transB, strideA, strideB, strideC, offA, offB, offC, accumulate, rowwise)
 static napi_value js_matmul(napi_env env, napi_callback_info info) {
   args_t a;
-  if (!a_init(env, info, &a, 16, "matmul")) return NULL;
+  if (!a_init(env, info, &a, 17, "matmul")) return NULL;
   gemm_params p = {0};
   p.batch = a_int(&a, 3, "batch", 0);
   p.M = a_int(&a, 4, "M", 0);
@@ -172,6 +172,7 @@ static napi_value js_matmul(napi_env env, napi_callback_info info) {
   p.strideC = a_int(&a, 11, "strideC", 0);
   long offA = a_int(&a, 12, "offA", 0), offB = a_int(&a, 13, "offB", 0), offC = a_int(&a, 14, "offC", 0);
   p.accumulate = a_bool(&a, 15, "accumulate");
+  p.rowwise = a_bool(&a, 16, "rowwise");
   int empty = p.batch == 0 || p.M == 0 || p.N == 0;
   double last = (double)(p.batch > 0 ? p.batch - 1 : 0);
   double needA = empty || p.K == 0 ? 0 : offA + last * p.strideA + (double)p.M * p.K;

@@ -199,7 +199,7 @@ static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
   // a half B (f16/bf16 weight) takes the packed path only, where it is converted as it is packed: the paths below
   // read B in place as floats (decode-shaped half products are quant.c's half_dot, not GEMMs)
   int plain = p->btype == GEMM_B_F32;
-  if (plain && p->M < j->kt->mr) {
+  if (plain && (p->M < j->kt->mr || p->rowwise)) {
     // split N in multiples of 16 columns
     pool_range((p->N + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;

@@ -133,6 +133,9 @@ typedef struct {
   // element type of B (a frozen weight may stay f16/bf16: its panels are converted as they are packed); strides
   // and pitches of B count elements whatever the type. A half B always takes the packed path.
   gemm_btype btype;
+  // each row of C computed as a one-row product computes it (batch invariance): every row of op(B) dotted with
+  // every row of op(A), never the packed micro-kernel, whose k order differs from the dot kernels'
+  int rowwise;
 } gemm_params;
 void gemm(const float *A, const void *B, float *C, const gemm_params *p);
 // Single-threaded, one batch item (for callers already running on a pool thread).

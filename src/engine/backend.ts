@@ -44,6 +44,12 @@ export interface MatmulParams {
   offC: number;
   /** C += op(A) op(B) instead of C = op(A) op(B). */
   accumulate: boolean;
+  /**
+   * Each row of C is computed as a one-row product computes it, bit for bit, whatever M is (batch invariance: a
+   * server's rows do not depend on what shares their batch). For decode-shaped products: the native backend then
+   * dots each row of B with every row of A instead of packing a GEMM.
+   */
+  rowwise?: boolean;
 }
 
 export interface AttentionParams {

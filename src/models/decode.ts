@@ -22,13 +22,13 @@ export type RowDeltas = (lin: Linear, row: number) => readonly LinearDelta[];
 
 /**
  * Rows per base product call, so that each row's result is the one a single-row call gives (batch invariance):
- * every backend path below these sizes reduces each row on its own, in the same order (f32: per-row dots below the
- * smallest GEMM micro-tile, 4 rows at the scalar level; f16/bf16: the row-dot kernel up to 16 rows; q8_0/q4_0 at
- * inference: the int8 path at any M; q4_k/q6_k: dequantized row dots up to 4 rows).
+ * every backend path up to these sizes reduces each row on its own, in the same order (f32: a rowwise matmul at
+ * any M; f16/bf16: the row-dot kernel up to 16 rows; q8_0/q4_0 at inference: the int8 path at any M; q4_k/q6_k:
+ * dequantized row dots up to 4 rows).
  */
 export function invariantRows(dtype: DType): number {
   if (dtype === 'f16' || dtype === 'bf16') return 16;
-  if (dtype === 'q8_0' || dtype === 'q4_0') return 64;
+  if (dtype === 'f32' || dtype === 'q8_0' || dtype === 'q4_0') return 64;
   return 4;
 }
 /** LoRA products per call (rank-16 factors: per-row dots up to 4 rows at every SIMD level). */
@@ -43,7 +43,7 @@ function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, delta
     const M = Math.min(chunk, R - r0);
     const [xs, os] = [x.subarray(r0 * K, (r0 + M) * K), out.subarray(r0 * N, (r0 + M) * N)];
     if (w.dtype === 'f32') {
-      be.matmul(xs, w.data, os, { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false });
+      be.matmul(xs, w.data, os, { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise: true });
     } else be.matmulQuant(xs, w.bytes, w.dtype, os, M, N, K, true); // generation: inference rounding, as qlinear without a tape
   }
   if (lin.bias !== null) for (let r = 0; r < R; r++) be.axpy(1, lin.bias.data, out.subarray(r * N, (r + 1) * N), N);

@@ -43,7 +43,7 @@ export interface NativeAddon {
   matmul(
     a: Float32Array, b: Float32Array, c: Float32Array, batch: number, M: number, N: number, K: number,
     transA: boolean, transB: boolean, strideA: number, strideB: number, strideC: number,
-    offA: number, offB: number, offC: number, accumulate: boolean,
+    offA: number, offB: number, offC: number, accumulate: boolean, rowwise: boolean,
   ): void;
   /** out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ, w in a byte dtype (ggml layouts). */
   matmulQuant(x: Float32Array, w: Uint8Array, dtype: string, out: Float32Array, M: number, N: number, K: number, inference: boolean): void;

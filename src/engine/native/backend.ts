@@ -77,7 +77,7 @@ export class NativeBackend implements Backend {
   matmul(a: Buf, b: Buf, c: Buf, p: MatmulParams): void {
     this.addon.matmul(
       f32(a, 'a'), f32(b, 'b'), f32(c, 'c'), p.batch, p.M, p.N, p.K, p.transA, p.transB,
-      p.strideA, p.strideB, p.strideC, p.offA, p.offB, p.offC, p.accumulate,
+      p.strideA, p.strideB, p.strideC, p.offA, p.offB, p.offC, p.accumulate, p.rowwise === true,
     );
   }
 

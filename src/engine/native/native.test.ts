@@ -119,7 +119,7 @@ void test('repeated runs are bit-identical (same inputs, same threads) at every 
         addon.rmsnormForward(x, w, out, rstd, N, C, 1e-5);
         addon.rmsnormBackward(dout, x, w, rstd, dx, dw, N, C);
         const c = new Float32Array(N * N);
-        addon.matmul(x, x, c, 1, N, N, C, false, true, 0, 0, 0, 0, 0, 0, false);
+        addon.matmul(x, x, c, 1, N, N, C, false, true, 0, 0, 0, 0, 0, 0, false, false);
         return [out, dx, dw, c];
       };
       const a = run(), b = run();
@@ -141,7 +141,7 @@ void test('the thread pool: 1 and 2 threads give the same GEMM and row-kernel re
     for (const t of [1, 2]) {
       addon.setThreads(t);
       const c = new Float32Array(M * N);
-      addon.matmul(a, b, c, 1, M, N, K, false, false, 0, 0, 0, 0, 0, 0, false);
+      addon.matmul(a, b, c, 1, M, N, K, false, false, 0, 0, 0, 0, 0, 0, false, false);
       const sm = new Float32Array(300 * 700);
       addon.softmaxForward(logits, sm, 300, 700);
       results.push([c, sm]);
