@@ -62,7 +62,7 @@ function syntheticVocab(n: number): GgufTokenizer {
 }
 
 /** The prompt: BOS then seeded random ids of ordinary tokens (the same for both engines). */
-function promptIds(vocab: number): number[] {
+export function promptIds(vocab: number): number[] {
   const rng = new Rng(11);
   return [1, ...Array.from({ length: PROMPT - 1 }, () => 259 + rng.int(vocab - 259))];
 }
@@ -90,7 +90,7 @@ function elapsed(c: Clock): { wallS: number; cpuS: number } {
  * resourceUsage().maxRSS: Linux carries the forking parent's RSS into an exec'ed child's maxRSS (the old address
  * space, a copy of the parent's, is counted at exec), so a child of a big parent would report the parent's size.
  */
-function peakMb(): number {
+export function peakMb(): number {
   try {
     const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
     if (m?.[1] !== undefined) return Number(m[1]) / 1024;
@@ -241,11 +241,11 @@ function randomModel(dtype: OutType): LlamaModel {
   });
 }
 
-/** Writes the GGUF file of each dtype; returns their paths. */
-function writeModels(dir: string): Map<OutType, string> {
+/** Writes the GGUF file of each dtype (a random SmolLM-135M-shaped model, a synthetic vocab); returns their paths. */
+export function writeModels(dir: string, dtypes: readonly OutType[] = DTYPES): Map<OutType, string> {
   const tok = syntheticVocab(SMOLLM_135M.vocabSize);
   const paths = new Map<OutType, string>();
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     const path = join(dir, `smollm135m-random-${dtype}.gguf`);
     const model = randomModel(dtype);
     saveGguf(model, tok, path, { dtype });

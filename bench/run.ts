@@ -1,14 +1,15 @@
-// Benchmark dispatcher: `npm run bench -- gemm|ops|memory|infer|train|skills|all` (node dist/bench/run.js NAME). Each bench prints one
+// Benchmark dispatcher: `npm run bench -- gemm|ops|memory|infer|train|skills|serve|all` (node dist/bench/run.js NAME). Each bench prints one
 // JSON object per line (see bench/common.ts).
 import { runGemmBench } from './gemm.js';
 import { runInferBench } from './infer.js';
 import { runMemoryBench } from './memory.js';
 import { runOpsBench } from './ops.js';
+import { runServeBench } from './serve.js';
 import { runSkillsBench } from './skills.js';
 import { runTrainBench } from './train.js';
 
 const BENCHES: Readonly<Record<string, () => void | Promise<void>>> = {
-  gemm: runGemmBench, ops: runOpsBench, memory: () => runMemoryBench(), infer: runInferBench, train: runTrainBench, skills: runSkillsBench,
+  gemm: runGemmBench, ops: runOpsBench, memory: () => runMemoryBench(), infer: runInferBench, train: runTrainBench, skills: runSkillsBench, serve: runServeBench,
 };
 
 const names = process.argv.slice(2);

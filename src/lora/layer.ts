@@ -6,7 +6,7 @@ import { isGradEnabled, tidy } from '../engine/context.js';
 import { addLowRank, dropout, linear, scale } from '../engine/ops/index.js';
 import { hashIndex, Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
-import type { LinearDelta } from '../models/linear.js';
+import type { LinearDelta, LowRankFactors } from '../models/linear.js';
 
 /** What a layer reads from its adapter at every forward (shared by all layers of one adapter). */
 export interface LoraRuntime {
@@ -77,6 +77,11 @@ export class LoraLinear implements LinearDelta {
     // k·(h·Aᵀ)·Bᵀ = (k·h·Aᵀ)·Bᵀ: scaling the [..., r] intermediate instead of the [..., out] result costs r/out of
     // the work, forward and backward. The scope frees the intermediates' handles at once (the graph keeps its own).
     return tidy(() => linear(scale(linear(x, this.A), this.scaling * runtimeScale), this.B));
+  }
+
+  /** The factors at the adapter's runtime scale (decode steps; no dropout: inference only). */
+  lowRank(): LowRankFactors {
+    return { A: this.A, B: this.B, k: this.scaling * this.runtime.scale };
   }
 
   /** y[..., out] + forward(x), accumulated into y's buffer by one fused op (addLowRank); y is consumed. */

@@ -11,11 +11,15 @@ import { KVCache } from './kvcache.js';
 import type { LinearDelta } from './linear.js';
 import { LlamaModel } from './llama.js';
 
-/** A low-rank delta like LoRA's: k·(x·Aᵀ)·Bᵀ. */
-function lowRank(out: number, inF: number, seed: number, k: number): LinearDelta & { dispose(): void } {
+/** A low-rank delta like LoRA's: k·(x·Aᵀ)·Bᵀ, through tensor ops only, or also giving its factors (the fast path). */
+function lowRank(out: number, inF: number, seed: number, k: number, factors: boolean): LinearDelta & { dispose(): void } {
   const A = Tensor.from(Array.from({ length: 4 * inF }, (_, i) => Math.sin(i * 0.7 + seed) * 0.3), [4, inF]).keep();
   const B = Tensor.from(Array.from({ length: out * 4 }, (_, i) => Math.cos(i * 0.3 + seed) * 0.3), [out, 4]).keep();
-  return { forward: (x) => tidy(() => linear(scale(linear(x, A), k), B)), dispose: () => { A.dispose(); B.dispose(); } };
+  return {
+    forward: (x) => tidy(() => linear(scale(linear(x, A), k), B)),
+    ...(factors ? { lowRank: () => ({ A, B, k }) } : {}),
+    dispose: () => { A.dispose(); B.dispose(); },
+  };
 }
 
 function model(dtype: 'f32' | 'f16' | 'bf16' | 'q8_0'): LlamaModel {
@@ -35,7 +39,7 @@ for (const dtype of ['f32', 'f16', 'bf16', 'q8_0'] as const) {
     const m = model(dtype);
     const c = m.config;
     const R = 21; // past every invariant chunk (4, 16) with remainders
-    const deltas = [0, 1, 2].map((s) => lowRank(c.numHeads * c.headDim, c.hiddenSize, s, 0.5 + s));
+    const deltas = [0, 1, 2].map((s) => lowRank(c.numHeads * c.headDim, c.hiddenSize, s, 0.5 + s, s !== 1));
     const stackOf = (r: number): LinearDelta[] => (r % 4 === 0 ? [] : r % 4 === 1 ? [deltas[0]] : r % 4 === 2 ? [deltas[1], deltas[0]] : [deltas[0], deltas[2]]);
     const prompt = (r: number): Int32Array => Int32Array.from({ length: 1 + (r % 5) }, (_, i) => (r * 7 + i * 3) % c.vocabSize);
     const scratch = new Map<string, Tensor>();

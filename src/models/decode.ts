@@ -6,12 +6,12 @@
 //
 // Letters: C hidden, H query heads, G kv heads, D head dim, I MLP width, P cached positions.
 
-import type { Backend, Buf } from '../engine/backend.js';
+import type { Backend, Buf, MatmulParams } from '../engine/backend.js';
 import { tidy } from '../engine/context.js';
 import type { DType } from '../engine/dtype.js';
 import { Storage, Tensor } from '../engine/tensor.js';
 import type { KVCache } from './kvcache.js';
-import type { Linear, LinearDelta } from './linear.js';
+import type { Linear, LinearDelta, LowRankFactors } from './linear.js';
 import type { LlamaModel } from './llama.js';
 
 /** Work buffers of a decode step, kept between steps by their owner (a cache, a server's batch). */
@@ -31,49 +31,66 @@ export function invariantRows(dtype: DType): number {
   if (dtype === 'f32' || dtype === 'q8_0' || dtype === 'q4_0') return 64;
   return 4;
 }
-/** LoRA products per call (rank-16 factors: per-row dots up to 4 rows at every SIMD level). */
-const DELTA_ROWS = 4;
+/** Tensor-path deltas (without factors) per call: below the scalar level's 4-row micro-tile, per-row dots. */
+const DELTA_ROWS = 3;
+
+const rowwise = (M: number, N: number, K: number): MatmulParams => ({
+  batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise: true,
+});
 
 /** out[R, N] = x[R, K] · W[N, K]ᵀ (+ bias) (+ each row's deltas(x)), rows in invariant chunks. */
-function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null): void {
+function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null, scratch: Scratch): void {
   const w = lin.weight;
   const [N, K] = w.shape as [number, number];
   const chunk = invariantRows(w.dtype);
   for (let r0 = 0; r0 < R; r0 += chunk) {
     const M = Math.min(chunk, R - r0);
     const [xs, os] = [x.subarray(r0 * K, (r0 + M) * K), out.subarray(r0 * N, (r0 + M) * N)];
-    if (w.dtype === 'f32') {
-      be.matmul(xs, w.data, os, { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise: true });
-    } else be.matmulQuant(xs, w.bytes, w.dtype, os, M, N, K, true); // generation: inference rounding, as qlinear without a tape
+    if (w.dtype === 'f32') be.matmul(xs, w.data, os, rowwise(M, N, K));
+    else be.matmulQuant(xs, w.bytes, w.dtype, os, M, N, K, true); // generation: inference rounding, as qlinear without a tape
   }
   if (lin.bias !== null) for (let r = 0; r < R; r++) be.axpy(1, lin.bias.data, out.subarray(r * N, (r + 1) * N), N);
   const lists = Array.from({ length: R }, (_, r) => (deltasOf === null ? lin.deltas : deltasOf(lin, r)));
   const depth = lists.reduce((d, l) => Math.max(d, l.length), 0);
-  if (depth === 0) return;
-  // adapters take tensors: rows that add the same delta at the same place in their stack go together (so each row
-  // still adds its deltas in its own stack's order), a few at a time
-  tidy(() => {
-    for (let j = 0; j < depth; j++) {
-      const groups = new Map<LinearDelta, number[]>();
-      lists.forEach((l, r) => {
-        const d = l[j];
-        if (d !== undefined) groups.set(d, [...(groups.get(d) ?? []), r]);
-      });
-      for (const [d, rows] of groups) {
-        for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) {
-          const part = rows.slice(g0, g0 + DELTA_ROWS);
-          let xt: Tensor;
-          if (part.length === 1) { // a view of the row (not owned: the caller keeps the buffer)
-            xt = new Tensor(new Storage(be, x.subarray(part[0] * K, (part[0] + 1) * K), null, false), [1, K], [K, 1], 0, 'f32');
-          } else {
-            xt = Tensor.zeros([part.length, K], be);
-            part.forEach((r, i) => xt.data.set(x.subarray(r * K, (r + 1) * K), i * K));
-          }
-          const y = d.forward(xt).data;
-          part.forEach((r, i) => be.axpy(1, y.subarray(i * N, (i + 1) * N), out.subarray(r * N, (r + 1) * N), N));
-        }
-      }
+  // rows that add the same delta at the same place in their stack go together (so each row still adds its deltas
+  // in its own stack's order): S-LoRA's grouping of the low-rank products by adapter
+  for (let j = 0; j < depth; j++) {
+    const groups = new Map<LinearDelta, number[]>();
+    lists.forEach((l, r) => {
+      const d = l[j];
+      if (d !== undefined) groups.set(d, [...(groups.get(d) ?? []), r]);
+    });
+    for (const [d, rows] of groups) {
+      if (d.lowRank !== undefined) lowRankRows(be, d.lowRank(), x, out, rows, N, K, scratch);
+      else for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) tensorDeltaRows(be, d, x, out, rows.slice(g0, g0 + DELTA_ROWS), N, K);
     }
+  }
+}
+
+/** out[rows] += (k·x[rows]·Aᵀ)·Bᵀ with rowwise products on work buffers: every row's bits as if it were alone. */
+function lowRankRows(be: Backend, f: LowRankFactors, x: Buf, out: Buf, rows: number[], N: number, K: number, scratch: Scratch): void {
+  const [G, r] = [rows.length, f.A.shape[0]];
+  const xg = G === 1 ? x.subarray(rows[0] * K, (rows[0] + 1) * K) : scratch('lr_x', G * K);
+  if (G > 1) rows.forEach((row, i) => xg.set(x.subarray(row * K, (row + 1) * K), i * K));
+  const [t, y] = [scratch('lr_t', G * r), scratch('lr_y', G * N)];
+  be.matmul(xg, f.A.data, t, rowwise(G, r, K)); // [G, r]
+  be.affine(t, t, G * r, f.k, 0);
+  be.matmul(t, f.B.data, y, rowwise(G, N, r)); // [G, N]
+  rows.forEach((row, i) => be.axpy(1, y.subarray(i * N, (i + 1) * N), out.subarray(row * N, (row + 1) * N), N));
+}
+
+/** out[rows] += d(x[rows]) through the delta's own tensor ops (few rows: per-row dots at every level). */
+function tensorDeltaRows(be: Backend, d: LinearDelta, x: Buf, out: Buf, part: number[], N: number, K: number): void {
+  tidy(() => {
+    let xt: Tensor;
+    if (part.length === 1) { // a view of the row (not owned: the caller keeps the buffer)
+      xt = new Tensor(new Storage(be, x.subarray(part[0] * K, (part[0] + 1) * K), null, false), [1, K], [K, 1], 0, 'f32');
+    } else {
+      xt = Tensor.zeros([part.length, K], be);
+      part.forEach((r, i) => xt.data.set(x.subarray(r * K, (r + 1) * K), i * K));
+    }
+    const y = d.forward(xt).data;
+    part.forEach((r, i) => be.axpy(1, y.subarray(i * N, (i + 1) * N), out.subarray(r * N, (r + 1) * N), N));
   });
 }
 
@@ -118,9 +135,9 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
   const part = (b: Buf, r: number, n: number): Buf => b.subarray(r * n, (r + 1) * n);
   model.blocks.forEach((b, i) => {
     be.rmsnormForward(x, b.attnNorm.data, h, rstd, R, C, c.rmsNormEps);
-    linearRows(be, b.q, h, q, R, deltasOf);
-    linearRows(be, b.k, h, kr, R, deltasOf);
-    linearRows(be, b.v, h, vrow, R, deltasOf);
+    linearRows(be, b.q, h, q, R, deltasOf, scratch);
+    linearRows(be, b.k, h, kr, R, deltasOf, scratch);
+    linearRows(be, b.v, h, vrow, R, deltasOf, scratch);
     caches.forEach((cache, r) => {
       const P = cache.length;
       const positions = Int32Array.of(P);
@@ -131,13 +148,13 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
       const attn = { B: 1, Tq: 1, Tk: P + 1, H, G, D, scale: 1 / Math.sqrt(D), qOffset: P, causal: true };
       be.attentionForward(part(qr, r, H * D), kc.subarray(0, (P + 1) * row), vc.subarray(0, (P + 1) * row), part(a, r, H * D), part(lse, r, H), attn);
     });
-    linearRows(be, b.o, a, tmp, R, deltasOf);
+    linearRows(be, b.o, a, tmp, R, deltasOf, scratch);
     be.axpy(1, tmp, x, R * C); // x += o(a)
     be.rmsnormForward(x, b.mlpNorm.data, h, rstd, R, C, c.rmsNormEps);
-    linearRows(be, b.gate, h, g, R, deltasOf);
-    linearRows(be, b.up, h, u, R, deltasOf);
+    linearRows(be, b.gate, h, g, R, deltasOf, scratch);
+    linearRows(be, b.up, h, u, R, deltasOf, scratch);
     be.swigluForward(g, u, s, R * I);
-    linearRows(be, b.down, s, tmp, R, deltasOf);
+    linearRows(be, b.down, s, tmp, R, deltasOf, scratch);
     be.axpy(1, tmp, x, R * C); // x += down(silu(gate) * up)
   });
   for (const cache of caches) cache.advance(1);
@@ -147,10 +164,10 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
 }
 
 /** Logits [R, V] of hidden states [R, 1, C] (decodeRows' result), the LM head's rows in invariant chunks. */
-export function logitsRows(model: LlamaModel, h: Tensor): Tensor {
+export function logitsRows(model: LlamaModel, h: Tensor, scratch: Scratch): Tensor {
   const R = h.size / model.config.hiddenSize;
   const head = model.lmHead;
   const out = Tensor.zeros([R, head.outFeatures], h.backend);
-  linearRows(h.backend, head, h.data, out.data, R, null);
+  linearRows(h.backend, head, h.data, out.data, R, null, scratch);
   return out;
 }

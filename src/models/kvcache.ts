@@ -55,15 +55,16 @@ export class KVCache {
     return { k: K.data, v: V.data };
   }
 
-  /** A work buffer of n f32 elements kept with the cache (reused step after step, freed by dispose). */
+  /** A work buffer of n f32 elements kept with the cache (reused step after step, grown when needed, freed by
+   *  dispose); a buffer asked for again by name may move, so hold it only for the step. */
   scratch(name: string, n: number): Buf {
     let t = this.scratchBufs.get(name);
-    if (t === undefined || t.size !== n) {
+    if (t === undefined || t.size < n) {
       t?.dispose();
       t = Tensor.zeros([n]).keep();
       this.scratchBufs.set(name, t);
     }
-    return t.data;
+    return t.data.subarray(0, n);
   }
 
   /** Called once per forward, after every layer appended. */

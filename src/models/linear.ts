@@ -14,6 +14,17 @@ export interface LinearDelta {
    * present, which saves the [..., out] temporaries of the separate delta and sum.
    */
   addTo?(y: Tensor, x: Tensor): Tensor;
+  /**
+   * Optional factors of a low-rank delta, y += (k·x·Aᵀ)·Bᵀ with A [r, in] and B [out, r] (f32): decode steps then call
+   * the kernels on their own buffers, several rows at once, instead of building tensors per row group.
+   */
+  lowRank?(): LowRankFactors;
+}
+
+export interface LowRankFactors {
+  A: Tensor;
+  B: Tensor;
+  k: number;
 }
 
 export class Linear {

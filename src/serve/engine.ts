@@ -378,7 +378,7 @@ export class ServeEngine {
     const ids = Int32Array.from(rows, (r) => r.last);
     const caches = rows.map((r) => r.cache as KVCache);
     const deltasOf = (lin: Linear, r: number): readonly LinearDelta[] => this.rowDeltas(rows[r], lin);
-    const logits = noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf)).toArray()));
+    const logits = noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf), (n, k) => this.buf(n, k)).toArray()));
     this.counters.batchRows = rows.length;
     const V = logits.length / rows.length;
     rows.forEach((r, i) => this.accept(r, logits.subarray(i * V, (i + 1) * V)));
@@ -477,7 +477,7 @@ export class ServeEngine {
 
 /** A module's delta at a request's scale (forwardScaled: the arithmetic of forward() at that scale). */
 function scaledDelta(m: LoraLinear, scale: number): LinearDelta {
-  return { forward: (x) => m.forwardScaled(x, scale) };
+  return { forward: (x) => m.forwardScaled(x, scale), lowRank: () => ({ A: m.A, B: m.B, k: m.scaling * scale }) };
 }
 
 /** log-softmax of the raw logits at `id`, and the n most likely tokens with theirs (ties by lower id). */
