@@ -11,3 +11,5 @@ export { configFromHf, configToHf, paramCount, ARCHITECTURES, type LlamaConfig }
 export { GenerationSession, generate, generateTokens, type Generation, type GenerateOptions } from './models/generate.js';
 export { KVCache } from './models/kvcache.js';
 export { initWeights, tinyConfig } from './models/init.js';
+export { ServeEngine, EngineError, type AdapterRef, type CompletionRequest, type CompletionResult, type EngineOptions, type EngineStats, type TokenEvent } from './serve/engine.js';
+export { createServer, isLoopback, type NomoatServer, type ServerOptions } from './serve/http.js';

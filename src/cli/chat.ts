@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { GenerationSession, generateTokens } from '../models/generate.js';
-import { renderChat, type ChatMessage, type Tokenizer } from '../tokenizer/index.js';
+import { chatPromptIds, type ChatMessage } from '../tokenizer/index.js';
 import type { FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import {
@@ -35,9 +35,6 @@ function readTemplate(path: string): string {
   }
 }
 
-/** Token text of an id, for the template's bos_token / eos_token. */
-const textOf = (tok: Tokenizer, id: number | null): string => (id === null ? '' : (tok.idToToken(id) ?? ''));
-
 export const command = defineCommand({
   name: 'chat',
   summary: 'chat with a model in the terminal',
@@ -66,8 +63,6 @@ export const command = defineCommand({
     await applyRecipeFlag(loaded.model, recipe);
     const ctx = f['ctx-size'] ?? loaded.model.config.maxPositionEmbeddings;
     const maxReply = f['n-predict'] ?? 256;
-    const bos = textOf(tokenizer, tokenizer.bosId);
-    const eos = textOf(tokenizer, tokenizer.eosId);
     const opening: ChatMessage[] = f['system-prompt'] !== undefined ? [{ role: 'system', content: f['system-prompt'] }] : [];
     let messages: ChatMessage[] = [...opening];
     // earlier turns stay in the KV cache: each turn computes only its new tokens
@@ -89,9 +84,7 @@ export const command = defineCommand({
         process.stderr.write('(conversation cleared)\n');
       } else if (line !== '') {
         const turn = [...messages, { role: 'user', content: line }];
-        const text = renderChat(template, turn, { addGenerationPrompt: true, bosToken: bos, eosToken: eos });
-        // templates that write {{ bos_token }} themselves must not get a second one
-        const ids = tokenizer.encode(text, { parseSpecial: true, addBos: tokenizer.addBosByDefault && !(bos !== '' && text.startsWith(bos)) });
+        const ids = chatPromptIds(tokenizer, template, turn);
         const room = Math.min(maxReply, ctx - ids.length);
         if (room < 1) {
           process.stderr.write(`nomoat chat: the conversation (${ids.length} tokens) fills the context of ${ctx}; /reset to start over or raise -c\n`);

@@ -11,6 +11,6 @@ export { saveGgufLora, loadGgufLora, type GgufLoraSaveOptions } from './gguf.js'
 export { mergeAdapter, unmergeAdapter, unmergeAll, mergedAdapters, type MergeOptions } from './merge-weights.js';
 export { combineAdapters, type CombineAdaptersOptions } from './combine.js';
 export { lowRankFrobenius, relativeUpdateNorms } from './stats.js';
-export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, type Recipe, type RecipeAdapter, type RecipeMerge } from './recipe.js';
+export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, loadRecipeStack, type Recipe, type RecipeAdapter, type RecipeMerge } from './recipe.js';
 export * as mergeMath from './merge/index.js';
 export { COMBINATION_TYPES, type CombinationType, type MajoritySignMethod } from './merge/index.js';

@@ -132,30 +132,40 @@ export function loadAdapter(path: string, model: LlamaModel, opts: AdapterLoadOp
 }
 
 /**
- * Applies a recipe to a loaded base model: loads every adapter (checking each against the base), then either
- * attaches them all at their scales, or combines them with recipe.merge and attaches the result at scale 1.
- * Returns the attached adapters. On any error nothing stays attached.
+ * Loads a recipe's adapters for a base model (checking each against it) without attaching them: the stack, each
+ * adapter at its scale, or, when the recipe has "merge", the one combined adapter at scale 1. On any error every
+ * adapter loaded so far is freed. (The server keeps such a stack detached and applies it per request.)
  */
-export function applyRecipe(model: LlamaModel, recipe: Recipe, opts: AdapterLoadOptions = {}): LoraAdapter[] {
+export function loadRecipeStack(model: LlamaModel, recipe: Recipe, opts: AdapterLoadOptions = {}): { adapter: LoraAdapter; scale: number }[] {
   const loaded: LoraAdapter[] = [];
   try {
     for (const a of recipe.adapters) loaded.push(loadAdapter(a.path, model, opts));
     const m = recipe.merge;
-    if (m === undefined) {
-      loaded.forEach((a, i) => a.attach(model, { scale: recipe.adapters[i].scale, checkBase: false }));
-      return loaded;
-    }
+    if (m === undefined) return loaded.map((adapter, i) => ({ adapter, scale: recipe.adapters[i].scale }));
     const combined = combineAdapters(loaded, m.method, {
       weights: m.weights ?? recipe.adapters.map((a) => a.scale),
       density: m.density, majoritySignMethod: m.majority_sign_method, svdRank: m.svd_rank, svdClamp: m.svd_clamp, seed: m.seed,
     });
     for (const a of loaded) a.dispose();
-    loaded.length = 0;
-    loaded.push(combined);
-    combined.attach(model, { scale: 1, checkBase: false });
-    return [combined];
+    return [{ adapter: combined, scale: 1 }];
   } catch (e) {
     for (const a of loaded) a.dispose();
     throw e;
   }
+}
+
+/**
+ * Applies a recipe to a loaded base model: loads every adapter (checking each against the base), then either
+ * attaches them all at their scales, or combines them with recipe.merge and attaches the result at scale 1.
+ * Returns the attached adapters. On any error nothing stays attached.
+ */
+export function applyRecipe(model: LlamaModel, recipe: Recipe, opts: AdapterLoadOptions = {}): LoraAdapter[] {
+  const stack = loadRecipeStack(model, recipe, opts);
+  try {
+    for (const { adapter, scale } of stack) adapter.attach(model, { scale, checkBase: false });
+  } catch (e) {
+    for (const { adapter } of stack) adapter.dispose(); // dispose detaches
+    throw e;
+  }
+  return stack.map((s) => s.adapter);
 }

@@ -115,6 +115,16 @@ export function renderChat(template: string, messages: readonly ChatMessage[], o
   return out;
 }
 
+/** The prompt for the next assistant turn, as `nomoat chat` and the server build it: the template rendered with
+ *  add_generation_prompt, encoded with special tokens parsed; BOS added when the tokenizer adds one by default and
+ *  the template did not already write it (templates that write {{ bos_token }} must not get a second one). */
+export function chatPromptIds(tokenizer: Tokenizer, template: string, messages: readonly ChatMessage[], options: Omit<RenderChatOptions, 'addGenerationPrompt' | 'bosToken' | 'eosToken'> = {}): number[] {
+  const tokenText = (id: number | null): string => (id === null ? '' : (tokenizer.idToToken(id) ?? ''));
+  const bos = tokenText(tokenizer.bosId);
+  const text = renderChat(template, messages, { ...options, addGenerationPrompt: true, bosToken: bos, eosToken: tokenText(tokenizer.eosId) });
+  return tokenizer.encode(text, { parseSpecial: true, addBos: tokenizer.addBosByDefault && !(bos !== '' && text.startsWith(bos)) });
+}
+
 export interface ChatTokens {
   text: string;
   ids: number[];

@@ -14,4 +14,4 @@ export {
 } from './convert.js';
 export { trainBpe, type TrainBpeOptions } from './train-bpe.js';
 export { chatTemplateFromConfig } from './chat-config.js';
-export { renderChat, strftime, tokenizeChat, type ChatMessage, type ChatTokens, type RenderChatOptions, type TokenizeChatOptions } from './chat.js';
+export { chatPromptIds, renderChat, strftime, tokenizeChat, type ChatMessage, type ChatTokens, type RenderChatOptions, type TokenizeChatOptions } from './chat.js';

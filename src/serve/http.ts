@@ -1,0 +1,295 @@
+// The HTTP server: OpenAI's API (chat, completions, models) over the serving engine, vLLM's runtime LoRA
+// endpoints, /health, Prometheus /metrics and the web page at /. Routes are thin: protocol.ts validates,
+// completions.ts runs requests, registry.ts names models, engine.ts batches.
+//
+// Fastify, because it is maintained (the OpenJS Foundation's, v5 current), has request-body limits and JSON
+// parsing built in (a too-large body is a 413 before any of it is buffered; __proto__ keys are refused), and is
+// among the fastest Node HTTP frameworks; Hono would do as well, but needs an adapter for Node's http module.
+//
+// Safety: loopback by default, and any other address only with an API key (Authorization: Bearer KEY, compared in
+// constant time on SHA-256 digests); bodies up to 1 MiB; only application/json bodies (so a web page elsewhere
+// cannot post a "simple" cross-site request without a CORS preflight); CORS off unless one origin is given;
+// errors never carry a stack trace.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
+import { chatFormat, chatPlan, completionFormat, completionPlan, runPlan, type GenerationDeps } from './completions.js';
+import type { ServeEngine } from './engine.js';
+import { HttpCounters, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { ApiError, ChatRequest, CompletionRequest, LoadLoraRequest, parseBody, UnloadLoraRequest } from './protocol.js';
+import { ModelRegistry } from './registry.js';
+import { DEFAULT_WEB_DIR, PLACEHOLDER_PAGE, readStatic } from './static.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** served without the API key (health and the web page's files) */
+    public?: boolean;
+  }
+}
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface ServerOptions {
+  /** the engine to serve; the server owns it from here (close() drains and disposes it) */
+  engine: ServeEngine;
+  /** the base's id in the API: what `model` names to get the base alone */
+  modelId: string;
+  /** shown as the base's `root` in /v1/models (default: modelId) */
+  modelPath?: string;
+  /** adapters to load now, by name: a PEFT folder or a GGUF LoRA each (adapters already in the engine are served too) */
+  loras?: readonly { name: string; path: string }[];
+  /** recipe files to serve, by name (see ModelRegistry.addRecipeFile) */
+  recipes?: readonly { name: string; path: string }[];
+  /** the folder runtime-loaded adapters must come from */
+  adaptersDir?: string;
+  /** enables POST /v1/load_lora_adapter and /v1/unload_lora_adapter (needs adaptersDir) */
+  allowAdapterLoading?: boolean;
+  /** default 127.0.0.1; any non-loopback address needs apiKey */
+  host?: string;
+  /** default 8080; 0 = any free port (listen() returns the URL with the real one) */
+  port?: number;
+  /** required as `Authorization: Bearer KEY` on everything but /health and the web page */
+  apiKey?: string;
+  /** the one origin allowed to call from a browser ('*' for any); CORS is off without it */
+  cors?: string;
+  /** largest request body in bytes (default 1 MiB) */
+  bodyLimit?: number;
+  /** the web page's folder (default: the package's web/) */
+  webDir?: string;
+  /** where errors and warnings go (default: stderr) */
+  log?: (line: string) => void;
+}
+
+export interface NomoatServer {
+  readonly app: FastifyInstance;
+  readonly engine: ServeEngine;
+  readonly registry: ModelRegistry;
+  /** starts listening; resolves with the URL (http://host:port) */
+  listen(): Promise<string>;
+  /** stops accepting requests (new ones get 503), lets the running ones finish, then frees the engine and adapters */
+  close(): Promise<void>;
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** Any error as the API's: ApiErrors as they are, Fastify's body errors by their code, anything else a bare 500. */
+export function toApiError(e: unknown, bodyLimit = DEFAULT_BODY_LIMIT): ApiError {
+  if (e instanceof ApiError) return e;
+  const f = e as { code?: unknown; statusCode?: unknown; message?: unknown };
+  const status = typeof f.statusCode === 'number' ? f.statusCode : 500;
+  switch (f.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, `the request body is larger than this server's limit of ${bodyLimit} bytes`, 'invalid_request_error', null, 'request_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'the request body must be JSON, sent with Content-Type: application/json', 'invalid_request_error', null, 'unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'the request body is empty; send a JSON object', 'invalid_request_error');
+  }
+  if (status === 400 && typeof f.message === 'string') return new ApiError(400, `the request body is not valid JSON: ${f.message}`, 'invalid_request_error', null, 'invalid_json');
+  if (status >= 400 && status < 500 && typeof f.message === 'string') return new ApiError(status, f.message, 'invalid_request_error');
+  return new ApiError(500, 'internal server error', 'server_error');
+}
+
+/** Headers that go with an error status. */
+function errorHeaders(e: ApiError): Record<string, string> {
+  if (e.status === 401) return { 'WWW-Authenticate': 'Bearer' };
+  if (e.status === 429) return { 'Retry-After': '1' };
+  if (e.status === 503) return { Connection: 'close' };
+  return {};
+}
+
+function writeJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+export function createServer(opts: ServerOptions): NomoatServer {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 8080;
+  if (!isLoopback(host) && (opts.apiKey === undefined || opts.apiKey === '')) {
+    throw new Error(`refusing to listen on ${host} without an API key: any machine that reaches it could use the server. Pass --api-key KEY (clients send Authorization: Bearer KEY), or bind 127.0.0.1`);
+  }
+  if (opts.allowAdapterLoading === true && opts.adaptersDir === undefined) {
+    throw new Error('--allow-adapter-loading needs --adapters-dir DIR: the one folder lora_path may point into');
+  }
+  if (opts.port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new Error(`port must be an integer in [0, 65535], got ${port}`);
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const log = opts.log ?? ((line: string): void => void process.stderr.write(`${line}\n`));
+  const { engine } = opts;
+  const registry = new ModelRegistry(engine, {
+    baseId: opts.modelId, basePath: opts.modelPath ?? opts.modelId, adaptersDir: opts.adaptersDir, allowLoading: opts.allowAdapterLoading === true,
+    onWarning: (m) => log(`nomoat serve: warning: ${m}`),
+  });
+  try {
+    for (const l of opts.loras ?? []) registry.addAdapterFile(l.name, l.path);
+    for (const r of opts.recipes ?? []) registry.addRecipeFile(r.name, r.path);
+  } catch (e) {
+    registry.dispose();
+    throw e;
+  }
+  const deps: GenerationDeps = { engine, registry, modelId: opts.modelId };
+  const keyHash = opts.apiKey !== undefined && opts.apiKey !== '' ? sha256(opts.apiKey) : null;
+  const counters = new HttpCounters();
+  const webDir = opts.webDir ?? DEFAULT_WEB_DIR;
+  let closing = false;
+
+  const app = fastify({ bodyLimit, logger: false, return503OnClosing: false });
+  const logError = (e: unknown): void => log(`nomoat serve: error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  const sendError = (res: ServerResponse, e: unknown): void => {
+    const err = toApiError(e, bodyLimit);
+    if (err.status >= 500 && !(e instanceof ApiError)) logError(e);
+    writeJson(res, err.status, err.body(), errorHeaders(err));
+  };
+
+  app.setErrorHandler((e, _request, reply) => {
+    const err = toApiError(e, bodyLimit);
+    if (err.status >= 500 && !(e instanceof ApiError)) logError(e);
+    return reply.code(err.status).headers(errorHeaders(err)).send(err.body());
+  });
+  app.setNotFoundHandler((request) => {
+    throw new ApiError(404, `no route for ${request.method} ${request.url.split('?')[0]}`, 'invalid_request_error', null, 'not_found');
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const res = reply.raw;
+    res.once('close', () => counters.count(request.routeOptions.url ?? 'unmatched', res.writableFinished ? res.statusCode : 499));
+    // CORS first, so that a browser can read the errors below
+    const origin = request.headers.origin;
+    if (opts.cors !== undefined && origin !== undefined && (opts.cors === '*' || origin === opts.cors)) {
+      res.setHeader('Access-Control-Allow-Origin', opts.cors === '*' ? '*' : origin);
+      res.setHeader('Vary', 'Origin');
+    }
+    if (closing) throw new ApiError(503, 'the server is shutting down', 'service_unavailable', null, 'shutting_down');
+    if (keyHash !== null && request.routeOptions.config.public !== true) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+      if (m === null) throw new ApiError(401, 'You didn\'t provide an API key. Send it as Authorization: Bearer KEY.', 'invalid_request_error', null, 'invalid_api_key');
+      if (!timingSafeEqual(sha256(m[1]), keyHash)) throw new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key');
+    }
+    return undefined;
+  });
+
+  if (opts.cors !== undefined) {
+    app.options('*', { config: { public: true } }, async (_request, reply) => {
+      reply.code(204).headers({ 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Content-Type', 'Access-Control-Max-Age': '600' });
+      return reply.send();
+    });
+  }
+
+  // ---- generation ---------------------------------------------------------------------------------------------------
+
+  /** Hands the response to runPlan (raw: streamed or not), aborting the engine requests if the client goes away. */
+  const generate = async (plan: Parameters<typeof runPlan>[1], format: Parameters<typeof runPlan>[2], reply: { hijack(): void; raw: ServerResponse }): Promise<void> => {
+    reply.hijack();
+    const res = reply.raw;
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    try {
+      await runPlan(deps, plan, format, {
+        res, signal: gone.signal, json: (status, body) => writeJson(res, status, body), fail: (e) => sendError(res, e), log: logError,
+      });
+    } catch (e) { // a bug in building the answer: a 500 if nothing was written yet
+      if (!res.headersSent) sendError(res, e);
+      else {
+        logError(e);
+        res.destroy();
+      }
+    } finally {
+      registry.sweep();
+    }
+  };
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const plan = chatPlan(deps, parseBody(ChatRequest, request.body));
+    await generate(plan, chatFormat(engine), reply);
+  });
+
+  app.post('/v1/completions', async (request, reply) => {
+    const plan = completionPlan(deps, parseBody(CompletionRequest, request.body));
+    await generate(plan, completionFormat(engine), reply);
+  });
+
+  // ---- models and adapters ----------------------------------------------------------------------------------------
+
+  app.get('/v1/models', () => ({ object: 'list', data: registry.models(engine.options.contextSize) }));
+
+  app.get<{ Params: { model: string } }>('/v1/models/:model', (request) => {
+    const card = registry.models(engine.options.contextSize).find((m) => m.id === request.params.model);
+    if (card === undefined) throw new ApiError(404, `The model \`${request.params.model}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+    return card;
+  });
+
+  app.get('/lora-adapters', () => registry.loraAdapters());
+
+  app.post('/v1/load_lora_adapter', (request) => {
+    const { lora_name, lora_path } = parseBody(LoadLoraRequest, request.body);
+    registry.load(lora_name, lora_path);
+    const id = registry.loraAdapters().find((a) => a.name === lora_name)?.id ?? null;
+    return { status: 'ok', message: `Success: LoRA adapter '${lora_name}' added successfully.`, lora_name, id };
+  });
+
+  app.post('/v1/unload_lora_adapter', (request) => {
+    const { lora_name } = parseBody(UnloadLoraRequest, request.body);
+    registry.unload(lora_name);
+    return { status: 'ok', message: `Success: LoRA adapter '${lora_name}' removed successfully.`, lora_name };
+  });
+
+  // ---- operations ---------------------------------------------------------------------------------------------------
+
+  app.get('/health', { config: { public: true } }, () => ({ status: 'ok' }));
+
+  app.get('/metrics', (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics(engine.stats(), counters)));
+
+  // ---- the web page -------------------------------------------------------------------------------------------------
+
+  const page = (path: string, reply: FastifyReply): FastifyReply => {
+    const file = readStatic(webDir, path);
+    reply.header('X-Content-Type-Options', 'nosniff');
+    if (file !== null) {
+      return reply.type(file.type).send(file.body);
+    }
+    if (path === '' || path === 'index.html') {
+      return reply.type('text/html; charset=utf-8').send(PLACEHOLDER_PAGE);
+    }
+    throw new ApiError(404, `no route for GET /${path}`, 'invalid_request_error', null, 'not_found');
+  };
+  app.get('/', { config: { public: true } }, (_request, reply) => page('', reply));
+  app.get<{ Params: { '*': string } }>('/*', { config: { public: true } }, (request, reply) => page(request.params['*'], reply));
+
+  // ---- lifetime -----------------------------------------------------------------------------------------------------
+
+  let closed: Promise<void> | null = null;
+  return {
+    app, engine, registry,
+    async listen() {
+      await app.listen({ host, port });
+      const a = app.server.address() as AddressInfo;
+      return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    },
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        const httpClosed = app.close(); // stops listening; requests in flight go on
+        await engine.drain();
+        // every answer is written once the engine is idle; connections kept alive by clients are closed after a grace
+        const grace = setTimeout(() => app.server.closeAllConnections(), 1000);
+        await httpClosed;
+        clearTimeout(grace);
+        engine.dispose();
+        registry.dispose();
+      })();
+      return closed;
+    },
+  };
+}
