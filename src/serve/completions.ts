@@ -31,6 +31,8 @@ interface Plan {
   sampling: SamplingConfig;
   n: number;
   stop: string[];
+  /** vLLM's and llama.cpp's ignore_eos: only max_tokens, the context or a stop string end the reply */
+  ignoreEos: boolean;
   /** engine's topLogprobs: undefined = none */
   topLogprobs: number | undefined;
   stream: boolean;
@@ -88,7 +90,7 @@ function commonPlan(deps: GenerationDeps, req: ChatRequest | CompletionRequest, 
   };
   const stop = req.stop == null ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop;
   return {
-    model: req.model ?? deps.modelId, prompts, stack, maxTokens: max, sampling, n: req.n ?? 1, stop,
+    model: req.model ?? deps.modelId, prompts, stack, maxTokens: max, sampling, n: req.n ?? 1, stop, ignoreEos: req.ignore_eos ?? false,
     stream: req.stream ?? false, includeUsage: (req.stream ?? false) && (req.stream_options?.include_usage ?? false),
   };
 }
@@ -265,7 +267,7 @@ export async function runPlan(deps: GenerationDeps, plan: Plan, format: Format, 
       };
       const job = deps.engine.submit({
         prompt, adapters: plan.stack, maxTokens: plan.maxTokens[p], sampling: { ...plan.sampling, seed: plan.sampling.seed + i },
-        stopStrings: plan.stop, topLogprobs: plan.topLogprobs,
+        stopStrings: plan.stop, topLogprobs: plan.topLogprobs, ...(plan.ignoreEos ? { stopTokens: [] } : {}),
       }, {
         signal: stop.signal,
         onToken: plan.stream ? (ev) => {

@@ -144,6 +144,7 @@ export function createServer(opts: ServerOptions): NomoatServer {
   let closing = false;
 
   const app = fastify({ bodyLimit, logger: false, return503OnClosing: false });
+  app.removeContentTypeParser('text/plain'); // JSON only: a text/plain post is a "simple" cross-site request
   const logError = (e: unknown): void => log(`nomoat serve: error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   const sendError = (res: ServerResponse, e: unknown): void => {
     const err = toApiError(e, bodyLimit);

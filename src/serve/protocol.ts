@@ -101,6 +101,7 @@ const common = {
   top_k: int(0).nullish(),
   min_p: z.number().min(0).lt(1).nullish(),
   repetition_penalty: z.number().gt(0).nullish(),
+  ignore_eos: z.boolean().nullish(),
   adapters: z.array(adapterRef).max(16).nullish(),
   lora: z.array(loraRef).max(16).nullish(),
 };
