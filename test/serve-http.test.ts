@@ -147,7 +147,7 @@ test('GET /v1/models lists the base, adapters and recipes with vLLM\'s parent/ro
   await assert.rejects(client.models.retrieve('nope'), (e: unknown) => e instanceof OpenAI.NotFoundError);
 });
 
-test('chat, greedy: the base, an adapter, recipes and per-request stacks give generate\'s tokens and logprobs, bit for bit', async () => {
+test('chat, greedy, all at once: the base, adapters, recipes, per-request stacks and an adapter loaded mid-traffic give generate\'s tokens and logprobs, bit for bit', async () => {
   const prompt = chatPromptIds(tok, tok.chatTemplate!, CHAT);
   const max = 24;
   const cases: { what: string; body: Record<string, unknown>; stack: () => { adapter: LoraAdapter; scale: number }[] }[] = [
@@ -157,14 +157,29 @@ test('chat, greedy: the base, an adapter, recipes and per-request stacks give ge
     { what: 'adapters field', body: { model: 'a1', adapters: [{ name: 'a0', scale: -0.5 }] }, stack: () => fromFiles([paths.a1gguf, 1], [paths.a0, -0.5]) },
     { what: 'llama.cpp lora ids', body: { model: 'tiny', lora: [{ id: 1, scale: 0.7 }, { id: 0, scale: 0.3 }] }, stack: () => fromFiles([paths.a1gguf, 0.7], [paths.a0, 0.3]) },
   ];
-  const texts = new Set<string>();
-  for (const c of cases) {
-    const r = await post('/v1/chat/completions', { ...c.body, messages: CHAT, max_completion_tokens: max, temperature: 0, logprobs: true, top_logprobs: 2 });
-    assert.equal(r.status, 200, c.what);
-    const body = (await r.json()) as { object: string; model: string; choices: { message: { role: string; content: string }; finish_reason: string; logprobs: { content: { token: string; logprob: number; bytes: number[]; top_logprobs: { token: string; logprob: number }[] }[] } }[]; usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
+  // the references first (generate attaches adapters to the shared model), then every request at once: 6 requests
+  // on 4 rows, so rows join and leave, while an adapter is loaded, used and unloaded mid-traffic
+  const cases2 = [...cases, { what: 'runtime adapter', body: { model: 'rt2' }, stack: () => fromFiles([paths.rt, 1]) }];
+  const wants = cases2.map((c) => {
     const stack = c.stack();
     const want = alone(prompt, stack, max);
     for (const { adapter } of stack) adapter.dispose();
+    return want;
+  });
+  const ask = async (body: Record<string, unknown>): Promise<Response> => post('/v1/chat/completions', { ...body, messages: CHAT, max_completion_tokens: max, temperature: 0, logprobs: true, top_logprobs: 2 });
+  const runtime = async (): Promise<Response> => {
+    assert.equal((await post('/v1/load_lora_adapter', { lora_name: 'rt2', lora_path: 'rt' })).status, 200);
+    const r = await ask({ model: 'rt2' });
+    assert.equal((await post('/v1/unload_lora_adapter', { lora_name: 'rt2' })).status, 200);
+    return r;
+  };
+  const responses = await Promise.all([...cases.map((c) => ask(c.body)), runtime()]);
+  const texts = new Set<string>();
+  for (const [i, c] of cases2.entries()) {
+    const r = responses[i];
+    const want = wants[i];
+    assert.equal(r.status, 200, c.what);
+    const body = (await r.json()) as { object: string; model: string; choices: { message: { role: string; content: string }; finish_reason: string; logprobs: { content: { token: string; logprob: number; bytes: number[]; top_logprobs: { token: string; logprob: number }[] }[] } }[]; usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
     const got = body.choices[0];
     assert.equal(body.object, 'chat.completion');
     assert.equal(body.model, c.body.model);
@@ -381,13 +396,19 @@ test('runtime adapters: load inside --adapters-dir only (no ../, no symlink out)
   await expectError(await post('/v1/unload_lora_adapter', { lora_name: 'mix/0' }), 400);
 });
 
-test('a client vanishing mid-stream frees its row; the next request succeeds', async () => {
+test('a client vanishing mid-stream frees its row; the others go on unharmed; the next request succeeds', async () => {
+  const prompt = tok.encode('Once upon a time', { parseSpecial: true });
+  const stack = fromFiles([paths.a0, 1]);
+  const want = alone(prompt, stack, 120, true);
+  for (const { adapter } of stack) adapter.dispose();
   const before = server.engine.stats();
   const ac = new AbortController();
   const r = await post('/v1/chat/completions', { model: 'tiny', messages: CHAT, max_tokens: 200, temperature: 0, stream: true, ignore_eos: true }, {}, ac.signal);
+  const other = client.completions.create({ model: 'a0', prompt: 'Once upon a time', max_tokens: 120, temperature: 0, ignore_eos: true } as OpenAI.CompletionCreateParamsNonStreaming);
   const reader = (r.body as ReadableStream<Uint8Array>).getReader();
   assert.ok(!(await reader.read()).done);
   ac.abort(); // the connection closes
+  assert.equal((await other).choices[0].text, want.text);
   const t0 = Date.now();
   while (server.engine.stats().running > 0 && Date.now() - t0 < 5000) await new Promise((res) => setTimeout(res, 10));
   const after = server.engine.stats();
