@@ -292,7 +292,9 @@ test('raw SSE framing: data lines, blank-line separated, chunks of one id, final
 // ---- bad input ----------------------------------------------------------------------------------------------------------
 
 test('bad input: each gets its status and OpenAI\'s error shape naming the field; the server keeps serving', async () => {
-  await expectError(await post('/v1/chat/completions', '{"messages": [{"role": "user", "content": "hi"}'), 400, { type: 'invalid_request_error' });
+  await expectError(await post('/v1/chat/completions', '{"messages": [{"role": "user", "content": "hi"}'), 400, { type: 'invalid_request_error', code: 'invalid_json' });
+  await expectError(await post('/v1/chat/completions', '{"__proto__": {"x": 1}, "messages": []}'), 400, { code: 'invalid_json' });
+  await expectError(await post('/v1/chat/completions', ''), 400);
   await expectError(await post('/v1/chat/completions', { messages: [{ role: 'user', content: 3 }] }), 400, { param: 'messages[0].content' });
   await expectError(await post('/v1/chat/completions', { messages: 'hi' }), 400, { param: 'messages' });
   await expectError(await post('/v1/chat/completions', { messages: CHAT, temperature: 'hot' }), 400, { param: 'temperature' });

@@ -90,8 +90,9 @@ export function toApiError(e: unknown, bodyLimit = DEFAULT_BODY_LIMIT): ApiError
       return new ApiError(415, 'the request body must be JSON, sent with Content-Type: application/json', 'invalid_request_error', null, 'unsupported_media_type');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError(400, 'the request body is empty; send a JSON object', 'invalid_request_error');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': // also a __proto__ or constructor.prototype key
+      return new ApiError(400, 'the request body is not valid JSON', 'invalid_request_error', null, 'invalid_json');
   }
-  if (status === 400 && typeof f.message === 'string') return new ApiError(400, `the request body is not valid JSON: ${f.message}`, 'invalid_request_error', null, 'invalid_json');
   if (status >= 400 && status < 500 && typeof f.message === 'string') return new ApiError(status, f.message, 'invalid_request_error');
   return new ApiError(500, 'internal server error', 'server_error');
 }
