@@ -21,7 +21,7 @@ export interface GenerationDeps {
 }
 
 /** What both endpoints turn a request into. */
-interface Plan {
+export interface Plan {
   model: string;
   /** prompt token ids, one list per prompt (chat: one) */
   prompts: number[][];
@@ -40,7 +40,7 @@ interface Plan {
 }
 
 /** How one endpoint writes its choices. */
-interface Format {
+export interface Format {
   object: 'chat.completion' | 'text_completion';
   chunkObject: 'chat.completion.chunk' | 'text_completion';
   idPrefix: string;

@@ -15,7 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
-import { chatFormat, chatPlan, completionFormat, completionPlan, runPlan, type GenerationDeps } from './completions.js';
+import { chatFormat, chatPlan, completionFormat, completionPlan, runPlan, type Format, type GenerationDeps, type Plan } from './completions.js';
 import type { ServeEngine } from './engine.js';
 import { HttpCounters, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { ApiError, ChatRequest, CompletionRequest, LoadLoraRequest, parseBody, UnloadLoraRequest } from './protocol.js';
@@ -147,15 +147,19 @@ export function createServer(opts: ServerOptions): NomoatServer {
   const app = fastify({ bodyLimit, logger: false, return503OnClosing: false });
   app.removeContentTypeParser('text/plain'); // JSON only: a text/plain post is a "simple" cross-site request
   const logError = (e: unknown): void => log(`nomoat serve: error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  const sendError = (res: ServerResponse, e: unknown): void => {
+  /** The API's error for any failure; an unexpected one is logged (its details stay here). */
+  const apiError = (e: unknown): ApiError => {
     const err = toApiError(e, bodyLimit);
     if (err.status >= 500 && !(e instanceof ApiError)) logError(e);
+    return err;
+  };
+  const sendError = (res: ServerResponse, e: unknown): void => {
+    const err = apiError(e);
     writeJson(res, err.status, err.body(), errorHeaders(err));
   };
 
   app.setErrorHandler((e, _request, reply) => {
-    const err = toApiError(e, bodyLimit);
-    if (err.status >= 500 && !(e instanceof ApiError)) logError(e);
+    const err = apiError(e);
     return reply.code(err.status).headers(errorHeaders(err)).send(err.body());
   });
   app.setNotFoundHandler((request) => {
@@ -167,9 +171,9 @@ export function createServer(opts: ServerOptions): NomoatServer {
     res.once('close', () => counters.count(request.routeOptions.url ?? 'unmatched', res.writableFinished ? res.statusCode : 499));
     // CORS first, so that a browser can read the errors below
     const origin = request.headers.origin;
+    if (opts.cors !== undefined && opts.cors !== '*') res.setHeader('Vary', 'Origin');
     if (opts.cors !== undefined && origin !== undefined && (opts.cors === '*' || origin === opts.cors)) {
       res.setHeader('Access-Control-Allow-Origin', opts.cors === '*' ? '*' : origin);
-      res.setHeader('Vary', 'Origin');
     }
     if (closing) throw new ApiError(503, 'the server is shutting down', 'service_unavailable', null, 'shutting_down');
     if (keyHash !== null && request.routeOptions.config.public !== true) {
@@ -190,7 +194,7 @@ export function createServer(opts: ServerOptions): NomoatServer {
   // ---- generation ---------------------------------------------------------------------------------------------------
 
   /** Hands the response to runPlan (raw: streamed or not), aborting the engine requests if the client goes away. */
-  const generate = async (plan: Parameters<typeof runPlan>[1], format: Parameters<typeof runPlan>[2], reply: { hijack(): void; raw: ServerResponse }): Promise<void> => {
+  const generate = async (plan: Plan, format: Format, reply: FastifyReply): Promise<void> => {
     reply.hijack();
     const res = reply.raw;
     const gone = new AbortController();
