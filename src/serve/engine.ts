@@ -147,8 +147,9 @@ const now = (): number => performance.now();
 export class ServeEngine {
   readonly options: EngineOptions;
   private readonly adapters = new Map<string, LoraAdapter>();
-  /** per (adapter, scale), per linear: the delta object rows share (grouping in decodeRows is by identity) */
-  private readonly scaled = new Map<LoraAdapter, Map<number, Map<Linear, LinearDelta>>>();
+  /** per (adapter, scale), per linear: the delta object rows share (grouping in decodeRows is by identity); weak, so
+   *  an adapter removed while rows still used it is forgotten with it */
+  private readonly scaled = new WeakMap<LoraAdapter, Map<number, Map<Linear, LinearDelta>>>();
   private readonly queue: Row[] = [];
   private readonly running: Row[] = [];
   private readonly scratch = new Map<string, Tensor>();
@@ -190,7 +191,6 @@ export class ServeEngine {
     const a = this.adapters.get(name);
     if (a === undefined) return null;
     this.adapters.delete(name);
-    this.scaled.delete(a);
     return a;
   }
 
