@@ -35,6 +35,29 @@ static napi_value embedding(napi_env env, napi_callback_info info, int backward)
 }
 static napi_value js_embedding_forward(napi_env env, napi_callback_info info) { return embedding(env, info, 0); }
 
+// lowRankRows(x, rows, A, B, out, K, N, r, k): out[rows[i]] += (k · x[rows[i]] · Aᵀ) · Bᵀ
+static napi_value js_lowrank_rows(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 9, "lowRankRows")) return NULL;
+  long K = a_int(&a, 5, "K", 0), N = a_int(&a, 6, "N", 0), r = a_int(&a, 7, "r", 0);
+  double k = a_num(&a, 8, "k");
+  size_t G = 0;
+  if (!a.failed) napi_get_typedarray_info(env, a.argv[1], NULL, &G, NULL, NULL, NULL);
+  int32_t *rows = a_i32(&a, 1, "rows", (double)G);
+  float *x = a_f32(&a, 0, "x", 0), *A = a_f32(&a, 2, "A", (double)r * K), *B = a_f32(&a, 3, "B", (double)N * r);
+  float *out = a_f32(&a, 4, "out", 0);
+  if (a.failed) return NULL;
+  size_t xl = 0, ol = 0;
+  napi_get_typedarray_info(env, a.argv[0], NULL, &xl, NULL, NULL, NULL);
+  napi_get_typedarray_info(env, a.argv[4], NULL, &ol, NULL, NULL, NULL);
+  long R = K > 0 && N > 0 ? (long)(xl / K < ol / N ? xl / K : ol / N) : 0;
+  check_ids(&a, rows, (long)G, R, "rows", 0, 0);
+  if (!a.failed && r > 1024) a_throw(&a, 1, "%s = %.0f: ranks above 1024 are not supported", "r", r, 0);
+  if (a.failed) return NULL;
+  op_lowrank_rows(x, rows, (long)G, A, B, out, K, N, r, (float)k);
+  return a_undefined(env);
+}
+
 // gatherQuant(table, dtype, ids, out, N, C): out[N, C] = rows ids of a frozen table[V, C] stored in a byte dtype
 static napi_value js_gather_quant(napi_env env, napi_callback_info info) {
   args_t a;
@@ -300,7 +323,7 @@ static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
 void register_model_ops(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       REG("embeddingForward", js_embedding_forward),   REG("embeddingBackward", js_embedding_backward),
-      REG("gatherQuant", js_gather_quant),
+      REG("gatherQuant", js_gather_quant),       REG("lowRankRows", js_lowrank_rows),
       REG("rmsnormForward", js_rmsnorm_forward),       REG("rmsnormBackward", js_rmsnorm_backward),
       REG("rope", js_rope),                            REG("attentionForward", js_attention_forward),
       REG("attentionBackward", js_attention_backward), REG("swigluForward", js_swiglu_forward),

@@ -49,5 +49,8 @@ int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx
 // out[N, C] = dequant(w)[ids[n], :] for a frozen table w[V, C] (ids already checked against V)
 void op_gather_quant(const uint8_t *w, quant_type q, const int32_t *ids, float *out, long N, long C);
 uint32_t op_hash_index(uint32_t seed, uint32_t index);
+// out[rows[i], :] += (k · x[rows[i], :] · A[r, K]ᵀ) · B[N, r]ᵀ for i < G, each row in per-row dots (r ≤ 1024; −1 past)
+int op_lowrank_rows(const float *x, const int32_t *rows, long G, const float *A, const float *B, float *out, long K, long N, long r,
+                    float k);
 
 #endif

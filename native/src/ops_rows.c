@@ -161,3 +161,40 @@ void op_kl_backward(const float *s, const float *t, const float *dloss, float *d
   row_ctx r = {.a = s, .b = t, .c = dloss, .o1 = ds, .N = N, .C = V, .f = temp};
   pool_run(kl_b_r, &r, row_threads(N, V));
 }
+
+// ---- low-rank deltas of a server's rows ------------------------------------------------------------------------
+// out[rows[i], :] += (k · x[rows[i], :] · Aᵀ) · Bᵀ (A [r, K], B [N, r]): one adapter's delta on the rows that use it
+// (S-LoRA's grouping). Each row alone, in per-row dots, so its bits never depend on which rows share the call.
+#define LR_MAX_R 1024
+typedef struct {
+  const float *x, *A, *B;
+  const int32_t *rows;
+  float *out;
+  long G, K, N, r;
+  float k;
+} lr_ctx;
+
+static void lr_rows_r(void *ctx, int t, int parts) {
+  const lr_ctx *c = ctx;
+  const kernels_t *kt = kernels_current();
+  float h[LR_MAX_R];
+  long lo, hi;
+  pool_range(c->G, t, parts, &lo, &hi);
+  for (long i = lo; i < hi; i++) {
+    const float *xr = c->x + (long)c->rows[i] * c->K;
+    float *o = c->out + (long)c->rows[i] * c->N;
+    for (long j = 0; j < c->r; j++) h[j] = kt->dot(xr, c->A + j * c->K, c->K) * c->k;
+    for (long n = 0; n < c->N; n++) o[n] += kt->dot(h, c->B + n * c->r, c->r);
+  }
+}
+
+int op_lowrank_rows(const float *x, const int32_t *rows, long G, const float *A, const float *B, float *out, long K, long N, long r,
+                    float k) {
+  if (r > LR_MAX_R) return -1;
+  lr_ctx c = {x, A, B, rows, out, G, K, N, r, k};
+  long threads = pool_threads();
+  if ((double)G * r * (K + N) < 65536) threads = 1; // rows are independent: any split gives the same bits
+  if (threads > G) threads = G;
+  if (G > 0) pool_run(lr_rows_r, &c, (int)(threads < 1 ? 1 : threads));
+  return 0;
+}

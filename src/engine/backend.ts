@@ -135,6 +135,12 @@ export interface Backend {
    * stored, also the tied LM head). Ids out of range are the caller's bug (checked in TS).
    */
   gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void;
+  /**
+   * out[rows[i], :] += (k · x[rows[i], :] · A[r, K]ᵀ) · B[N, r]ᵀ for every i: one low-rank delta (a LoRA module) on
+   * the rows of a server's batch that use it. Each row is computed as if alone (its bits never depend on the other
+   * rows); x is [R, K] and out [R, N] for some R > max(rows). Rows out of range are the caller's bug.
+   */
+  lowRankRows(x: Buf, rows: Int32Array, A: Buf, B: Buf, out: Buf, K: number, N: number, r: number, k: number): void;
 
   // ---- model ops (fused) -------------------------------------------------------------------------------------
   /** out[N, C] = table[ids[n], C]. Ids out of range are the caller's bug (checked in TS). */

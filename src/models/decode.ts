@@ -39,7 +39,7 @@ const rowwise = (M: number, N: number, K: number): MatmulParams => ({
 });
 
 /** out[R, N] = x[R, K] · W[N, K]ᵀ (+ bias) (+ each row's deltas(x)), rows in invariant chunks. */
-function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null, scratch: Scratch): void {
+function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null): void {
   const w = lin.weight;
   const [N, K] = w.shape as [number, number];
   const chunk = invariantRows(w.dtype);
@@ -61,22 +61,15 @@ function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, delta
       if (d !== undefined) groups.set(d, [...(groups.get(d) ?? []), r]);
     });
     for (const [d, rows] of groups) {
-      if (d.lowRank !== undefined) lowRankRows(be, d.lowRank(), x, out, rows, N, K, scratch);
+      if (d.lowRank !== undefined) lowRankRows(be, d.lowRank(), x, out, rows, N, K);
       else for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) tensorDeltaRows(be, d, x, out, rows.slice(g0, g0 + DELTA_ROWS), N, K);
     }
   }
 }
 
-/** out[rows] += (k·x[rows]·Aᵀ)·Bᵀ with rowwise products on work buffers: every row's bits as if it were alone. */
-function lowRankRows(be: Backend, f: LowRankFactors, x: Buf, out: Buf, rows: number[], N: number, K: number, scratch: Scratch): void {
-  const [G, r] = [rows.length, f.A.shape[0]];
-  const xg = G === 1 ? x.subarray(rows[0] * K, (rows[0] + 1) * K) : scratch('lr_x', G * K);
-  if (G > 1) rows.forEach((row, i) => xg.set(x.subarray(row * K, (row + 1) * K), i * K));
-  const [t, y] = [scratch('lr_t', G * r), scratch('lr_y', G * N)];
-  be.matmul(xg, f.A.data, t, rowwise(G, r, K)); // [G, r]
-  be.affine(t, t, G * r, f.k, 0);
-  be.matmul(t, f.B.data, y, rowwise(G, N, r)); // [G, N]
-  rows.forEach((row, i) => be.axpy(1, y.subarray(i * N, (i + 1) * N), out.subarray(row * N, (row + 1) * N), N));
+/** out[rows] += (k·x[rows]·Aᵀ)·Bᵀ in one kernel call per adapter group: every row's bits as if it were alone. */
+function lowRankRows(be: Backend, f: LowRankFactors, x: Buf, out: Buf, rows: number[], N: number, K: number): void {
+  be.lowRankRows(x, Int32Array.from(rows), f.A.data, f.B.data, out, K, N, f.A.shape[0], f.k);
 }
 
 /** out[rows] += d(x[rows]) through the delta's own tensor ops (few rows: per-row dots at every level). */
@@ -135,9 +128,9 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
   const part = (b: Buf, r: number, n: number): Buf => b.subarray(r * n, (r + 1) * n);
   model.blocks.forEach((b, i) => {
     be.rmsnormForward(x, b.attnNorm.data, h, rstd, R, C, c.rmsNormEps);
-    linearRows(be, b.q, h, q, R, deltasOf, scratch);
-    linearRows(be, b.k, h, kr, R, deltasOf, scratch);
-    linearRows(be, b.v, h, vrow, R, deltasOf, scratch);
+    linearRows(be, b.q, h, q, R, deltasOf);
+    linearRows(be, b.k, h, kr, R, deltasOf);
+    linearRows(be, b.v, h, vrow, R, deltasOf);
     caches.forEach((cache, r) => {
       const P = cache.length;
       const positions = Int32Array.of(P);
@@ -148,13 +141,13 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
       const attn = { B: 1, Tq: 1, Tk: P + 1, H, G, D, scale: 1 / Math.sqrt(D), qOffset: P, causal: true };
       be.attentionForward(part(qr, r, H * D), kc.subarray(0, (P + 1) * row), vc.subarray(0, (P + 1) * row), part(a, r, H * D), part(lse, r, H), attn);
     });
-    linearRows(be, b.o, a, tmp, R, deltasOf, scratch);
+    linearRows(be, b.o, a, tmp, R, deltasOf);
     be.axpy(1, tmp, x, R * C); // x += o(a)
     be.rmsnormForward(x, b.mlpNorm.data, h, rstd, R, C, c.rmsNormEps);
-    linearRows(be, b.gate, h, g, R, deltasOf, scratch);
-    linearRows(be, b.up, h, u, R, deltasOf, scratch);
+    linearRows(be, b.gate, h, g, R, deltasOf);
+    linearRows(be, b.up, h, u, R, deltasOf);
     be.swigluForward(g, u, s, R * I);
-    linearRows(be, b.down, s, tmp, R, deltasOf, scratch);
+    linearRows(be, b.down, s, tmp, R, deltasOf);
     be.axpy(1, tmp, x, R * C); // x += down(silu(gate) * up)
   });
   for (const cache of caches) cache.advance(1);
@@ -164,10 +157,10 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
 }
 
 /** Logits [R, V] of hidden states [R, 1, C] (decodeRows' result), the LM head's rows in invariant chunks. */
-export function logitsRows(model: LlamaModel, h: Tensor, scratch: Scratch): Tensor {
+export function logitsRows(model: LlamaModel, h: Tensor): Tensor {
   const R = h.size / model.config.hiddenSize;
   const head = model.lmHead;
   const out = Tensor.zeros([R, head.outFeatures], h.backend);
-  linearRows(h.backend, head, h.data, out.data, R, null, scratch);
+  linearRows(h.backend, head, h.data, out.data, R, null);
   return out;
 }

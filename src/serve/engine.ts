@@ -378,7 +378,7 @@ export class ServeEngine {
     const ids = Int32Array.from(rows, (r) => r.last);
     const caches = rows.map((r) => r.cache as KVCache);
     const deltasOf = (lin: Linear, r: number): readonly LinearDelta[] => this.rowDeltas(rows[r], lin);
-    const logits = noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf), (n, k) => this.buf(n, k)).toArray()));
+    const logits = noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf)).toArray()));
     this.counters.batchRows = rows.length;
     const V = logits.length / rows.length;
     rows.forEach((r, i) => this.accept(r, logits.subarray(i * V, (i + 1) * V)));

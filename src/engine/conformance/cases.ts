@@ -7,7 +7,7 @@ import * as loss from './cases_losses.js';
 import { matmulCases } from './cases_matmul.js';
 import * as mem from './cases_memory.js';
 import * as model from './cases_model.js';
-import { gatherQuantCases, matmulQuantCases, matmulQuantTCases } from './cases_quant.js';
+import { gatherQuantCases, lowRankRowsCases, matmulQuantCases, matmulQuantTCases } from './cases_quant.js';
 
 export const CASES: Readonly<Record<KernelName, CaseGenerator>> = {
   alloc: mem.allocCases,
@@ -28,6 +28,7 @@ export const CASES: Readonly<Record<KernelName, CaseGenerator>> = {
   matmulQuant: matmulQuantCases,
   matmulQuantT: matmulQuantTCases,
   gatherQuant: gatherQuantCases,
+  lowRankRows: lowRankRowsCases,
   embeddingForward: model.embeddingForwardCases,
   embeddingBackward: model.embeddingBackwardCases,
   rmsnormForward: model.rmsnormForwardCases,

@@ -219,3 +219,21 @@ export const gatherQuantCases: CaseGenerator = (d) =>
       tol: { out: EXACT },
     };
   }));
+
+/** Low-rank deltas on chosen rows (repeats and gaps included), ranks and widths past the SIMD steps. */
+export const lowRankRowsCases: CaseGenerator = (d) =>
+  [[1, 3, 16, 17, 4], [5, 33, 8, 70, 16], [9, 100, 16, 33, 1]].map(([R, K, r, N, G]): Case => {
+    const [x, A, B, out0] = [d.normal(R * K), d.normal(r * K), d.normal(N * r), d.normal(R * N)];
+    const rows = d.ints(G, 0, R - 1);
+    const k = d.uniform(1, -2, 2)[0];
+    return {
+      kind: 'compare',
+      name: `R=${R} K=${K} r=${r} N=${N} rows=[${rows.join(',')}]`,
+      run: (s) => {
+        const out = s.input(out0);
+        s.be.lowRankRows(s.input(x), rows, s.input(A), s.input(B), out, K, N, r, k);
+        return { out: s.read(out) };
+      },
+      tol: { out: { rel: 1e-5, abs: 1e-5 * K * r * G * maxAbs(x) * maxAbs(A) * maxAbs(B) * Math.max(1, Math.abs(k)) } },
+    };
+  });

@@ -51,6 +51,8 @@ export interface NativeAddon {
   matmulQuantT(dy: Float32Array, w: Uint8Array, dtype: string, dx: Float32Array, M: number, N: number, K: number): void;
   /** out[N, C] = dequant(table)[ids[n], :], table a Uint8Array [V, C] in a byte dtype. */
   gatherQuant(table: Uint8Array, dtype: string, ids: Int32Array, out: Float32Array, N: number, C: number): void;
+  /** out[rows[i]] += (k · x[rows[i]] · Aᵀ) · Bᵀ */
+  lowRankRows(x: Float32Array, rows: Int32Array, A: Float32Array, B: Float32Array, out: Float32Array, K: number, N: number, r: number, k: number): void;
   embeddingForward(table: Float32Array, ids: Int32Array, out: Float32Array, N: number, C: number): void;
   embeddingBackward(dout: Float32Array, ids: Int32Array, dtable: Float32Array, N: number, C: number): void;
   rmsnormForward(x: Float32Array, w: Float32Array, out: Float32Array, rstd: Float32Array, N: number, C: number, eps: number): void;

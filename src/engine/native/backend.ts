@@ -91,6 +91,9 @@ export class NativeBackend implements Backend {
   gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void {
     this.addon.gatherQuant(table, dtype, ids, f32(out, 'out'), N, C);
   }
+  lowRankRows(x: Buf, rows: Int32Array, A: Buf, B: Buf, out: Buf, K: number, N: number, r: number, k: number): void {
+    this.addon.lowRankRows(f32(x, 'x'), rows, f32(A, 'A'), f32(B, 'B'), f32(out, 'out'), K, N, r, k);
+  }
   embeddingForward(table: Buf, ids: Int32Array, out: Buf, N: number, C: number): void {
     this.addon.embeddingForward(f32(table, 'table'), ids, f32(out, 'out'), N, C);
   }

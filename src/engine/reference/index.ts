@@ -121,6 +121,22 @@ export class ReferenceBackend implements Backend {
   gatherQuant(table: Uint8Array, dtype: Exclude<DType, 'f32'>, ids: Int32Array, out: Buf, N: number, C: number): void {
     quant.gatherQuant(table, dtype, ids, out, N, C);
   }
+  lowRankRows(x: Buf, rows: Int32Array, A: Buf, B: Buf, out: Buf, K: number, N: number, r: number, k: number): void {
+    rows.forEach((row, i) => {
+      if (!(row >= 0 && (row + 1) * K <= x.length && (row + 1) * N <= out.length)) throw new Error(`lowRankRows: rows[${i}] = ${row} is outside x and out`);
+      const h = new Float64Array(r);
+      for (let j = 0; j < r; j++) {
+        let s = 0;
+        for (let c = 0; c < K; c++) s += x[row * K + c] * A[j * K + c];
+        h[j] = s * k;
+      }
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let j = 0; j < r; j++) s += h[j] * B[n * r + j];
+        out[row * N + n] += s;
+      }
+    });
+  }
   embeddingForward(table: Buf, ids: Int32Array, out: Buf, N: number, C: number): void {
     rows.embeddingForward(table, ids, out, N, C);
   }
