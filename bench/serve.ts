@@ -1,7 +1,8 @@
 // Serving bench: the engine behind `nomoat serve` (continuous batching, per-request adapter stacks) on a
 // SmolLM-135M-shaped model (random weights, the same GGUF files for both sides).
 // - streams: 1, 4 and 16 concurrent greedy requests (32-token prompts, 32 generated tokens each) against llama.cpp
-//   (node-llama-cpp) with as many parallel sequences in one context, F32 and Q8_0, each side at its best thread
+//   (node-llama-cpp) with as many parallel sequences in one context, F32 and Q8_0, each side warmed up by one short
+//   request first (page faults, thread pools, first-call allocations are not serving), at its best thread
 //   count: aggregate tokens/s (generated tokens over the wall time from the first request to the last token), p50
 //   and p99 time to first token and inter-token latency, peak RSS.
 // - adapters: 16 streams over 8 LoRA adapters (r16, every block linear) vs the same 16 on one adapter (the
@@ -24,7 +25,7 @@ import { emit, round, threadCounts } from './common.js';
 import { peakMb, SMOLLM_135M, writeModels } from './infer.js';
 
 const PROMPT = 32;
-const GEN = 32;
+const GEN = 64;
 const STREAMS = [1, 4, 16];
 const PEER_NAME = 'llama.cpp (node-llama-cpp 3.21.1, one context with as many sequences)';
 
@@ -75,6 +76,7 @@ async function runOurs(s: ChildSpec): Promise<ChildResult> {
   }
   const stackOf = (i: number): AdapterRef[] => (n === 0 ? [] : [{ name: `a${s.spread === 'one' ? 0 : i % n}`, scale: 1 }]);
   const ps = prompts(s.streams);
+  await engine.submit({ prompt: ps[0].slice(0, 8), adapters: stackOf(0), maxTokens: 4, sampling: GREEDY, stopTokens: [] }); // warm-up
   const t0 = performance.now();
   const stamps = ps.map((): number[] => []);
   const starts = ps.map(() => 0);
@@ -96,6 +98,12 @@ async function runPeer(s: ChildSpec): Promise<ChildResult> {
   const ctx = await model.createContext({ contextSize: s.streams * (PROMPT + GEN + 8), sequences: s.streams, threads: s.threads, batchSize: Math.max(512, s.streams * PROMPT) });
   const seqs = Array.from({ length: s.streams }, () => ctx.getSequence());
   const ps = prompts(s.streams);
+  { // warm-up
+    const it = seqs[0].evaluate(ps[0].slice(0, 8) as never[], { temperature: 0, yieldEogToken: true });
+    for (let k = 0; k < 4; k++) await it.next();
+    await it.return();
+    await seqs[0].clearHistory();
+  }
   const t0 = performance.now();
   const stamps = ps.map((): number[] => []);
   const starts = ps.map(() => 0);

@@ -156,11 +156,10 @@ export function decodeRows(model: LlamaModel, ids: Int32Array, caches: readonly 
   return out;
 }
 
-/** Logits [R, V] of hidden states [R, 1, C] (decodeRows' result), the LM head's rows in invariant chunks. */
-export function logitsRows(model: LlamaModel, h: Tensor): Tensor {
+/** Logits [R, V] of hidden states [R, 1, C] (decodeRows' result) into out, the LM head's rows in invariant chunks. */
+export function logitsRows(model: LlamaModel, h: Tensor, out: Buf): void {
   const R = h.size / model.config.hiddenSize;
   const head = model.lmHead;
-  const out = Tensor.zeros([R, head.outFeatures], h.backend);
-  linearRows(h.backend, head, h.data, out.data, R, null);
-  return out;
+  if (out.length !== R * head.outFeatures) throw new Error(`logitsRows: out holds ${out.length} values, not ${R} × ${head.outFeatures}`);
+  linearRows(h.backend, head, h.data, out, R, null);
 }

@@ -33,7 +33,9 @@ export class Sampler {
   sample(logits: ArrayLike<number>, history: readonly number[]): number {
     const c = this.config;
     const V = logits.length;
-    const l = Float64Array.from({ length: V }, (_, i) => logits[i]);
+    if (c.temperature <= 0 && c.repeatPenalty === 1) return argmax(logits); // greedy: no copy (V is 49k-128k)
+    const l = new Float64Array(V);
+    l.set(logits);
     if (c.repeatPenalty !== 1) {
       const seen = new Set(history.slice(-c.repeatLastN));
       for (const t of seen) if (t >= 0 && t < V) l[t] = l[t] > 0 ? l[t] / c.repeatPenalty : l[t] * c.repeatPenalty;

@@ -1,7 +1,7 @@
 // The serving engine: one base model in memory, named LoRA adapters, and a running batch of requests, each with
 // its own adapter stack. Requests join and leave the batch at token boundaries (continuous batching): each tick
-// runs one prompt chunk of one newcomer (PREFILL_CHUNK positions, so a long prompt never stalls the running
-// streams for long), then one decode step of every running row together (decodeRows: the base products shared by
+// runs prompt chunks of newcomers up to PREFILL_CHUNK positions (so a long prompt never stalls the running streams
+// for long, and many short ones start together), then one decode step of every running row together (decodeRows: the base products shared by
 // the batch, the low-rank products grouped by adapter, the Punica / S-LoRA idea). Every row gets the bits it would
 // get alone, so a request's tokens and logprobs do not depend on what shares its batch, and equal those of
 // `nomoat generate` with the same stack (the same prefill chunks, the same one-row arithmetic).
@@ -314,7 +314,7 @@ export class ServeEngine {
     for (const w of this.drainWaiters.splice(0)) w();
   }
 
-  /** One prompt chunk of one newcomer, then one decode step of every running row. */
+  /** Prompt chunks of newcomers (up to PREFILL_CHUNK positions), then one decode step of every running row. */
   private tick(): void {
     const t = now();
     for (const r of [...this.running]) {
@@ -322,8 +322,14 @@ export class ServeEngine {
       if (r.stopped !== null) this.end(r, r.stopped);
     }
     this.admitRows();
-    const prefilling = this.running.find((r) => r.cache !== null && r.prefilled < r.req.prompt.length);
-    if (prefilling !== undefined) this.prefillStep(prefilling);
+    // prompt chunks of newcomers, first come first served, until PREFILL_CHUNK positions are done this tick (whole
+    // chunks only: their boundaries are generate's, so the bits are too); short prompts join together
+    let budget = PREFILL_CHUNK;
+    for (const r of this.running) {
+      if (budget <= 0) break;
+      if (r.cache === null || r.prefilled >= r.req.prompt.length) continue;
+      budget -= this.prefillStep(r);
+    }
     const decoding = this.running.filter((r) => r.cache !== null && r.prefilled === r.req.prompt.length && r.finish === null && r.stopped === null);
     if (decoding.length > 0) this.decodeStep(decoding);
   }
@@ -350,9 +356,10 @@ export class ServeEngine {
     }
   }
 
-  private prefillStep(row: Row): void {
+  /** One prompt chunk of a row; returns its positions. */
+  private prefillStep(row: Row): number {
     const cache = row.cache;
-    if (cache === null) return;
+    if (cache === null) return 0;
     const ids = Int32Array.from(row.req.prompt);
     const T = ids.length;
     const tc = Math.min(PREFILL_CHUNK, T - row.prefilled);
@@ -372,15 +379,17 @@ export class ServeEngine {
     row.prefilled += tc;
     this.counters.promptTokens += tc;
     if (logits !== null) this.accept(row, logits);
+    return tc;
   }
 
   private decodeStep(rows: Row[]): void {
     const ids = Int32Array.from(rows, (r) => r.last);
     const caches = rows.map((r) => r.cache as KVCache);
     const deltasOf = (lin: Linear, r: number): readonly LinearDelta[] => this.rowDeltas(rows[r], lin);
-    const logits = noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf)).toArray()));
+    const V = this.model.lmHead.outFeatures;
+    const logits = this.buf('logits', rows.length * V); // read before the next step reuses it
+    noGrad(() => tidy(() => logitsRows(this.model, decodeRows(this.model, ids, caches, (n, k) => this.buf(n, k), deltasOf), logits)));
     this.counters.batchRows = rows.length;
-    const V = logits.length / rows.length;
     rows.forEach((r, i) => this.accept(r, logits.subarray(i * V, (i + 1) * V)));
   }
 
