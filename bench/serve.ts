@@ -9,6 +9,7 @@
 //   low-rank products grouped by adapter should cost little more), and vs the 16 served one at a time.
 // Batch invariance (each row reduced as if alone) costs nothing to measure separately here: the engine has no other
 // mode; its price is the per-row dots of rowwise products instead of a packed GEMM for F32 weights.
+// - load: hundreds of requests over HTTP to a real `nomoat serve` process (serve_load.ts).
 // Each run is its own child process (`node dist/bench/serve.js child JSON`), so each peak RSS is its own.
 
 import { spawnSync } from 'node:child_process';
@@ -23,6 +24,7 @@ import { GREEDY } from '../src/models/sampling.js';
 import { ServeEngine, type AdapterRef } from '../src/serve/engine.js';
 import { emit, round, threadCounts } from './common.js';
 import { peakMb, SMOLLM_135M, writeModels } from './infer.js';
+import { runServeLoad } from './serve_load.js';
 
 const PROMPT = 32;
 const GEN = 64;
@@ -141,7 +143,7 @@ const tps = (r: ChildResult): number => r.tokens / r.wallS;
 const lat = (r: ChildResult): string =>
   `TTFT p50 ${round(pct(r.ttftMs, 50))} / p99 ${round(pct(r.ttftMs, 99))} ms, inter-token p50 ${round(pct(r.itlMs, 50))} / p99 ${round(pct(r.itlMs, 99))} ms`;
 
-export function runServeBench(): void {
+export async function runServeBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-serve-'));
   try {
     const paths = writeModels(dir, ['f32', 'q8_0']);
@@ -182,6 +184,7 @@ export function runServeBench(): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  await runServeLoad();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'child') {

@@ -143,6 +143,8 @@ interface Row {
 }
 
 const now = (): number => performance.now();
+/** KV caches are made in multiples of this many positions, so that ended rows' caches fit later requests */
+const KV_STEP = 64;
 
 export class ServeEngine {
   readonly options: EngineOptions;
@@ -153,6 +155,9 @@ export class ServeEngine {
   private readonly queue: Row[] = [];
   private readonly running: Row[] = [];
   private readonly scratch = new Map<string, Tensor>();
+  /** KV caches of ended rows, kept for the next ones (sizes in steps of KV_STEP positions): steady memory from
+   *  request to request instead of a fresh allocation each (which fragments the native heap) */
+  private readonly pool: KVCache[] = [];
   private scheduled = false;
   private closing = false;
   private drainWaiters: (() => void)[] = [];
@@ -242,6 +247,7 @@ export class ServeEngine {
     for (const r of [...this.queue, ...this.running]) this.end(r, new EngineError('shutting_down', 'the server is shutting down'));
     for (const t of this.scratch.values()) t.dispose();
     this.scratch.clear();
+    for (const c of this.pool.splice(0)) c.dispose();
   }
 
   private admit(req: CompletionRequest, hooks: SubmitHooks, resolve: Row['resolve'], reject: Row['reject']): Row {
@@ -274,6 +280,17 @@ export class ServeEngine {
       submittedAt: t, firstTokenAt: null, lastTokenAt: t,
       deadline: this.options.requestTimeoutMs > 0 ? t + this.options.requestTimeoutMs : Infinity, stopped: null, finish: null,
     };
+  }
+
+  /** Keeps an ended row's cache for the next rows while running + pooled caches stay within the KV budget. */
+  private release(cache: KVCache): void {
+    const used = this.running.reduce((s, r) => s + r.cacheBytes, 0);
+    if (this.closing || used + this.pooledBytes() + this.cacheBytes(cache.maxLength) > this.options.kvBudgetBytes) cache.dispose();
+    else this.pool.push(cache);
+  }
+
+  private pooledBytes(): number {
+    return this.pool.reduce((s, c) => s + this.cacheBytes(c.maxLength), 0);
   }
 
   private cacheBytes(positions: number): number {
@@ -338,9 +355,13 @@ export class ServeEngine {
   private admitRows(): void {
     while (this.queue.length > 0 && this.running.length < this.options.parallel) {
       const row = this.queue[0];
-      const positions = Math.min(this.options.contextSize, row.req.prompt.length + row.req.maxTokens);
+      const needed = Math.min(this.options.contextSize, row.req.prompt.length + row.req.maxTokens);
+      const pooled = this.pool.filter((c) => c.maxLength >= needed).sort((a, b) => a.maxLength - b.maxLength)[0];
+      const positions = pooled?.maxLength ?? Math.min(this.options.contextSize, Math.ceil(needed / KV_STEP) * KV_STEP);
       const bytes = this.cacheBytes(positions);
       const used = this.running.reduce((s, r) => s + r.cacheBytes, 0);
+      // pooled caches give way to a request that needs the memory
+      while (pooled === undefined && this.pool.length > 0 && used + bytes + this.pooledBytes() > this.options.kvBudgetBytes) this.pool.shift()?.dispose();
       if (used + bytes > this.options.kvBudgetBytes) {
         if (this.running.length === 0) { // it can never fit
           this.queue.shift();
@@ -350,7 +371,11 @@ export class ServeEngine {
         return; // wait for a row to end
       }
       this.queue.shift();
-      row.cache = new KVCache(this.model.config, 1, positions);
+      if (pooled !== undefined) {
+        this.pool.splice(this.pool.indexOf(pooled), 1);
+        pooled.truncate(0);
+      }
+      row.cache = pooled ?? new KVCache(this.model.config, 1, positions);
       row.cacheBytes = bytes;
       this.running.push(row);
     }
@@ -463,7 +488,7 @@ export class ServeEngine {
   private end(row: Row, err: Error | null): void {
     const i = this.running.indexOf(row);
     if (i >= 0) this.running.splice(i, 1);
-    row.cache?.dispose();
+    if (row.cache !== null) this.release(row.cache);
     row.cache = null;
     row.cacheBytes = 0;
     if (err !== null) {
