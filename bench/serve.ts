@@ -22,7 +22,7 @@ import { LoraAdapter } from '../src/lora/index.js';
 import { loadModel } from '../src/models/load.js';
 import { GREEDY } from '../src/models/sampling.js';
 import { ServeEngine, type AdapterRef } from '../src/serve/engine.js';
-import { emit, round, threadCounts } from './common.js';
+import { bestTime, emit, round, threadCounts } from './common.js';
 import { peakMb, SMOLLM_135M, writeModels } from './infer.js';
 import { runServeLoad } from './serve_load.js';
 
@@ -143,7 +143,42 @@ const tps = (r: ChildResult): number => r.tokens / r.wallS;
 const lat = (r: ChildResult): string =>
   `TTFT p50 ${round(pct(r.ttftMs, 50))} / p99 ${round(pct(r.ttftMs, 99))} ms, inter-token p50 ${round(pct(r.itlMs, 50))} / p99 ${round(pct(r.itlMs, 99))} ms`;
 
+/**
+ * What batch invariance costs: a 16-row decode step's F32 base products (one layer's seven linears and the LM head
+ * of the 135M shape) as rowwise products (each row's bits as if alone: what the engine runs) vs the packed GEMM
+ * (faster where compute-bound, but a row's bits then depend on how many rows share the call). q8_0/f16 products
+ * are row-invariant on their fast paths already, so only F32 pays.
+ */
+export function invarianceCost(threads: number): void {
+  const be = getBackend();
+  be.setThreads(threads);
+  const c = SMOLLM_135M;
+  const [C, I, q, kv] = [c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim, c.numKvHeads * c.headDim];
+  const shapes = [[q, C], [kv, C], [kv, C], [C, q], [I, C], [I, C], [C, I]].map(([N, K]) => ({ N, K, n: c.numLayers }));
+  shapes.push({ N: c.vocabSize, K: C, n: 1 });
+  const M = 16;
+  const rng = new Rng(5);
+  const run = (rowwise: boolean): number => {
+    let total = 0;
+    for (const { N, K, n } of shapes) {
+      const [x, w, out] = [be.alloc(M * K), be.alloc(N * K), be.alloc(M * N)];
+      for (let i = 0; i < w.length; i++) w[i] = rng.normal() * 0.02;
+      x.fill(0.5);
+      const p = { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise };
+      total += n * bestTime(() => be.matmul(x, w, out, p), 3);
+      for (const b of [x, w, out]) be.free(b);
+    }
+    return total;
+  };
+  const [packed, rowwise] = [run(false), run(true)];
+  emit({
+    bench: 'serve', metric: 'batch_invariance_cost_f32_16rows', unit: 'ms', ours: rowwise * 1000, peer: packed * 1000, peer_name: 'the same products as a packed GEMM (not batch-invariant)',
+    higher_is_better: false, note: `base products of one 16-row decode step of the F32 135M shape (30 layers × 7 linears + the LM head), ${threads} threads; ratio < 1 is what invariance costs`,
+  });
+}
+
 export async function runServeBench(): Promise<void> {
+  invarianceCost(Math.max(...threadCounts()));
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-serve-'));
   try {
     const paths = writeModels(dir, ['f32', 'q8_0']);
