@@ -2,12 +2,15 @@
 // recipes (src/serve/http.ts). Prints the URL; SIGINT/SIGTERM stop accepting, let running requests finish, exit 0.
 
 import { existsSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlagSpecs } from './args.js';
 import { UsageError } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, THREAD_FLAG, loadForCli, requireTokenizer, setThreads } from './common.js';
+
+/** Where the arena's votes go without --votes: beside where the server was started, created at the first vote. */
+const DEFAULT_VOTES = 'arena-votes.jsonl';
 
 /** The bundled model, so that `npx nomoat serve` works offline on a fresh clone. */
 const BUNDLED_MODEL = fileURLToPath(new URL('../../../assets/default-model', import.meta.url));
@@ -26,6 +29,7 @@ const FLAGS = {
   ...THREAD_FLAG,
   'api-key': { kind: 'string', metavar: 'KEY', help: 'require Authorization: Bearer KEY (default: $NOMOAT_API_KEY; none on loopback)' },
   cors: { kind: 'string', metavar: 'ORIGIN', help: 'let web pages from ORIGIN (or *) call the API from a browser; off by default' },
+  votes: { kind: 'string', metavar: 'FILE', help: 'append the web page\'s arena votes to FILE, one JSON line each (FastChat\'s battle fields); created at the first vote', default: DEFAULT_VOTES },
 } as const satisfies FlagSpecs;
 
 /** NAME=PATH pairs of a repeatable flag. */
@@ -55,13 +59,14 @@ export const command = defineCommand({
     'A request\'s "model" is the base\'s id, an adapter\'s NAME (the base + it) or a recipe\'s NAME (its stack); the\n' +
     'extension field "adapters": [{"name", "scale"}] (or llama.cpp\'s "lora": [{"id", "scale"}], ids from GET\n' +
     '/lora-adapters) adds any stack per request. Every request gets the tokens it would get alone. Also: /health,\n' +
-    '/metrics (Prometheus), the web page at /. Request bodies up to 1 MiB. Ctrl-C finishes running requests, then exits.',
+    '/metrics (Prometheus), the web page at / (chat, stack builder, arena; votes go to --votes FILE through\n' +
+    'POST /v1/arena/votes). Request bodies up to 1 MiB. Ctrl-C finishes running requests, then exits.',
   flags: FLAGS,
   examples: [
     'nomoat serve',
     'nomoat serve -m model.gguf --lora math=./math-adapter --lora style=style.gguf --parallel 8',
     'nomoat serve --recipe stack=stack.json --alias tiny -c 2048 --port 0',
-    'nomoat serve --adapters-dir ./adapters --allow-adapter-loading',
+    'nomoat serve --adapters-dir ./adapters --allow-adapter-loading --votes runs/arena.jsonl',
     'nomoat serve --host 0.0.0.0 --api-key "$(cat key.txt)" --cors https://example.org',
   ],
   async run({ flags: f }) {
@@ -92,7 +97,7 @@ export const command = defineCommand({
     try {
       server = createServer({
         engine, modelId, modelPath, loras, recipes, adaptersDir: f['adapters-dir'], allowAdapterLoading: f['allow-adapter-loading'],
-        host: f.host, port: f.port, apiKey: f['api-key'] ?? process.env.NOMOAT_API_KEY, cors: f.cors,
+        host: f.host, port: f.port, apiKey: f['api-key'] ?? process.env.NOMOAT_API_KEY, cors: f.cors, votesFile: f.votes ?? DEFAULT_VOTES,
       });
     } catch (e) {
       engine.dispose();
@@ -110,6 +115,7 @@ export const command = defineCommand({
     const names = server.registry.models(engine.options.contextSize).map((m) => m.id);
     process.stdout.write(`nomoat serve: listening on ${url}\n`);
     process.stdout.write(`nomoat serve: models ${names.join(', ')}; ${parallel} parallel rows, context ${engine.options.contextSize}; Ctrl-C to stop\n`);
+    process.stdout.write(`nomoat serve: the web page is ${url}/; arena votes go to ${resolve(f.votes ?? DEFAULT_VOTES)}\n`);
     const srv = server;
     await new Promise<void>((resolve) => {
       let stopping = false;

@@ -1,6 +1,6 @@
 // The HTTP server: OpenAI's API (chat, completions, models) over the serving engine, vLLM's runtime LoRA
-// endpoints, /health, Prometheus /metrics and the web page at /. Routes are thin: protocol.ts validates,
-// completions.ts runs requests, registry.ts names models, engine.ts batches.
+// endpoints, /health, Prometheus /metrics, the web page at / and its arena's votes. Routes are thin: protocol.ts
+// validates, completions.ts runs requests, registry.ts names models, engine.ts batches, arena.ts logs votes.
 //
 // Fastify, because it is maintained (the OpenJS Foundation's, v5 current), has request-body limits and JSON
 // parsing built in (a too-large body is a 413 before any of it is buffered; __proto__ keys are refused), and is
@@ -15,10 +15,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance, type FastifyReply } from 'fastify';
+import { configName, VoteLog } from './arena.js';
 import { chatFormat, chatPlan, completionFormat, completionPlan, runPlan, type Format, type GenerationDeps, type Plan } from './completions.js';
 import type { ServeEngine } from './engine.js';
 import { HttpCounters, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './metrics.js';
-import { ApiError, ChatRequest, CompletionRequest, LoadLoraRequest, parseBody, UnloadLoraRequest } from './protocol.js';
+import { ApiError, ArenaVoteRequest, ChatRequest, CompletionRequest, LoadLoraRequest, parseBody, UnloadLoraRequest } from './protocol.js';
 import { ModelRegistry } from './registry.js';
 import { DEFAULT_WEB_DIR, PLACEHOLDER_PAGE, readStatic } from './static.js';
 
@@ -58,6 +59,11 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** the web page's folder (default: the package's web/) */
   webDir?: string;
+  /**
+   * the JSONL file POST /v1/arena/votes appends to (created at the first vote; its folder must exist). Default:
+   * none, and the votes endpoints answer 501 (`nomoat serve` passes ./arena-votes.jsonl unless given --votes)
+   */
+  votesFile?: string;
   /** where errors and warnings go (default: stderr) */
   log?: (line: string) => void;
 }
@@ -112,6 +118,9 @@ function writeJson(res: ServerResponse, status: number, body: unknown, headers: 
   res.end(text);
 }
 
+/** The page loads only its own files and talks only to this server: no inline script, nothing from elsewhere. */
+const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 export function createServer(opts: ServerOptions): NomoatServer {
@@ -134,6 +143,13 @@ export function createServer(opts: ServerOptions): NomoatServer {
   try {
     for (const l of opts.loras ?? []) registry.addAdapterFile(l.name, l.path);
     for (const r of opts.recipes ?? []) registry.addRecipeFile(r.name, r.path);
+  } catch (e) {
+    registry.dispose();
+    throw e;
+  }
+  let votes: VoteLog | null = null;
+  try {
+    if (opts.votesFile !== undefined) votes = new VoteLog(opts.votesFile);
   } catch (e) {
     registry.dispose();
     throw e;
@@ -251,6 +267,32 @@ export function createServer(opts: ServerOptions): NomoatServer {
     return { status: 'ok', message: `Success: LoRA adapter '${lora_name}' removed successfully.`, lora_name };
   });
 
+  // ---- the arena's votes ------------------------------------------------------------------------------------------
+
+  /** The log, or llama-server's answer to a feature left off: 501 saying how to turn it on. */
+  const voteLog = (): VoteLog => {
+    if (votes !== null) return votes;
+    throw new ApiError(501, 'This server records no arena votes: start it with --votes FILE (createServer\'s votesFile option).', 'not_supported_error', null, 'votes_disabled');
+  };
+
+  app.post('/v1/arena/votes', async (request) => {
+    const log = voteLog();
+    const vote = parseBody(ArenaVoteRequest, request.body, { all: true });
+    if (configName(vote.config_a) === configName(vote.config_b)) {
+      throw new ApiError(400, `config_b: must differ from config_a (both are ${configName(vote.config_a)})`, 'invalid_request_error', 'config_b');
+    }
+    let r;
+    try {
+      r = await log.append(vote);
+    } catch (e) {
+      logError(e);
+      throw new ApiError(500, 'the vote could not be written to the server\'s votes file (the server\'s log says why)', 'server_error', null, 'votes_write_failed');
+    }
+    return { id: r.question_id, object: 'arena.vote', model_a: r.model_a, model_b: r.model_b, winner: r.winner };
+  });
+
+  app.get('/v1/arena/votes/count', async () => ({ object: 'arena.votes.count', count: await voteLog().count() }));
+
   // ---- operations ---------------------------------------------------------------------------------------------------
 
   app.get('/health', { config: { public: true } }, () => ({ status: 'ok' }));
@@ -261,7 +303,7 @@ export function createServer(opts: ServerOptions): NomoatServer {
 
   const page = (path: string, reply: FastifyReply): FastifyReply => {
     const file = readStatic(webDir, path);
-    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.headers({ 'X-Content-Type-Options': 'nosniff', 'Content-Security-Policy': PAGE_CSP, 'Referrer-Policy': 'no-referrer' });
     if (file !== null) {
       return reply.type(file.type).send(file.body);
     }

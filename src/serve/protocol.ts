@@ -60,14 +60,18 @@ function issueText(i: z.core.$ZodIssue): string {
   }
 }
 
-/** Parses a request body with a schema; a mismatch becomes a 400 naming the first bad field. */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+/**
+ * Parses a request body with a schema; a mismatch becomes a 400 naming the first bad field (`param`), and with
+ * `all` every bad field in the message (`vote: …; config_a.model: …`).
+ */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown, opts: { all?: boolean } = {}): z.output<S> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object');
   const r = schema.safeParse(body, { reportInput: true });
   if (r.success) return r.data;
-  const i = r.error.issues[0];
-  const param = fieldPath(i.path);
-  throw new ApiError(400, `${param}: ${issueText(i)}`, 'invalid_request_error', param || null);
+  const issues = opts.all === true ? r.error.issues : r.error.issues.slice(0, 1);
+  const param = fieldPath(issues[0].path);
+  const message = issues.map((i) => `${fieldPath(i.path)}: ${issueText(i)}`).join('; ');
+  throw new ApiError(400, message, 'invalid_request_error', param || null);
 }
 
 // ---- requests -----------------------------------------------------------------------------------------------------
@@ -135,6 +139,28 @@ export const CompletionRequest = z.object({
   suffix: z.string().nullish(),
 });
 export type CompletionRequest = z.output<typeof CompletionRequest>;
+
+/** A configuration of the arena: a model (base, adapter or recipe) and a stack of adapters on top of it. */
+const arenaConfig = z.object({ model: z.string().min(1).max(256), adapters: z.array(adapterRef).max(16).default([]) });
+export type ArenaConfig = z.output<typeof arenaConfig>;
+
+export const ARENA_VOTES = ['a', 'b', 'tie', 'both_bad'] as const;
+export type ArenaVoteValue = (typeof ARENA_VOTES)[number];
+
+/** POST /v1/arena/votes: one battle of the web page's arena, as the page saw it. */
+export const ArenaVoteRequest = z.object({
+  prompt: z.string().min(1),
+  config_a: arenaConfig,
+  config_b: arenaConfig,
+  reply_a: z.string(),
+  reply_b: z.string(),
+  vote: z.enum(ARENA_VOTES, { error: `must be one of ${ARENA_VOTES.join(', ')}` }),
+  /** who voted (FastChat's judge): the page sends a random id kept in the browser */
+  judge: z.string().min(1).max(128).nullish(),
+  /** the sampling both replies were made with */
+  sampling: z.object({ temperature: z.number().min(0).max(2).nullish(), max_tokens: int(1).nullish() }).nullish(),
+});
+export type ArenaVoteRequest = z.output<typeof ArenaVoteRequest>;
 
 export const LoadLoraRequest = z.object({ lora_name: z.string().min(1).max(128), lora_path: z.string().min(1) });
 export const UnloadLoraRequest = z.object({ lora_name: z.string().min(1) });

@@ -1,6 +1,6 @@
 // The web page's files: GET / is web/index.html, GET /x is web/x, from the package's web/ folder. Only plain
 // files inside that folder are served (the path normalized, `..` refused, symlinks resolved and checked); a
-// missing web/index.html gives a short placeholder page, as the page is built separately.
+// folder without index.html (another webDir, a trimmed package) gives a short placeholder page.
 
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join, relative, sep } from 'node:path';
