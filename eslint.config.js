@@ -12,6 +12,12 @@ export default tseslint.config(
     },
   },
   {
+    // the web page: plain browser modules, typed by JSDoc through their own project (DOM types, no Node)
+    files: ['web/**/*.js'],
+    languageOptions: { parserOptions: { projectService: false, project: './tsconfig.web.json', tsconfigRootDir: import.meta.dirname } },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ regex: '^(?!\\./[\\w-]+\\.js$)', message: 'the page imports only its own files (./x.js), never a Node module or a package' }] }] },
+  },
+  {
     // node:test's test() returns a promise the runner itself awaits.
     files: ['**/*.test.ts'],
     rules: { '@typescript-eslint/no-floating-promises': 'off' },
