@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,22 +18,25 @@ const BUNDLED = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '
 test('nomoat serve --help shows the flags and examples', () => {
   const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const flag of ['--lora NAME=PATH', '--recipe NAME=FILE', '--adapters-dir DIR', '--allow-adapter-loading', '--host HOST', '--port PORT', '--parallel N', '--ctx-size N', '--threads N', '--api-key KEY', '--cors ORIGIN', '--alias NAME']) {
+  for (const flag of ['--lora NAME=PATH', '--recipe NAME=FILE', '--adapters-dir DIR', '--allow-adapter-loading', '--host HOST', '--port PORT', '--parallel N', '--ctx-size N', '--threads N', '--api-key KEY', '--cors ORIGIN', '--alias NAME', '--votes FILE']) {
     assert.ok(r.stdout.includes(flag), `help lacks ${flag}`);
   }
   assert.match(r.stdout, /Examples:\n {2}nomoat serve\n/);
 });
 
-test('nomoat serve refuses a non-loopback address without --api-key, and a malformed --lora', () => {
+test('nomoat serve refuses a non-loopback address without --api-key, a malformed --lora, a --votes in no folder', () => {
   const r = spawnSync(process.execPath, [BIN, 'serve', '--host', '0.0.0.0', '--port', '0'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NOMOAT_API_KEY: '' } });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0 without an API key.*--api-key/);
   const bad = spawnSync(process.execPath, [BIN, 'serve', '--lora', 'nopath'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--lora expects NAME=PATH/);
+  const votes = spawnSync(process.execPath, [BIN, 'serve', '--port', '0', '--votes', join(tmpdir(), 'nomoat-no-such-folder', 'v.jsonl')], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(votes.status, 1);
+  assert.match(votes.stderr, /the votes file's folder .*nomoat-no-such-folder does not exist/);
 });
 
-test('nomoat serve --port 0: prints the URL, serves the bundled model and its --lora, drains the stream in flight on SIGINT, exits 0', async () => {
+test('nomoat serve --port 0: prints the URL, serves the bundled model and its --lora, records a vote in --votes, drains the stream in flight on SIGINT, exits 0', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-serve-cli-'));
   try {
     const { model } = loadModel(BUNDLED);
@@ -42,7 +45,8 @@ test('nomoat serve --port 0: prints the URL, serves the bundled model and its --
     a.dispose();
     model.dispose();
 
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '-t', '1', '--alias', 'tiny', '--lora', `kind=${join(dir, 'kind')}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const votes = join(dir, 'votes.jsonl');
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '-t', '1', '--alias', 'tiny', '--lora', `kind=${join(dir, 'kind')}`, '--votes', votes], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,6 +68,14 @@ test('nomoat serve --port 0: prints the URL, serves the bundled model and its --
     assert.ok(!url.endsWith(':8080') && !url.endsWith(':0'), url);
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
     assert.deepEqual(models.data.map((m) => m.id), ['tiny', 'kind']);
+    // --votes: the arena's votes go to that file
+    assert.ok(stdout.includes(`arena votes go to ${votes}`), stdout);
+    const vote = await fetch(`${url}/v1/arena/votes`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt: 'hi', config_a: { model: 'tiny' }, config_b: { model: 'kind' }, reply_a: 'a', reply_b: 'b', vote: 'tie' }),
+    });
+    assert.equal(vote.status, 200, await vote.clone().text());
+    assert.equal((JSON.parse(readFileSync(votes, 'utf8')) as { winner: string }).winner, 'tie');
 
     // a long stream in flight when SIGINT arrives: it finishes (all its tokens, then [DONE]) before the exit
     const r = await fetch(`${url}/v1/completions`, {
