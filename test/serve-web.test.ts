@@ -62,6 +62,8 @@ let server: NomoatServer;
 let url = '';
 let browser: BrowserContext;
 let page: Page;
+/** uncaught errors in the page and CSP violations: none expected */
+const pageErrors: string[] = [];
 
 before(async () => {
   if (SKIP !== false) return;
@@ -93,6 +95,10 @@ before(async () => {
   });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.setDefaultTimeout(30_000);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text()); // 401s and 400s are expected
+  });
 });
 
 after(async () => {
@@ -347,7 +353,7 @@ test('arena: two anonymous configurations side by side, a vote, the reveal, and 
   assert.equal(votes[0].judge, votes[1].judge, 'one browser, one judge');
 });
 
-test('keyboard and narrow windows: arrow keys move between tabs, focus is visible, one column at 360 px', { skip: SKIP }, async (t) => {
+test('keyboard and narrow windows: arrow keys move between tabs, focus is visible, one column at 360 px; no script error all along', { skip: SKIP }, async (t) => {
   const chatTab = page.getByRole('tab', { name: 'Chat' });
   await chatTab.click();
   await chatTab.press('ArrowRight');
@@ -367,4 +373,5 @@ test('keyboard and narrow windows: arrow keys move between tabs, focus is visibl
   assert.ok(a !== null && b !== null && b.y >= a.y + a.height, 'B below A');
   await shot(t, '9-narrow');
   await page.setViewportSize({ width: 1100, height: 800 });
+  assert.deepEqual(pageErrors, [], 'no script errors or CSP violations in the page, all along');
 });

@@ -138,11 +138,11 @@ function parseJson(text) {
 }
 
 /**
- * The events of a server-sent event stream: each event's data lines joined, as they arrive.
+ * The events of a server-sent event stream: each event's data lines joined, as they arrive (exported for its test).
  * @param {ReadableStream<Uint8Array>} body
  * @returns {AsyncGenerator<string>}
  */
-async function* sseData(body) {
+export async function* sseData(body) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';

@@ -107,7 +107,7 @@ export function initStack() {
       range.setAttribute('aria-label', `${name} scale`);
       const number = el('input');
       number.type = 'number';
-      number.step = '0.05';
+      number.step = 'any';
       number.required = true;
       number.setAttribute('aria-label', `${name} scale, as a number`);
       number.value = old?.number.value ?? '1';
