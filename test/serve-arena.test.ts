@@ -109,7 +109,7 @@ test('GET / is the page (no key needed), with its CSP; every file it names is se
   assert.equal(r.statusCode, 200);
   assert.match(r.headers['content-type'] as string, /^text\/html/);
   assert.match(r.headers['content-security-policy'] as string, /default-src 'none'; script-src 'self'/);
-  const refs = [...r.body.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]);
+  const refs = [...r.body.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]).filter((ref) => !ref.startsWith('data:'));
   assert.ok(refs.includes('app.js') && refs.includes('style.css'), refs.join());
   const modules = ['app.js', 'api.js', 'ui.js', 'chat.js', 'stack.js', 'arena.js'];
   for (const f of [...refs, ...modules]) {
