@@ -13,3 +13,4 @@ export { KVCache } from './models/kvcache.js';
 export { initWeights, tinyConfig } from './models/init.js';
 export { ServeEngine, EngineError, type AdapterRef, type CompletionRequest, type CompletionResult, type EngineOptions, type EngineStats, type TokenEvent } from './serve/engine.js';
 export { createServer, isLoopback, type NomoatServer, type ServerOptions } from './serve/http.js';
+export { battleRecord, configName, VoteLog, type BattleRecord } from './serve/arena.js';
