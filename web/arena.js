@@ -5,7 +5,7 @@
 
 import { ApiError, getJson, postJson, streamChat } from './api.js';
 import { savedStacks, STACKS_CHANGED, stackText } from './stack.js';
-import { byId, clearError, enterSends, kindOf, Reply, sampling, showError } from './ui.js';
+import { Reply, byId, clearError, enterSends, kindOf, sampling, showError, stopsWith } from './ui.js';
 
 /** @typedef {import('./api.js').AdapterRef} AdapterRef */
 /** A contestant: what the request sends, and a name for people. @typedef {{ model: string, adapters: AdapterRef[], label: string }} Config */
@@ -92,10 +92,7 @@ export function initArena() {
   };
 
   enterSends(prompt);
-  form.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && running !== null) running.abort();
-  });
-  stop.addEventListener('click', () => running?.abort());
+  stopsWith(form, stop, () => running);
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -3,7 +3,7 @@
 // @ts-check
 
 import { streamChat } from './api.js';
-import { byId, clearError, el, enterSends, fillModelPicker, Reply, sampling, showError } from './ui.js';
+import { Reply, byId, clearError, el, enterSends, fillModelPicker, sampling, showError, stopsWith } from './ui.js';
 
 /** @typedef {import('./api.js').Message} Message */
 
@@ -34,10 +34,7 @@ export function initChat() {
   };
 
   enterSends(input);
-  form.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && running !== null) running.abort();
-  });
-  stop.addEventListener('click', () => running?.abort());
+  stopsWith(form, stop, () => running);
   clear.addEventListener('click', () => {
     running?.abort();
     history = [];

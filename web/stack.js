@@ -4,7 +4,7 @@
 // @ts-check
 
 import { streamChat } from './api.js';
-import { byId, clearError, el, enterSends, kindOf, Reply, sampling, showError } from './ui.js';
+import { Reply, byId, clearError, el, enterSends, kindOf, sampling, showError, stopsWith } from './ui.js';
 
 /** @typedef {import('./api.js').AdapterRef} AdapterRef */
 /** A stack the user saved: its adapters on the base. @typedef {{ label: string, adapters: AdapterRef[] }} SavedStack */
@@ -131,10 +131,7 @@ export function initStack() {
   };
 
   enterSends(prompt);
-  form.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && running !== null) running.abort();
-  });
-  stop.addEventListener('click', () => running?.abort());
+  stopsWith(form, stop, () => running);
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

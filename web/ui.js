@@ -132,3 +132,16 @@ export function fillModelPicker(select, models) {
 export function kindOf(m) {
   return m.kind ?? (m.parent === null ? 'base' : 'adapter');
 }
+
+/**
+ * Stop (the button, or Escape anywhere in the form) aborts the request running now.
+ * @param {HTMLFormElement} form
+ * @param {HTMLButtonElement} stop
+ * @param {() => AbortController | null} running
+ */
+export function stopsWith(form, stop, running) {
+  form.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') running()?.abort();
+  });
+  stop.addEventListener('click', () => running()?.abort());
+}
