@@ -23,6 +23,61 @@ export function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
+/** The penalized logits: each distinct token of the last repeatLastN divided (positive) or multiplied (negative) by repeatPenalty. */
+function penalize(logits: ArrayLike<number>, history: readonly number[], c: SamplingConfig): Float64Array {
+  const V = logits.length;
+  const l = new Float64Array(V);
+  l.set(logits);
+  if (c.repeatPenalty !== 1) {
+    const seen = new Set(history.slice(-c.repeatLastN));
+    for (const t of seen) if (t >= 0 && t < V) l[t] = l[t] > 0 ? l[t] / c.repeatPenalty : l[t] * c.repeatPenalty;
+  }
+  return l;
+}
+
+/** Survivors of top-k → top-p → min-p over penalized logits l, most likely first, with unnormalized weights at the temperature (> 0). */
+function candidates(l: Float64Array, c: SamplingConfig): { ids: number[]; weights: number[] } {
+  // Candidates sorted by logit, truncated by top-k.
+  let idx = Array.from({ length: l.length }, (_, i) => i).sort((a, b) => l[b] - l[a]);
+  if (c.topK > 0) idx = idx.slice(0, c.topK);
+  const max = l[idx[0]];
+  let probs = idx.map((i) => Math.exp(l[i] - max));
+  const total = probs.reduce((s, p) => s + p, 0);
+  if (c.topP < 1) {
+    // the smallest prefix whose probability (softmax over the top-k survivors, T = 1) reaches topP
+    let cum = 0;
+    let keep = idx.length;
+    for (let i = 0; i < idx.length; i++) {
+      cum += probs[i] / total;
+      if (cum >= c.topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+    idx = idx.slice(0, keep);
+    probs = probs.slice(0, keep);
+  }
+  if (c.minP > 0) {
+    // tokens at least minP × the top token's probability (relative, so no renormalization needed)
+    const keep = probs.filter((p) => p >= c.minP * probs[0]).length;
+    idx = idx.slice(0, Math.max(1, keep));
+  }
+  // Temperature on the survivors.
+  return { ids: idx, weights: idx.map((i) => Math.exp((l[i] - max) / c.temperature)) };
+}
+
+/**
+ * The distribution a Sampler draws from: candidate ids (most likely first) and their probabilities (sum 1) after
+ * penalties → top-k → top-p → min-p → temperature. At temperature 0 it is the (penalized) argmax with probability 1.
+ */
+export function filteredDistribution(logits: ArrayLike<number>, history: readonly number[], config: SamplingConfig): { ids: number[]; probs: number[] } {
+  const l = penalize(logits, history, config);
+  if (config.temperature <= 0) return { ids: [argmax(l)], probs: [1] };
+  const { ids, weights } = candidates(l, config);
+  const total = weights.reduce((s, w) => s + w, 0);
+  return { ids, probs: weights.map((w) => w / total) };
+}
+
 export class Sampler {
   private readonly rng: Rng;
   constructor(readonly config: SamplingConfig) {
@@ -32,47 +87,16 @@ export class Sampler {
   /** Picks the next token from logits[V] given the tokens so far (for the repetition penalty). */
   sample(logits: ArrayLike<number>, history: readonly number[]): number {
     const c = this.config;
-    const V = logits.length;
     if (c.temperature <= 0 && c.repeatPenalty === 1) return argmax(logits); // greedy: no copy (V is 49k-128k)
-    const l = new Float64Array(V);
-    l.set(logits);
-    if (c.repeatPenalty !== 1) {
-      const seen = new Set(history.slice(-c.repeatLastN));
-      for (const t of seen) if (t >= 0 && t < V) l[t] = l[t] > 0 ? l[t] / c.repeatPenalty : l[t] * c.repeatPenalty;
-    }
+    const l = penalize(logits, history, c);
     if (c.temperature <= 0) return argmax(l);
-    // Candidates sorted by logit, truncated by top-k.
-    let idx = Array.from({ length: V }, (_, i) => i).sort((a, b) => l[b] - l[a]);
-    if (c.topK > 0) idx = idx.slice(0, c.topK);
-    const max = l[idx[0]];
-    let probs = idx.map((i) => Math.exp(l[i] - max));
-    let total = probs.reduce((s, p) => s + p, 0);
-    if (c.topP < 1) {
-      let cum = 0;
-      let keep = idx.length;
-      for (let i = 0; i < idx.length; i++) {
-        cum += probs[i] / total;
-        if (cum >= c.topP) {
-          keep = i + 1;
-          break;
-        }
-      }
-      idx = idx.slice(0, keep);
-      probs = probs.slice(0, keep);
-    }
-    if (c.minP > 0) {
-      const keep = probs.filter((p) => p >= c.minP * probs[0]).length;
-      idx = idx.slice(0, Math.max(1, keep));
-      probs = probs.slice(0, idx.length);
-    }
-    // Temperature on the survivors, then draw.
-    const w = idx.map((i) => Math.exp((l[i] - max) / c.temperature));
-    total = w.reduce((s, p) => s + p, 0);
+    const { ids, weights } = candidates(l, c);
+    const total = weights.reduce((s, p) => s + p, 0);
     let r = this.rng.next() * total;
-    for (let i = 0; i < idx.length; i++) {
-      r -= w[i];
-      if (r <= 0) return idx[i];
+    for (let i = 0; i < ids.length; i++) {
+      r -= weights[i];
+      if (r <= 0) return ids[i];
     }
-    return idx[idx.length - 1];
+    return ids[ids.length - 1];
   }
 }
