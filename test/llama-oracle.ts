@@ -63,13 +63,50 @@ export interface Run {
   probs: Map<number, number>[];
 }
 
-/** Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. */
+/**
+ * Largest |p_ours − p_llama| over llama.cpp's top-5 tokens of every step. Throws when the runs have different lengths
+ * or llama.cpp gave no probabilities for a step: an empty list would otherwise compare as a difference of 0.
+ */
 export function maxProbDiff(ours: Run, llama: Run): number {
+  assert.equal(llama.probs.length, ours.probs.length, `llama.cpp gave probabilities for ${llama.probs.length} steps, nomoat for ${ours.probs.length}`);
   let worst = 0;
   ours.probs.forEach((pa, s) => {
-    for (const [id, p] of [...(llama.probs[s] ?? new Map<number, number>())].slice(0, 5)) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
+    const top = [...llama.probs[s]].slice(0, 5);
+    assert.ok(top.length > 0, `llama.cpp returned no probabilities at step ${s}`);
+    for (const [id, p] of top) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
   });
   return worst;
+}
+
+/** The full distribution (float64 softmax) of one row of logits, and its argmax. */
+function softmax(logits: Float32Array): { best: number; probs: Map<number, number> } {
+  const max = logits.reduce((a, x) => Math.max(a, x), -Infinity);
+  const e = Float64Array.from(logits, (x) => Math.exp(x - max));
+  const sum = e.reduce((a, x) => a + x, 0);
+  let best = 0;
+  for (let i = 1; i < e.length; i++) if (e[i] > e[best]) best = i;
+  return { best, probs: new Map(Array.from(e, (x, i) => [i, x / sum] as [number, number])) };
+}
+
+/**
+ * nomoat's next-token distributions along a given continuation (teacher-forced): step s sees the prompt and
+ * forced[0..s-1]. `tokens` holds nomoat's own argmax at each step, which may differ from forced[s].
+ */
+export function forcedOurs(model: LlamaModel, prompt: readonly number[], forced: readonly number[]): Run {
+  const cache = new KVCache(model.config, 1, prompt.length + forced.length);
+  const run: Run = { tokens: [], probs: [] };
+  try {
+    let input = Int32Array.from(prompt);
+    for (const next of forced) {
+      const { best, probs } = softmax(noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray())));
+      run.tokens.push(best);
+      run.probs.push(probs);
+      input = Int32Array.of(next);
+    }
+  } finally {
+    cache.dispose();
+  }
+  return run;
 }
 
 /** nomoat's greedy decoding of prompt ids for `steps` tokens, keeping each step's full distribution (float64 softmax). */
@@ -79,14 +116,9 @@ export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: 
   try {
     let input = Int32Array.from(prompt);
     for (let s = 0; s < steps; s++) {
-      const logits = noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray()));
-      const max = logits.reduce((a, x) => Math.max(a, x), -Infinity);
-      const e = Float64Array.from(logits, (x) => Math.exp(x - max));
-      const sum = e.reduce((a, x) => a + x, 0);
-      let best = 0;
-      for (let i = 1; i < e.length; i++) if (e[i] > e[best]) best = i;
+      const { best, probs } = softmax(noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray())));
       run.tokens.push(best);
-      run.probs.push(new Map(Array.from(e, (x, i) => [i, x / sum] as [number, number])));
+      run.probs.push(probs);
       input = Int32Array.of(best);
     }
   } finally {
@@ -95,16 +127,24 @@ export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: 
   return run;
 }
 
+/** A LoRA adapter for llama.cpp's context: a GGUF LoRA file and its scale (llama-cli's --lora-scaled FILE SCALE). */
+export interface LlamaLora {
+  filePath: string;
+  scale: number;
+}
+
 /**
  * llama.cpp's greedy decoding of each prompt (ids) for `steps` tokens from a GGUF file, with an f32 KV cache as nomoat
  * keeps (llama.cpp's f16 default alone moves probabilities by ~3e-3) and without flash attention (its CPU kernel,
  * which the default "auto" turns on, moves probabilities by up to ~1e-3 once the cache holds more than 64 positions,
- * measured on an f32 file where everything else agrees to 1e-5); also llama.cpp's tokenization of `texts`.
+ * measured on an f32 file where everything else agrees to 1e-5); also llama.cpp's tokenization of `texts`. `lora`:
+ * adapters loaded onto the context at their scales.
  */
-export async function greedyLlama(l: Llama, path: string, prompts: readonly number[][], steps: number, threads: number, texts: readonly string[] = []): Promise<{ runs: Run[]; tokenized: number[][] }> {
+export async function greedyLlama(l: Llama, path: string, prompts: readonly number[][], steps: number, threads: number, texts: readonly string[] = [], lora: readonly LlamaLora[] = []): Promise<{ runs: Run[]; tokenized: number[][] }> {
   const model = await l.loadModel({ modelPath: path, gpuLayers: 0 });
   const ctx = await model.createContext({
     contextSize: 256, threads, sequences: 1, experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32', flashAttention: false,
+    ...(lora.length > 0 ? { lora: { adapters: lora.map((a) => ({ ...a })) } } : {}),
   });
   const runs: Run[] = [];
   try {
