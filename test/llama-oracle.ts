@@ -71,7 +71,7 @@ export function maxProbDiff(ours: Run, llama: Run): number {
   assert.equal(llama.probs.length, ours.probs.length, `llama.cpp gave probabilities for ${llama.probs.length} steps, nomoat for ${ours.probs.length}`);
   let worst = 0;
   ours.probs.forEach((pa, s) => {
-    const top = [...llama.probs[s]].slice(0, 5);
+    const top = [...(llama.probs[s] ?? [])].slice(0, 5);
     assert.ok(top.length > 0, `llama.cpp returned no probabilities at step ${s}`);
     for (const [id, p] of top) worst = Math.max(worst, Math.abs((pa.get(id) ?? 0) - p));
   });
