@@ -16,7 +16,7 @@ import { LINEAR_MODULES, type LinearModule } from '../models/llama.js';
 import type { LoadedModel } from '../models/load.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  conversationExample, finetune, packExamples, padRows, parseScheduleKind, TRAIN_DEFAULTS, type BatchMode, type FinetuneResult,
+  conversationExample, finetune, finetuneRows, parseScheduleKind, TRAIN_DEFAULTS, type BatchMode, type FinetuneResult,
   type ProgressMode, type TrainConfig,
 } from '../train/index.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
@@ -41,10 +41,23 @@ export function parseTargets(s: string): LoraConfig['targetModules'] {
   return list as LinearModule[];
 }
 
+/** Training rows the conversations make (what one epoch is), and the rows left out for having no trained token. */
+export function rowStats(tokenizer: Tokenizer, convs: readonly Conversation[], mode: BatchMode, seqLen: number, template?: string): { rows: number; dropped: number } {
+  const r = finetuneRows(convs.map((c) => conversationExample(tokenizer, c, template)), mode, seqLen);
+  return { rows: r.rows.length, dropped: r.dropped };
+}
+
 /** Training rows the conversations make (what one epoch is). */
 export function countRows(tokenizer: Tokenizer, convs: readonly Conversation[], mode: BatchMode, seqLen: number, template?: string): number {
-  const ex = convs.map((c) => conversationExample(tokenizer, c, template));
-  return mode === 'packed' ? packExamples(ex, { seqLen, eosId: null }).length : padRows(ex, seqLen).length;
+  return rowStats(tokenizer, convs, mode, seqLen, template).rows;
+}
+
+/** What finetuneRows dropped, in the user's terms (null when nothing was). */
+export function droppedMessage(dropped: number, of: number, mode: BatchMode, seqLen: number): string | null {
+  if (dropped === 0) return null;
+  return mode === 'padded'
+    ? `dropped ${dropped} of ${of} training conversations whose whole reply falls past -c ${seqLen} (nothing to learn); a larger -c keeps them`
+    : `dropped ${dropped} packed rows holding only prompt tokens (conversations longer than -c ${seqLen}); a larger -c keeps their prompts with their replies`;
 }
 
 export interface TrainAdapterOptions {
@@ -211,12 +224,15 @@ export const command = defineCommand({
     const accum = f['grad-accum'] ?? 1;
     if (batch < 1 || accum < 1) throw new UsageError('--batch and --grad-accum must be positive');
 
+    const rows = rowStats(tokenizer, train, mode, seqLen, template);
+    const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.length : rows.rows + rows.dropped, mode, seqLen);
+    if (dropped !== null) process.stderr.write(`nomoat: ${dropped}\n`);
+    if (rows.rows === 0) throw new CliError(`${data.file}: no conversation has a reply token within -c ${seqLen}`);
     let steps = f.steps;
     if (steps === undefined) {
       const epochs = f.epochs ?? 1;
       if (!(epochs > 0)) throw new UsageError(`--epochs must be > 0, got ${epochs}`);
-      const rows = countRows(tokenizer, train, mode, seqLen, template);
-      steps = Math.max(1, Math.ceil((epochs * rows) / (batch * accum)));
+      steps = Math.max(1, Math.ceil((epochs * rows.rows) / (batch * accum)));
     }
     if (steps < 1) throw new UsageError(`--steps must be positive, got ${steps}`);
     process.stderr.write(

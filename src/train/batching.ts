@@ -113,6 +113,22 @@ export function padRows(examples: readonly Example[], maxLen: number): Row[] {
   return rows;
 }
 
+/** Number of trained labels (not -100) in a row. */
+export function rowTargets(r: Row): number {
+  let n = 0;
+  for (const l of r.labels) if (l !== IGNORE_INDEX) n++;
+  return n;
+}
+
+/**
+ * The rows with at least one trained label. A row whose every label is -100 (a conversation whose whole reply falls
+ * past seqLen, or a packed row of prompt tokens only) would make a step with nothing to learn: `dropped` counts them.
+ */
+export function dropUntrained(rows: readonly Row[]): { rows: Row[]; dropped: number } {
+  const kept = rows.filter((r) => rowTargets(r) > 0);
+  return { rows: kept, dropped: rows.length - kept.length };
+}
+
 /** Stacks rows into a batch, right-padding to the longest row with padId inputs and -100 labels. */
 export function collate(rows: readonly Row[], padId = 0): Batch {
   if (rows.length === 0) throw new Error('collate: no rows');

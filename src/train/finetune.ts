@@ -8,7 +8,7 @@ import { savePeftAdapter } from '../lora/peft.js';
 import type { LlamaModel } from '../models/llama.js';
 import { tokenizeChat } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { batchesOf, Loader, packExamples, padRows, type Example, type Row } from './batching.js';
+import { batchesOf, dropUntrained, Loader, packExamples, padRows, type Example, type Row } from './batching.js';
 import { Trainer, type Stateful, type TrainConfig, type TrainerHooks, type TrainResult } from './trainer.js';
 import type { NamedParam } from './types.js';
 
@@ -41,6 +41,8 @@ export interface FinetuneResult {
   result: TrainResult;
   trainRows: number;
   evalRows: number;
+  /** training rows with no trained token, left out (see finetuneRows) */
+  droppedTrainRows: number;
 }
 
 /** A conversation as ids with its loss mask (assistant tokens, or all tokens with trainOnPrompt). */
@@ -49,9 +51,14 @@ export function conversationExample(tokenizer: Tokenizer, c: Conversation, templ
   return trainOnPrompt ? { ids: t.ids } : { ids: t.ids, mask: t.assistantMask };
 }
 
-function toRows(examples: readonly Example[], mode: BatchMode, seqLen: number, padId: number): Row[] {
+/**
+ * Training rows of the examples (packed or one per example), without the rows that have no trained token: in padded
+ * mode an example whose whole reply falls past seqLen, in packed mode a row holding only prompt tokens of a
+ * conversation longer than seqLen. `dropped` counts them (a larger seqLen keeps them).
+ */
+export function finetuneRows(examples: readonly Example[], mode: BatchMode, seqLen: number, padId = 0): { rows: Row[]; dropped: number } {
   // Chat templates end every turn with their own end-of-turn token, so packing adds no separator.
-  return mode === 'packed' ? packExamples(examples, { seqLen, eosId: null, padId }) : padRows(examples, seqLen);
+  return dropUntrained(mode === 'packed' ? packExamples(examples, { seqLen, eosId: null, padId }) : padRows(examples, seqLen));
 }
 
 /**
@@ -80,9 +87,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const ex = (cs: readonly Conversation[]): Example[] => cs.map((c) => conversationExample(o.tokenizer, c, o.template, o.trainOnPrompt ?? false));
   const mode = o.mode ?? 'packed';
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
-  const trainRows = toRows(ex(split.train), mode, o.seqLen, padId);
-  const evalRows = toRows(ex(split.eval), mode, o.seqLen, padId);
-  if (trainRows.length === 0) throw new Error('finetune: no training rows (no conversations, or all shorter than 2 tokens)');
+  const train = finetuneRows(ex(split.train), mode, o.seqLen, padId);
+  const trainRows = train.rows;
+  const evalRows = finetuneRows(ex(split.eval), mode, o.seqLen, padId).rows;
+  if (trainRows.length === 0) {
+    throw new Error(`finetune: no training rows (no conversations, all shorter than 2 tokens, or every reply past seqLen ${o.seqLen}${train.dropped > 0 ? `: ${train.dropped} row(s) dropped` : ''})`);
+  }
   const data = { train: new Loader(trainRows, o.batchSize, o.dataSeed ?? 0, padId), eval: batchesOf(evalRows, o.batchSize, padId) };
   const trainer: Trainer = new Trainer(model, params, data, o.train, { onStep: o.onStep, stateful: [dropoutStream(adapter, () => trainer)] });
   const wasTraining = adapter.training;
@@ -91,7 +101,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const result = await trainer.run();
     const out = o.train.outDir;
     if (out !== undefined && out !== null && !result.interrupted) savePeftAdapter(adapter, out);
-    return { result, trainRows: trainRows.length, evalRows: evalRows.length };
+    return { result, trainRows: trainRows.length, evalRows: evalRows.length, droppedTrainRows: train.dropped };
   } finally {
     adapter.training = wasTraining;
     trainer.dispose();

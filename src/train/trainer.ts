@@ -207,6 +207,7 @@ export class Trainer {
         return loss.item() * b.targets;
       });
     }
+    if (total === 0) return { loss: NaN, gradNorm: 0, positions, targets: 0 }; // nothing to learn: no update at all
     const gradNorm = clipGradNorm(this.tensors, this.config.maxGradNorm > 0 ? this.config.maxGradNorm : Infinity);
     this.optimizer.update(lr);
     zeroGrad(this.tensors);
@@ -232,12 +233,21 @@ export class Trainer {
     };
     if (c.handleSigint) process.on('SIGINT', onSigint);
     let last = { loss: NaN, evalLoss: null as number | null };
+    let idle = 0; // micro-batches drawn in a row with no trained token
     let stepAvg = 0; // moving average of seconds per update, for the ETA
     try {
       while (this.step < c.steps && !this.stopRequested) {
         const t0 = performance.now();
         const lr = lrAt(sched, c.lr, this.step);
         const u = this.update(lr);
+        if (u.targets === 0) {
+          // Every label of every micro-batch was -100: no gradient, no optimizer update, so not a step (no loss or
+          // tokens/s to log). finetune() drops such rows; this guards rows made elsewhere.
+          idle += this.config.gradAccum;
+          if (idle > this.data.train.rows.length) throw new Error('Trainer: no training row has a trained token (every label is -100)');
+          continue;
+        }
+        idle = 0;
         this.step++;
         const dt = (performance.now() - t0) / 1000;
         this.elapsedS += dt;
