@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, tidy } from '../src/engine/index.js';
@@ -18,6 +18,7 @@ import type { LlamaModel } from '../src/models/llama.js';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { HfTokenizer, ggufMetadataToTokenizerJson, type Tokenizer } from '../src/tokenizer/index.js';
 import { randomModel, testConfig, tinyTokenizer } from './cli-model.js';
+import { needsShared, requireShared, sharedPath } from './shared-data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nomoat-convert-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -204,10 +205,12 @@ test('quantizeGguf requantizes 2-D weights, keeps metadata, refuses double quant
   m.dispose();
 });
 
-const AIDREAMS = '/work/shared/data/tiny-llama2c-model/aidreams260K.bin';
+const AIDREAMS = sharedPath('tiny-llama2c-model', 'aidreams260K.bin');
+const AIDREAMS_TOK = sharedPath('tiny-llama2c-model', 'aidreams-tok512.bin');
 
-test('a llama2.c checkpoint exported as a Hugging Face folder computes the same logits', { skip: !existsSync(AIDREAMS) ? 'optional data /work/shared/data/tiny-llama2c-model is absent' : false }, () => {
-  const src = loadLlama2c(AIDREAMS, AIDREAMS.replace('aidreams260K.bin', 'aidreams-tok512.bin'));
+test('a llama2.c checkpoint exported as a Hugging Face folder computes the same logits', needsShared(AIDREAMS, AIDREAMS_TOK), () => {
+  requireShared(AIDREAMS, AIDREAMS_TOK);
+  const src = loadLlama2c(AIDREAMS, AIDREAMS_TOK);
   const out = join(dir, 'aidreams-hf');
   saveHfFolder(src.model, src.tokenizer, out);
   const hf = loadModel(out);

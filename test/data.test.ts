@@ -2,10 +2,11 @@
 // skip policy, line-reader edge cases (CRLF, BOM, no final newline, blank and huge lines) and real fixtures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConversations, parseConversations, splitLines, LineSplitter } from '../src/data/index.js';
+import { needsShared, requireShared, sharedPath } from './shared-data.js';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'data');
 const jsonl = (...records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
@@ -174,8 +175,9 @@ test('fixture: self-instruct seed tasks converted in code to Alpaca records (one
   assert.match(r.conversations[1].messages[0].content, /^What is the relation between the given pairs\?\n\nNight : Day/);
 });
 
-const shared = '/work/shared/data/instruct/fastchat-dummy_conversation.json';
-test('all 500 FastChat dummy conversations load (optional extra check)', { skip: !existsSync(shared) ? 'shared data not present' : false }, async () => {
+const shared = sharedPath('instruct', 'fastchat-dummy_conversation.json');
+test('all 500 FastChat dummy conversations load (shared data)', needsShared(shared), async () => {
+  requireShared(shared);
   const r = await loadConversations(shared);
   assert.equal(r.conversations.length, 500);
 });

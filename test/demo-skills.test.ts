@@ -4,12 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/engine/rng.js';
 import { loadConversations } from '../src/data/index.js';
 import { BENCH_SKILLS, DEMO_SKILLS, SKILL_NAMES, SKILLS, isSkillName, skillConversation, skillSplit } from '../src/data/skills.js';
+import { optionalShared, sharedPath } from './shared-data.js';
 
 test('every skill is deterministic per seed, and its answers pass its own checker', () => {
   assert.deepEqual([...SKILL_NAMES].sort(), [...DEMO_SKILLS, ...BENCH_SKILLS].sort());
@@ -88,11 +89,12 @@ test('skillConversation is a user turn and an assistant turn (a system turn when
 });
 
 const bundled = join(process.cwd(), 'assets', 'data', 'demo.jsonl');
-test('the bundled demo data loads and is exactly what scripts/make-demo-data.js writes', { skip: !existsSync('dist/scripts/make-demo-data.js') ? 'the script is not compiled' : false }, async () => {
+test('the bundled demo data loads and is exactly what scripts/make-demo-data.js writes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-demo-data-'));
   try {
-    // the general chats quote the stories in ../shared/data/corpus (beside the clone, in CI too); without them, skip that file
-    const corpus = existsSync(join('..', 'shared', 'data', 'corpus', 'tinystories-subset-4MB.txt'));
+    // the general chats quote the stories in ../shared/data/corpus (beside the clone, required in CI); without them
+    // (outside CI) that one file is not compared
+    const corpus = optionalShared(sharedPath('corpus', 'tinystories-subset-4MB.txt'));
     const r = spawnSync(process.execPath, ['dist/scripts/make-demo-data.js', '--out', dir, ...(corpus ? [] : ['--generic', '0'])], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     for (const f of ['demo.jsonl', 'demo-test.jsonl', ...(corpus ? ['generic-chats.jsonl'] : [])]) assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join('assets', 'data', f))), `assets/data/${f} is stale: rerun the script`);

@@ -1,7 +1,8 @@
-// Public-API checks of src/formats on real files (optional shared data) and against node-llama-cpp's GGUF parser.
+// Public-API checks of src/formats on real files (the repository's GGUF vocab fixtures, llama2.c files from the shared
+// data beside the clone) and against node-llama-cpp's GGUF parser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
@@ -16,12 +17,12 @@ import {
   writeGguf,
   type GgufKV,
 } from '../src/formats/index.js';
+import { needsShared, requireShared, sharedPath } from './shared-data.js';
 
-const DATA = '/work/shared/data';
-const VOCAB_DIR = join(DATA, 'gguf-vocab');
-const LLAMA2C = join(DATA, 'tiny-llama2c-model', 'aidreams260K.bin');
-const LLAMA2C_TOK = join(DATA, 'tiny-llama2c-model', 'aidreams-tok512.bin');
-const LLAMA2_TOK = join(DATA, 'llama2c-tokenizer', 'tokenizer.bin');
+const VOCAB_DIR = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'tokenizer');
+const LLAMA2C = sharedPath('tiny-llama2c-model', 'aidreams260K.bin');
+const LLAMA2C_TOK = sharedPath('tiny-llama2c-model', 'aidreams-tok512.bin');
+const LLAMA2_TOK = sharedPath('llama2c-tokenizer', 'tokenizer.bin');
 const SPM_GGUF = join(VOCAB_DIR, 'ggml-vocab-llama-spm.gguf');
 
 // expected tokenizer model and vocabulary size of each vocab-only GGUF (data/README.md)
@@ -32,9 +33,9 @@ const VOCABS: Record<string, [string, number]> = {
   'ggml-vocab-deepseek-coder.gguf': ['gpt2', 32256],
 };
 
-void test('real vocab-only GGUF files parse', { skip: existsSync(VOCAB_DIR) ? false : 'shared data/gguf-vocab absent' }, () => {
+void test('real vocab-only GGUF files parse', () => {
   const files = readdirSync(VOCAB_DIR).filter((f) => f.endsWith('.gguf'));
-  assert.ok(files.length >= 4);
+  assert.equal(files.length, 4);
   for (const name of files) {
     const file = readGguf(join(VOCAB_DIR, name));
     try {
@@ -52,7 +53,7 @@ void test('real vocab-only GGUF files parse', { skip: existsSync(VOCAB_DIR) ? fa
   }
 });
 
-void test('a real file re-written by our writer is identical in metadata', { skip: existsSync(SPM_GGUF) ? false : 'shared vocab GGUF absent' }, () => {
+void test('a real file re-written by our writer is identical in metadata', () => {
   const orig = readGguf(SPM_GGUF);
   orig.source.close?.();
   const metadata: GgufKV[] = [...orig.metadata].map(([key, value]) => ({ key, type: orig.metadataTypes.get(key) ?? 'string', value }));
@@ -109,7 +110,8 @@ void test('node-llama-cpp reads what our GGUF writer wrote', async () => {
   }
 });
 
-void test('aidreams260K llama2.c checkpoint and its tokenizer', { skip: existsSync(LLAMA2C) ? false : 'shared tiny-llama2c-model absent' }, () => {
+void test('aidreams260K llama2.c checkpoint and its tokenizer', needsShared(LLAMA2C, LLAMA2C_TOK), () => {
+  requireShared(LLAMA2C, LLAMA2C_TOK);
   const m = readLlama2c(LLAMA2C);
   assert.deepEqual(m.config, { dim: 64, hiddenDim: 172, nLayers: 4, nHeads: 4, nKvHeads: 4, vocabSize: 512, seqLen: 128, sharedClassifier: true });
   assert.equal(m.ropeLayout, 'interleaved');
@@ -132,20 +134,19 @@ void test('aidreams260K llama2.c checkpoint and its tokenizer', { skip: existsSy
   assert.equal(tok.tokens[0], '<unk>');
 });
 
-void test('llama2.c Llama-2 tokenizer.bin', { skip: existsSync(LLAMA2_TOK) ? false : 'shared llama2c-tokenizer absent' }, () => {
+void test('llama2.c Llama-2 tokenizer.bin', needsShared(LLAMA2_TOK), () => {
+  requireShared(LLAMA2_TOK);
   const tok = readLlama2cTokenizer(LLAMA2_TOK, 32000);
   assert.equal(tok.tokens.length, 32000);
   assert.equal(tok.tokens[1], '\n<s>\n'); // llama2.c's export wraps BOS/EOS in newlines
   assert.equal(tok.tokens[13], '<0x0A>');
-  if (existsSync(SPM_GGUF)) {
-    const gguf = readGguf(SPM_GGUF);
-    gguf.source.close?.();
-    const tokens = gguf.metadata.get('tokenizer.ggml.tokens') as string[];
-    const scores = gguf.metadata.get('tokenizer.ggml.scores') as number[];
-    assert.deepEqual(Array.from(tok.scores), scores);
-    // llama2.c's export writes SentencePiece's ▁ as a plain space
-    for (const i of [0, 259, 1000, 31999]) assert.equal(tok.tokens[i], tokens[i]?.replaceAll('▁', ' '));
-  }
+  const gguf = readGguf(SPM_GGUF);
+  gguf.source.close?.();
+  const tokens = gguf.metadata.get('tokenizer.ggml.tokens') as string[];
+  const scores = gguf.metadata.get('tokenizer.ggml.scores') as number[];
+  assert.deepEqual(Array.from(tok.scores), scores);
+  // llama2.c's export writes SentencePiece's ▁ as a plain space
+  for (const i of [0, 259, 1000, 31999]) assert.equal(tok.tokens[i], tokens[i]?.replaceAll('▁', ' '));
 });
 
 void test('readGgufTensorF32 decodes an encoded file through the public surface', () => {

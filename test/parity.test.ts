@@ -14,7 +14,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLlama2c, loadModel } from '../src/models/load.js';
 import { saveGguf, type OutType } from '../src/models/convert.js';
@@ -22,6 +21,7 @@ import type { Tokenizer } from '../src/tokenizer/index.js';
 import { Rng } from '../src/engine/rng.js';
 import { forcedOurs, greedyLlama, greedyOurs, maxProbDiff, useLlamaOracle } from './llama-oracle.js';
 import { tinyTokenizer, trainedModel } from './cli-model.js';
+import { needsShared, requireShared, sharedPath } from './shared-data.js';
 
 const THREADS = 1;
 const STEPS = 64;
@@ -124,10 +124,11 @@ test('nomoat GGUF files run in llama.cpp with the same greedy tokens and probabi
   model.dispose();
 });
 
-const AIDREAMS = '/work/shared/data/tiny-llama2c-model/aidreams260K.bin';
-const AIDREAMS_TOK = '/work/shared/data/tiny-llama2c-model/aidreams-tok512.bin';
+const AIDREAMS = sharedPath('tiny-llama2c-model', 'aidreams260K.bin');
+const AIDREAMS_TOK = sharedPath('tiny-llama2c-model', 'aidreams-tok512.bin');
 
-test('a real llama2.c model converted to GGUF gives llama.cpp\'s greedy output', { skip: !existsSync(AIDREAMS) ? 'optional data /work/shared/data/tiny-llama2c-model is absent' : false }, async (t) => {
+test('a real llama2.c model converted to GGUF gives llama.cpp\'s greedy output', needsShared(AIDREAMS, AIDREAMS_TOK), async (t) => {
+  requireShared(AIDREAMS, AIDREAMS_TOK);
   if (oracle.unavailable(t)) return;
   const { model, tokenizer } = loadLlama2c(AIDREAMS, AIDREAMS_TOK);
   assert.ok(tokenizer !== null);

@@ -43,9 +43,7 @@ for (const name of VOCABS) {
     }
   });
 
-  // Conversion builds two @huggingface/tokenizers instances (~1 s each): one SPM and one byte-level vocab suffice
-  // here (the trained tokenizer's test covers the gpt-2 pre-tokenizer).
-  test(`GGUF ${name} → tokenizer.json → GGUF keeps the tokenization`, { skip: name === 'phi-3' || name === 'gpt-2' ? 'covered by llama-spm / deepseek-coder (time)' : false }, () => {
+  test(`GGUF ${name} → tokenizer.json → GGUF keeps the tokenization`, () => {
     const { tokenizerJson, tokenizerConfig } = ggufMetadataToTokenizerJson(metadata(name));
     const hf = new HfTokenizer(tokenizerJson, tokenizerConfig);
     const back = new GgufTokenizer(ggufVocabFromMetadata(tokenizerJsonToGgufMetadata(tokenizerJson, tokenizerConfig)));
