@@ -7,6 +7,7 @@
 #endif
 #include <string.h>
 #include "addon_args.h"
+#include "kernels_quant.h"
 
 void register_ops(napi_env env, napi_value exports);
 void register_model_ops(napi_env env, napi_value exports);
@@ -275,6 +276,31 @@ static napi_value js_set_simd(napi_env env, napi_callback_info info) {
   return a.failed ? NULL : a_undefined(env);
 }
 
+// setVnni(allowed): whether the AVX-512 level may take the VNNI int8 dot where the CPU has it (NOMOAT_NO_VNNI=1
+// starts with it off)
+static napi_value js_set_vnni(napi_env env, napi_callback_info info) {
+  args_t a;
+  if (!a_init(env, info, &a, 1, "setVnni")) return NULL;
+  int allowed = a_bool(&a, 0, "allowed");
+  if (a.failed) return NULL;
+  quant_set_vnni(allowed);
+  return a_undefined(env);
+}
+static napi_value js_vnni_allowed(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value b;
+  napi_get_boolean(env, quant_vnni_allowed(), &b);
+  return b;
+}
+// quantKernels() → the name of the int8 table the quantized products take now ('scalar', 'avx2', 'avx512',
+// 'avx512-vnni', 'neon')
+static napi_value js_quant_kernels(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value s;
+  napi_create_string_utf8(env, quant_kernels_current()->name, NAPI_AUTO_LENGTH, &s);
+  return s;
+}
+
 static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   args_t a;
   if (!a_init(env, info, &a, 1, "setThreads")) return NULL;
@@ -329,6 +355,8 @@ static napi_value init(napi_env env, napi_value exports) {
       REG("blockCacheStats", js_block_cache_stats),
       REG("simdLevel", js_simd_level),  REG("bestSimdLevel", js_best_simd_level),
       REG("setSimd", js_set_simd),      REG("setThreads", js_set_threads),
+      REG("setVnni", js_set_vnni),      REG("vnniAllowed", js_vnni_allowed),
+      REG("quantKernels", js_quant_kernels),
       REG("getThreads", js_get_threads), REG("peakFlops", js_peak_flops),
       REG("copyBandwidth", js_copy_bandwidth), REG("hashIndex", js_hash_index),
   };

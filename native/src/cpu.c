@@ -1,5 +1,6 @@
 // CPU feature detection (cpuid/xgetbv on x86-64, NEON on arm64) and the choice of kernel table.
 // NOMOAT_SIMD=scalar|avx2|avx512|neon forces a lower level than the best one (tests use it to cover every path).
+// NOMOAT_NO_VNNI=1 keeps the AVX-512 level off the VNNI int8 dot (kernels_quant.h: quant_set_vnni).
 #include <stdlib.h>
 #include <string.h>
 #include "nomoat.h"

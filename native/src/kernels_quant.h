@@ -37,9 +37,15 @@ extern const quant_kernels_t quant_kernels_avx512_vnni;
 extern const quant_kernels_t quant_kernels_neon;
 #endif
 
-// The table for the current SIMD level (kernels_level()); at AVX-512, the VNNI variant where the CPU has it
-// (integer sums are exact, so both variants give identical results).
+// The table for the current SIMD level (kernels_level()); at AVX-512, the VNNI variant where the CPU has it and
+// VNNI is allowed (integer sums are exact, so both variants give identical results).
 const quant_kernels_t *quant_kernels_current(void);
+
+// Whether the AVX-512 level may take the VNNI dot where the CPU has it: allowed unless NOMOAT_NO_VNNI=1 was set
+// when first asked; quant_set_vnni(0) turns it off at run time (tests use it to cover the AVX-512BW dot on a VNNI
+// CPU, as NOMOAT_SIMD covers the lower levels).
+void quant_set_vnni(int allowed);
+int quant_vnni_allowed(void);
 
 // f16 bits → float through a table of all 65,536 values (built once by quant_kernels_current; the scales of one
 // model cover a few cache lines of it). Exactly quant_f16_to_f32.

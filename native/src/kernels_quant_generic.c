@@ -3,6 +3,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include "kernels_quant.h"
 #if defined(__x86_64__)
@@ -74,6 +75,18 @@ static int cpu_has_avx512_vnni(void) {
 }
 #endif
 
+static int vnni_allowed = -1; // -1: not yet read from NOMOAT_NO_VNNI (benign race: every thread reads the same)
+
+void quant_set_vnni(int allowed) { vnni_allowed = allowed != 0; }
+
+int quant_vnni_allowed(void) {
+  if (vnni_allowed < 0) {
+    const char *env = getenv("NOMOAT_NO_VNNI");
+    vnni_allowed = !(env && strcmp(env, "1") == 0);
+  }
+  return vnni_allowed;
+}
+
 const quant_kernels_t *quant_kernels_current(void) {
   pthread_once(&table_once, table_build);
   switch (kernels_level()) {
@@ -81,7 +94,7 @@ const quant_kernels_t *quant_kernels_current(void) {
     case SIMD_AVX512: {
       static int vnni = -1; // benign race: every thread computes the same value
       if (vnni < 0) vnni = cpu_has_avx512_vnni();
-      return vnni ? &quant_kernels_avx512_vnni : &quant_kernels_avx512;
+      return vnni && quant_vnni_allowed() ? &quant_kernels_avx512_vnni : &quant_kernels_avx512;
     }
     case SIMD_AVX2: return &quant_kernels_avx2;
 #endif

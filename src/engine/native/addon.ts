@@ -23,6 +23,12 @@ export interface NativeAddon {
   /** The best level this CPU supports (setSimd may only go lower). */
   bestSimdLevel(): SimdLevel;
   setSimd(level: SimdLevel): void;
+  /** Whether the AVX-512 level may take the VNNI int8 dot where the CPU has it (on unless NOMOAT_NO_VNNI=1);
+   *  off, it takes the AVX-512BW dot, so tests reach both on a VNNI CPU. Process-wide, like setSimd. */
+  setVnni(allowed: boolean): void;
+  vnniAllowed(): boolean;
+  /** The int8 table the quantized products take now: the SIMD level's name, or 'avx512-vnni'. */
+  quantKernels(): 'scalar' | 'neon' | 'avx2' | 'avx512' | 'avx512-vnni';
   setThreads(n: number): void;
   getThreads(): number;
   /** GFLOP/s of a register-only FMA loop at the current SIMD level on `threads` threads. */

@@ -14,9 +14,11 @@ export class NativeBackend implements Backend {
   readonly name = 'native';
   private readonly addon: NativeAddon;
 
-  constructor(options: { threads?: number; simd?: SimdLevel } = {}) {
+  /** simd caps the kernel level; vnni: false keeps the AVX-512 level off the VNNI int8 dot (both process-wide). */
+  constructor(options: { threads?: number; simd?: SimdLevel; vnni?: boolean } = {}) {
     this.addon = loadNativeAddon();
     if (options.simd !== undefined) this.addon.setSimd(options.simd);
+    if (options.vnni !== undefined) this.addon.setVnni(options.vnni);
     if (options.threads !== undefined) this.addon.setThreads(options.threads);
   }
 

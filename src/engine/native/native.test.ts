@@ -3,6 +3,7 @@
 // dropout hash against src/engine/rng.ts, and the thread pool.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { hashIndex } from '../rng.js';
@@ -45,6 +46,44 @@ void test('setSimd switches to every level this CPU has, and refuses others', ()
   } finally {
     addon.setSimd(before);
   }
+});
+
+/** Whether this CPU has AVX-512 VNNI, read from the kernel's flags (null where there is no /proc/cpuinfo). */
+function cpuHasVnni(): boolean | null {
+  if (!existsSync('/proc/cpuinfo')) return null;
+  return /^flags\s*:.*\bavx512_vnni\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+}
+
+void test('the int8 table follows the level, and setVnni(false) takes the AVX-512BW dot on a VNNI CPU', () => {
+  const [before, vnniBefore] = [addon.simdLevel(), addon.vnniAllowed()];
+  try {
+    for (const l of levels()) {
+      addon.setSimd(l);
+      addon.setVnni(true);
+      const vnni = cpuHasVnni();
+      const want = l === 'avx512' && vnni !== false ? ['avx512-vnni', ...(vnni === null ? ['avx512'] : [])] : [l];
+      assert.ok(want.includes(addon.quantKernels()), `${l}: ${addon.quantKernels()}`);
+      addon.setVnni(false);
+      assert.equal(addon.vnniAllowed(), false);
+      assert.equal(addon.quantKernels(), l, `${l} without VNNI`);
+    }
+  } finally {
+    addon.setSimd(before);
+    addon.setVnni(vnniBefore);
+  }
+});
+
+void test('NOMOAT_NO_VNNI=1 starts a fresh process off the VNNI dot', () => {
+  const addonUrl = new URL('./addon.js', import.meta.url).href;
+  const script = `import('${addonUrl}').then((m) => { const a = m.loadNativeAddon(); console.log(a.vnniAllowed(), a.quantKernels()); })`;
+  const run = (env: Record<string, string>): string => {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NOMOAT_SIMD: '', NOMOAT_NO_VNNI: '', ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const best = addon.bestSimdLevel();
+  assert.equal(run({ NOMOAT_NO_VNNI: '1' }), `false ${best}`);
+  if (best === 'avx512' && cpuHasVnni() === true) assert.equal(run({}), 'true avx512-vnni');
 });
 
 void test('NOMOAT_SIMD forces a lower level in a fresh process', () => {
