@@ -1,6 +1,6 @@
 // The README's TypeScript blocks run as written (taken from README.md, not copied here): the engine example trains
 // through the package's name and frees what it says it frees; the OpenAI client example streams from a real server
-// (only its baseURL rewritten to the test's port). Every `nomoat <command>` the README names is in the command table.
+// (only its baseURL rewritten to the test's port); both type-check as written. Every `nomoat <command>` the README names is in the command table.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +42,24 @@ function block(marker: string): string {
 
 test('the README has two TypeScript blocks, and this test runs both', () => {
   assert.equal(fences('ts').length, 2, 'a new ts block in README.md needs a test here');
+});
+
+test('both blocks type-check as written (strict, against this build\'s declarations of nomoat and openai\'s)', () => {
+  mkdirSync(BLOCKS_DIR, { recursive: true });
+  const files = fences('ts').map((b, i) => {
+    const path = join(BLOCKS_DIR, `check-${i}.mts`);
+    writeFileSync(path, b);
+    return path;
+  });
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    lib: ['lib.es2022.d.ts'], types: ['node'], strict: true, skipLibCheck: true, noEmit: true, esModuleInterop: true,
+  });
+  const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+    const where = d.file && d.start !== undefined ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start).line + 1}: ` : '';
+    return where + ts.flattenDiagnosticMessageText(d.messageText, '\n');
+  });
+  assert.deepEqual(errors, []);
 });
 
 test('README engine example, as written, trains and frees what tidy() says it frees', async () => {
