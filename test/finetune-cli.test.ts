@@ -1,6 +1,7 @@
 // `nomoat finetune`, `nomoat pretrain` and `nomoat tokenizer train` run for real (node bin/nomoat.js …) on a tiny
 // model folder in a temp dir: outputs exist and load (PEFT and GGUF agree), bad data stops training naming
-// file:line, --skip-bad-lines reports what it dropped, --epochs counts rows, --resume continues, Ctrl-C checkpoints.
+// file:line, --skip-bad-lines reports what it dropped, --epochs counts rows, --resume continues (only the missing
+// steps, the optimizer state read, the same bytes as an uninterrupted run), Ctrl-C checkpoints.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,12 +107,42 @@ test('--epochs sets the steps from the rows; --steps with --epochs is a usage er
   assert.match(targets.stderr, /--target-modules/);
 });
 
-test('--resume continues from the newest checkpoint', () => {
+test('--resume continues from the newest checkpoint: steps 3-4 only, optimizer state read, the same bytes as one run', () => {
+  // One uninterrupted 4-step run checkpointing every step; then its steps 3-4 are taken away and --resume redoes them.
   const out = join(dir, 'resume');
-  assert.equal(nomoat(['finetune', data, '-o', out, '--steps', '2', ...fast()]).status, 0);
-  const r = nomoat(['finetune', data, '-o', out, '--steps', '4', '--resume', ...fast()]);
+  const ckpt = (step: number, f = ''): string => join(out, 'checkpoints', `step-${String(step).padStart(6, '0')}`, f);
+  const run = (extra: string[]): ReturnType<typeof nomoat> => nomoat(['finetune', data, '-o', out, '--steps', '4', '--save-every', '1', ...fast(), ...extra]);
+  assert.equal(run([]).status, 0);
+  const read = (f: string): Buffer => readFileSync(join(out, f));
+  const full = { adapter: read('adapter_model.safetensors'), gguf: read('adapter.gguf'), optimizer: readFileSync(ckpt(4, 'optimizer.safetensors')) };
+  const fullMetrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  const rewind = (): void => {
+    for (const s of [3, 4]) rmSync(ckpt(s), { recursive: true });
+    for (const f of ['adapter_model.safetensors', 'adapter.gguf', 'adapter_config.json']) rmSync(join(out, f));
+  };
+
+  rewind();
+  const r = run(['--resume', '--progress', 'lines']);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(readMetrics(join(out, 'metrics.jsonl')).map((m) => m.step), [1, 2, 3, 4]);
+  assert.match(r.stderr, /resumed from .*step-000002 at step 2\n/);
+  // steps 1-2 are the first run's lines, kept as written (their timings too); 3-4 were run again, to the same loss
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  const parsed = lines.map((l) => JSON.parse(l) as { step: number; loss: number; elapsed_s: number; tokens_per_s: number });
+  assert.deepEqual(parsed.map((m) => m.step), [1, 2, 3, 4]);
+  assert.deepEqual(lines.slice(0, 2), fullMetrics.slice(0, 2));
+  const fullParsed = fullMetrics.map((l) => JSON.parse(l) as { loss: number; tokens_per_s: number });
+  assert.deepEqual(parsed.slice(2).map((m) => m.loss), fullParsed.slice(2).map((m) => m.loss));
+  assert.ok(parsed.slice(2).some((m, i) => m.tokens_per_s !== fullParsed[2 + i].tokens_per_s), 'steps 3-4 were timed again');
+  // the trainer is deterministic: the resumed run ends byte for byte where the uninterrupted one did
+  assert.ok(read('adapter_model.safetensors').equals(full.adapter), 'PEFT adapter = the uninterrupted run\'s');
+  assert.ok(read('adapter.gguf').equals(full.gguf), 'GGUF LoRA = the uninterrupted run\'s');
+  assert.ok(readFileSync(ckpt(4, 'optimizer.safetensors')).equals(full.optimizer), 'AdamW moments at step 4 = the uninterrupted run\'s');
+
+  // The AdamW moments come from the checkpoint: step 1's moments in step 2's folder change where steps 3-4 go.
+  rewind();
+  writeFileSync(ckpt(2, 'optimizer.safetensors'), readFileSync(ckpt(1, 'optimizer.safetensors')));
+  assert.equal(run(['--resume']).status, 0);
+  assert.ok(!read('adapter_model.safetensors').equals(full.adapter), 'other optimizer moments, another adapter');
 });
 
 test('Ctrl-C saves a checkpoint and exits 130 with a --resume hint', async () => {
