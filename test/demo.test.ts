@@ -1,6 +1,7 @@
 // `nomoat demo` smoke tests with a tiny step count: on a tiny model folder (always), and on the bundled model and
-// data exactly as a fresh clone runs it (when assets/default-model is present). Checks the before/after report, the
-// files left behind, and that `generate --lora` accepts the adapter.
+// data exactly as a fresh clone runs it (when assets/default-model is present). Checks the before/after report, that
+// training changed something (lower held-out loss, a reply changed), the files left behind, and that
+// `generate --lora` accepts the adapter.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -46,6 +47,9 @@ function checkRun(r: { status: number | null; stdout: string; stderr: string }, 
   // the reported accuracy is what the checker says about the reported replies
   const right = rep.samples.filter((s) => SKILLS[s.skill as keyof typeof SKILLS].check(s.before, s.expected)).length;
   assert.equal(right / rep.samples.length, rep.before.exact_match);
+  // Training moved the model, even in the tests' 2 steps: the held-out loss falls and at least one greedy reply changes.
+  assert.ok(rep.after.held_out_loss < rep.before.held_out_loss, `held-out loss ${rep.before.held_out_loss} → ${rep.after.held_out_loss}`);
+  assert.ok(rep.samples.some((s) => s.after !== s.before), 'no reply changed after training');
   return rep;
 }
 
