@@ -1,0 +1,153 @@
+// CLI flags checked by what they must produce, not by the exit status: each test compares the command's output with
+// the library computing what the flag asks for (and, where it can, with the output without the flag), so a flag the
+// CLI parsed and then ignored fails here.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAdapter } from '../src/lora/index.js';
+import { generateTokens } from '../src/models/generate.js';
+import { loadModel } from '../src/models/load.js';
+import { chatPromptIds, type ChatMessage } from '../src/tokenizer/index.js';
+import { logitsOf, makeFixture, maxDiff, ok, type Fixture, type Result } from './stack-helpers.js';
+
+const BIN = join(process.cwd(), 'bin', 'nomoat.js');
+
+let fx: Fixture;
+before(() => {
+  fx = makeFixture('nomoat-flags-');
+});
+after(() => rmSync(fx.dir, { recursive: true, force: true }));
+
+/** nomoat with stdin, requiring exit status 0. */
+function piped(args: string[], input: string): Result {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, `nomoat ${args.join(' ')}\n${r.stderr}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Greedy generation in-process on the base with adapters attached at scales. */
+function libGenerate(adapters: readonly [string, number][], prompt: (tok: NonNullable<ReturnType<typeof loadModel>['tokenizer']>) => number[], n: number, ignoreEos: boolean): { tokens: number[]; text: string } {
+  const { model, tokenizer } = loadModel(fx.base);
+  for (const [p, s] of adapters) loadAdapter(p, model, { onWarning: () => {} }).attach(model, { scale: s });
+  const [g] = generateTokens(model, tokenizer, [prompt(tokenizer!)], { maxTokens: n, sampling: { temperature: 0 }, ...(ignoreEos ? { stopTokens: [] } : {}) });
+  model.dispose();
+  return { tokens: g.tokens, text: g.text };
+}
+
+const genArgs = ['-n', '10', '--temp', '0', '-t', '1', '--ignore-eos', '--json'];
+const gen = (...extra: string[]): { tokens: number[]; text: string; prompt_tokens: number[] } =>
+  JSON.parse(ok(['generate', ...genArgs, ...extra]).stdout) as { tokens: number[]; text: string; prompt_tokens: number[] };
+
+test('generate --lora gives the tokens of the base with that adapter attached (and not the base\'s)', () => {
+  const encode = (t: NonNullable<ReturnType<typeof loadModel>['tokenizer']>): number[] => t.encode('the cat');
+  const base = gen('-m', fx.base, '-p', 'the cat');
+  const withA = gen('-m', fx.base, '-p', 'the cat', '--lora', fx.a);
+  assert.deepEqual(withA.tokens, libGenerate([[fx.a, 1]], encode, 10, true).tokens);
+  assert.notDeepEqual(withA.tokens, base.tokens, 'the adapter should change the greedy tokens');
+  const both = gen('-m', fx.base, '-p', 'the cat', '--lora', fx.a, '--lora-scaled', fx.b, '-0.5');
+  assert.deepEqual(both.tokens, libGenerate([[fx.a, 1], [fx.b, -0.5]], encode, 10, true).tokens);
+});
+
+test('generate --file reads the prompt from the file: same tokens as -p with its text, another prompt than without', () => {
+  const text = 'a bird sang in the tree';
+  const file = join(fx.dir, 'prompt.txt');
+  writeFileSync(file, text);
+  const fromFile = gen('-m', fx.base, '-f', file);
+  const fromP = gen('-m', fx.base, '-p', text);
+  assert.deepEqual(fromFile.prompt_tokens, fromP.prompt_tokens);
+  assert.deepEqual(fromFile.tokens, fromP.tokens);
+  const { tokenizer } = loadModel(fx.base);
+  assert.deepEqual(fromFile.prompt_tokens, tokenizer!.encode(text, { parseSpecial: true }));
+  assert.notDeepEqual(gen('-m', fx.base, '-p', 'the dog').prompt_tokens, fromFile.prompt_tokens);
+});
+
+/** What chat must print for one user turn: the greedy reply to the rendered conversation, then a newline. */
+function libChat(adapters: readonly [string, number][], template: string | null, messages: ChatMessage[], n: number): string {
+  return `${libGenerate(adapters, (tok) => chatPromptIds(tok, template ?? tok.chatTemplate!, messages), n, false).text}\n`;
+}
+
+const chatArgs = ['--temp', '0', '-n', '8', '-t', '1'];
+
+test('chat --recipe applies the recipe\'s adapters at their scales (-m from its base)', () => {
+  const out = piped(['chat', '--recipe', fx.recipe, ...chatArgs], 'the cat\n').stdout;
+  const user: ChatMessage[] = [{ role: 'user', content: 'the cat' }];
+  assert.equal(out, libChat([[fx.a, 1], [fx.b, -0.5]], null, user, 8));
+  const plain = piped(['chat', '-m', fx.base, ...chatArgs], 'the cat\n').stdout;
+  assert.equal(plain, libChat([], null, user, 8));
+  assert.notEqual(out, plain, 'the recipe should change the reply');
+});
+
+test('chat --system-prompt opens the conversation with a system message; --chat-template renders with the given template', () => {
+  const sys = 'you are a cat.';
+  const withSys = piped(['chat', '-m', fx.base, ...chatArgs, '--system-prompt', sys], 'the cat\n').stdout;
+  assert.equal(withSys, libChat([], null, [{ role: 'system', content: sys }, { role: 'user', content: 'the cat' }], 8));
+  const plain = piped(['chat', '-m', fx.base, ...chatArgs], 'the cat\n').stdout;
+  assert.notEqual(withSys, plain, 'the system message should change the reply');
+
+  const template =
+    "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '. ' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}";
+  const file = join(fx.dir, 'template.jinja');
+  writeFileSync(file, template);
+  const withTpl = piped(['chat', '-m', fx.base, ...chatArgs, '--chat-template', file], 'the cat\n').stdout;
+  assert.equal(withTpl, libChat([], template, [{ role: 'user', content: 'the cat' }], 8));
+  assert.notEqual(withTpl, plain, 'the template should change the reply');
+});
+
+test('chat --perf prints one timing line per reply on stderr; without it, none', () => {
+  const timing = /prompt \d+ tokens in [\d.]+ ms \([\d.]+ tok\/s\) \| generated \d+ tokens/g;
+  const perf = piped(['chat', '-m', fx.base, ...chatArgs, '--perf'], 'the cat\na dog\n');
+  assert.equal(perf.stderr.match(timing)?.length, 2, perf.stderr);
+  const quiet = piped(['chat', '-m', fx.base, ...chatArgs], 'the cat\na dog\n');
+  assert.equal(quiet.stderr.match(timing), null, quiet.stderr);
+  assert.equal(perf.stdout, quiet.stdout);
+});
+
+test('merge --outtype q8_0 writes the merged model quantized: the same weights as quantizing the f32 merge', () => {
+  const f32 = join(fx.dir, 'm-f32.gguf');
+  const q8 = join(fx.dir, 'm-q8.gguf');
+  const requant = join(fx.dir, 'm-requant.gguf');
+  ok(['merge', fx.recipe, '-o', f32]);
+  ok(['merge', fx.recipe, '-o', q8, '--outtype', 'q8_0']);
+  ok(['quantize', f32, requant, 'q8_0']);
+  const a = loadModel(q8).model;
+  const b = loadModel(requant).model;
+  const c = loadModel(f32).model;
+  const base = loadModel(fx.base).model;
+  const bt = new Map(b.namedTensors());
+  let q8count = 0;
+  for (const [name, t] of a.namedTensors()) {
+    const u = bt.get(name)!;
+    assert.equal(t.dtype, u.dtype, name);
+    if (t.dtype === 'q8_0') q8count++;
+    if (t.dtype === 'f32') assert.equal(maxDiff(t.toArray(), u.toArray()), 0, name);
+    else assert.ok(Buffer.from(t.bytes).equals(Buffer.from(u.bytes)), name);
+  }
+  assert.ok(q8count >= 14, `only ${q8count} q8_0 tensors`);
+  // quantization error is small next to what merging changed
+  const la = logitsOf(a);
+  const drift = maxDiff(la, logitsOf(c));
+  const moved = maxDiff(logitsOf(c), logitsOf(base));
+  assert.ok(drift < moved / 5, `q8_0 merge drifted ${drift} from the f32 merge; merging moved ${moved}`);
+  for (const m of [a, b, c, base]) m.dispose();
+});
+
+test('convert --to overrides the format the output name implies', () => {
+  const ggufNoExt = join(fx.dir, 'model-as-gguf.bin');
+  ok(['convert', fx.base, ggufNoExt, '--to', 'gguf']);
+  assert.ok(statSync(ggufNoExt).isFile());
+  assert.equal(readFileSync(ggufNoExt).subarray(0, 4).toString('latin1'), 'GGUF');
+  const hfNamedGguf = join(fx.dir, 'hf-folder.gguf');
+  ok(['convert', fx.base, hfNamedGguf, '--to', 'hf']);
+  assert.ok(statSync(hfNamedGguf).isDirectory());
+  assert.ok(existsSync(join(hfNamedGguf, 'config.json')) && existsSync(join(hfNamedGguf, 'model.safetensors')));
+  const base = loadModel(fx.base).model;
+  for (const p of [ggufNoExt, hfNamedGguf]) {
+    const m = loadModel(p).model;
+    assert.ok(maxDiff(logitsOf(m), logitsOf(base)) < 1e-4, p);
+    m.dispose();
+  }
+  base.dispose();
+});
