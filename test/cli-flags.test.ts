@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAdapter } from '../src/lora/index.js';
+import { combineAdapters, loadAdapter } from '../src/lora/index.js';
 import { generateTokens } from '../src/models/generate.js';
 import { loadModel } from '../src/models/load.js';
 import { chatPromptIds, type ChatMessage } from '../src/tokenizer/index.js';
-import { logitsOf, makeFixture, maxDiff, ok, type Fixture, type Result } from './stack-helpers.js';
+import { logitsOf, makeFixture, maxDiff, ok, stackLogits, type Fixture, type Result } from './stack-helpers.js';
 
 const BIN = join(process.cwd(), 'bin', 'nomoat.js');
 
@@ -150,4 +150,35 @@ test('convert --to overrides the format the output name implies', () => {
     m.dispose();
   }
   base.dispose();
+});
+
+/** Logits of the base with the two fixture adapters combined in-process by combineAdapters. */
+function combinedLogits(method: Parameters<typeof combineAdapters>[1], opts: Parameters<typeof combineAdapters>[2]): Float32Array {
+  const { model } = loadModel(fx.base);
+  const a = loadAdapter(fx.a, model, { onWarning: () => {} });
+  const b = loadAdapter(fx.b, model, { onWarning: () => {} });
+  const c = combineAdapters([a, b], method, opts);
+  c.attach(model);
+  const out = logitsOf(model);
+  for (const x of [c, a, b, model]) x.dispose();
+  return out;
+}
+
+test('stack --weights, --majority-sign-method, --svd-clamp reach the combination (equal to combineAdapters given them, unequal without)', () => {
+  const cases: { name: string; flags: string[]; method: Parameters<typeof combineAdapters>[1]; opts: Parameters<typeof combineAdapters>[2]; without: Parameters<typeof combineAdapters>[2] }[] = [
+    { name: 'weights', flags: ['-m', fx.base, '--lora', fx.a, '--lora', fx.b, '--method', 'svd', '--svd-rank', '3', '--weights', '2,0.3'], method: 'svd', opts: { weights: [2, 0.3], svdRank: 3 }, without: { weights: [1, -0.5], svdRank: 3 } },
+    {
+      name: 'majority', flags: ['--method', 'ties_svd', '--density', '0.5', '--majority-sign-method', 'frequency'], method: 'ties_svd',
+      opts: { weights: [1, -0.5], density: 0.5, majoritySignMethod: 'frequency' }, without: { weights: [1, -0.5], density: 0.5, majoritySignMethod: 'total' },
+    },
+    { name: 'clamp', flags: ['--method', 'svd', '--svd-rank', '3', '--svd-clamp', '0.5'], method: 'svd', opts: { weights: [1, -0.5], svdRank: 3, svdClamp: 0.5 }, without: { weights: [1, -0.5], svdRank: 3 } },
+  ];
+  for (const c of cases) {
+    const out = join(fx.dir, `combo-${c.name}.gguf`);
+    ok(['stack', ...(c.flags[0] === '-m' ? [] : [fx.recipe]), ...c.flags, '-o', out]);
+    const got = stackLogits(fx.base, [[out, 1]]);
+    const want = combinedLogits(c.method, c.opts);
+    assert.ok(maxDiff(got, want) < 1e-4, `${c.name}: ${maxDiff(got, want)} from combineAdapters`);
+    assert.ok(maxDiff(want, combinedLogits(c.method, c.without)) > 1e-3, `${c.name}: the flag should change the combination`);
+  }
 });
