@@ -5,12 +5,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { combineAdapters, loadAdapter } from '../src/lora/index.js';
 import { generateTokens } from '../src/models/generate.js';
 import { loadModel } from '../src/models/load.js';
 import { chatPromptIds, type ChatMessage } from '../src/tokenizer/index.js';
+import { readMetrics } from '../src/train/index.js';
 import { logitsOf, makeFixture, maxDiff, ok, stackLogits, type Fixture, type Result } from './stack-helpers.js';
 
 const BIN = join(process.cwd(), 'bin', 'nomoat.js');
@@ -181,4 +182,45 @@ test('stack --weights, --majority-sign-method, --svd-clamp reach the combination
     assert.ok(maxDiff(got, want) < 1e-4, `${c.name}: ${maxDiff(got, want)} from combineAdapters`);
     assert.ok(maxDiff(want, combinedLogits(c.method, c.without)) > 1e-3, `${c.name}: the flag should change the combination`);
   }
+});
+
+test('finetune --schedule, --grad-accum, --save-every, --eval-data do what they say', async () => {
+  const { skillExamples, skillJsonl, writeTinyHfModel } = await import('./finetune-cli-model.js');
+  const model = join(fx.dir, 'ft-model');
+  mkdirSync(model);
+  writeTinyHfModel(model);
+  const data = join(fx.dir, 'ft.jsonl');
+  writeFileSync(data, skillJsonl(skillExamples(24)));
+  const run = (name: string, ...extra: string[]): { out: string; stderr: string; lr: number[]; loss: number[] } => {
+    const out = join(fx.dir, name);
+    const r = ok(['finetune', data, '-o', out, '-m', model, '-c', '48', '--progress', 'none', '-t', '1', '--lr', '1e-2', '--steps', '4', ...extra]);
+    const m = readMetrics(join(out, 'metrics.jsonl'));
+    return { out, stderr: r.stderr, lr: m.map((x) => x.lr), loss: m.map((x) => x.loss) };
+  };
+  // --schedule: constant keeps lr; linear falls by equal steps; the default (cosine) does neither
+  const constant = run('ft-constant', '--batch', '2', '--schedule', 'constant');
+  assert.deepEqual(constant.lr, [1e-2, 1e-2, 1e-2, 1e-2]);
+  const linear = run('ft-linear', '--batch', '2', '--schedule', 'linear');
+  const cosine = run('ft-cosine', '--batch', '2', '--save-every', '2');
+  const steps = (lr: number[]): number[] => lr.slice(1).map((x, i) => lr[i] - x);
+  const ls = steps(linear.lr);
+  assert.ok(ls.every((d) => d > 0 && Math.abs(d - ls[0]) < 1e-9), `linear lr ${String(linear.lr)}`);
+  const cs = steps(cosine.lr);
+  assert.ok(cs.some((d) => Math.abs(d - cs[0]) > 1e-6), `cosine lr ${String(cosine.lr)}`);
+  // --save-every 2: checkpoints after updates 2 and 4; without it none before the end
+  const ckpts = (out: string): string[] => (existsSync(join(out, 'checkpoints')) ? readdirSync(join(out, 'checkpoints')).sort() : []);
+  assert.deepEqual(ckpts(cosine.out).filter((c) => c.startsWith('step-')), ['step-000002', 'step-000004']);
+  assert.ok(!ckpts(constant.out).includes('step-000002'), String(ckpts(constant.out)));
+  // --grad-accum 2 of batch 1 trains on what one batch of 2 does; batch 1 alone does not
+  const accum = run('ft-accum', '--batch', '1', '--grad-accum', '2');
+  const one = run('ft-one', '--batch', '1');
+  assert.ok(Math.abs(accum.loss[0] - cosine.loss[0]) < 1e-4, `accum ${accum.loss[0]} vs batch 2 ${cosine.loss[0]}`);
+  assert.ok(Math.abs(one.loss[0] - cosine.loss[0]) > 1e-4 || Math.abs(one.loss[1] - cosine.loss[1]) > 1e-4, 'batch 1 should differ from batch 2');
+  // --eval-data: the held-out set is that file, not a split of DATA
+  const evalFile = join(fx.dir, 'ft-eval.jsonl');
+  writeFileSync(evalFile, skillJsonl(skillExamples(5)));
+  const ev = run('ft-eval', '--batch', '2', '--eval-data', evalFile, '--schedule', 'constant');
+  assert.match(ev.stderr, / 24 training and 5 eval conversations/);
+  assert.match(constant.stderr, / 23 training and 1 eval conversations/);
+  assert.notEqual(ev.stderr.match(/eval loss ([\d.]+)/)?.[1], constant.stderr.match(/eval loss ([\d.]+)/)?.[1], 'another eval set, another eval loss');
 });
