@@ -224,3 +224,28 @@ test('finetune --schedule, --grad-accum, --save-every, --eval-data do what they 
   assert.match(constant.stderr, / 23 training and 1 eval conversations/);
   assert.notEqual(ev.stderr.match(/eval loss ([\d.]+)/)?.[1], constant.stderr.match(/eval loss ([\d.]+)/)?.[1], 'another eval set, another eval loss');
 });
+
+test('pretrain --tokenizer trains with the given tokenizer.json (copied, its vocabulary sizes the model) instead of training one', async () => {
+  const { writeTinyHfModel } = await import('./finetune-cli-model.js');
+  const src = join(fx.dir, 'pre-tok-src');
+  mkdirSync(src);
+  writeTinyHfModel(src);
+  const corpus = join(fx.dir, 'stories.txt');
+  writeFileSync(corpus, Array.from({ length: 30 }, (_, i) => `Tom had ${i} red balls. He gave one to Sue.`).join('\n\n'));
+  const common = ['--hidden', '32', '--layers', '1', '--heads', '2', '--kv-heads', '1', '--steps', '2', '-c', '32', '-b', '2', '--max-positions', '64', '--progress', 'none', '-t', '1'];
+  const given = join(fx.dir, 'pre-given');
+  const r = ok(['pretrain', corpus, '-o', given, '--tokenizer', join(src, 'tokenizer.json'), ...common]);
+  assert.doesNotMatch(r.stderr, /trained a \d+-token BPE tokenizer/);
+  assert.ok(readFileSync(join(given, 'tokenizer.json')).equals(readFileSync(join(src, 'tokenizer.json'))), 'tokenizer.json should be the given one');
+  const want = loadModel(src).tokenizer!.vocabSize;
+  const got = loadModel(given);
+  assert.equal(got.tokenizer?.vocabSize, want);
+  assert.equal(got.model.config.vocabSize, want);
+  got.model.dispose();
+  const trained = join(fx.dir, 'pre-trained');
+  const t = ok(['pretrain', corpus, '-o', trained, '--vocab-size', '300', ...common]);
+  assert.match(t.stderr, /trained a \d+-token BPE tokenizer/);
+  const other = loadModel(trained);
+  assert.notEqual(other.tokenizer?.vocabSize, want, 'the fixture tokenizer should not look like a trained one');
+  other.model.dispose();
+});
