@@ -249,3 +249,55 @@ test('pretrain --tokenizer trains with the given tokenizer.json (copied, its voc
   assert.notEqual(other.tokenizer?.vocabSize, want, 'the fixture tokenizer should not look like a trained one');
   other.model.dispose();
 });
+
+test('llama2.c input through the CLI: --tokenizer names tokenizer.bin for generate and convert; convert keeps the weights', async () => {
+  const { loadLlama2c } = await import('../src/models/load.js');
+  const { tinyTokenizer } = await import('./cli-model.js');
+  const [dim, hidden, L, H, KV, V, seq] = [64, 128, 2, 4, 2, 320, 64];
+  const hd = dim / H;
+  const counts = [V * dim, L * dim, L * dim * dim, L * KV * hd * dim, L * KV * hd * dim, L * dim * dim, L * dim, L * hidden * dim, L * dim * hidden, L * hidden * dim, dim, seq * hd / 2, seq * hd / 2];
+  const n = counts.reduce((a, b) => a + b, 0);
+  const w = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    w[i] = ((s / 2 ** 32) - 0.5) * 0.4;
+  }
+  const normAt = [counts[0], counts[0] + counts.slice(1, 6).reduce((a, b) => a + b, 0)];
+  w.fill(1, normAt[0], normAt[0] + L * dim);
+  w.fill(1, normAt[1], normAt[1] + L * dim);
+  const header = Buffer.from(Int32Array.from([dim, hidden, L, H, KV, V, seq]).buffer);
+  const ckDir = join(fx.dir, 'l2c');
+  mkdirSync(ckDir);
+  const ck = join(ckDir, 'model.bin');
+  writeFileSync(ck, Buffer.concat([header, Buffer.from(w.buffer)]));
+  const tok = tinyTokenizer();
+  const parts: Buffer[] = [Buffer.from(Int32Array.from([16]).buffer)];
+  for (let i = 0; i < V; i++) {
+    const piece = Buffer.from((tok.idToToken(i) ?? '').replace(/\u2581/g, ' '), 'utf8');
+    parts.push(Buffer.from(Float32Array.from([i >= 259 ? -i : 0]).buffer), Buffer.from(Int32Array.from([piece.length]).buffer), piece);
+  }
+  const tokFile = join(fx.dir, 'elsewhere-tok.bin'); // not beside the checkpoint: only --tokenizer finds it
+  writeFileSync(tokFile, Buffer.concat(parts));
+
+  const args = ['generate', '-m', ck, '-p', 'the cat', ...genArgs];
+  const without = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.notEqual(without.status, 0, 'without --tokenizer there is no tokenizer beside the checkpoint');
+  assert.match(without.stderr, /tokenizer/i);
+  const out = JSON.parse(ok([...args, '--tokenizer', tokFile]).stdout) as { tokens: number[]; prompt_tokens: number[] };
+  const lib = loadLlama2c(ck, tokFile);
+  assert.deepEqual(out.prompt_tokens, lib.tokenizer!.encode('the cat', { parseSpecial: true }));
+  const [g] = generateTokens(lib.model, lib.tokenizer, [out.prompt_tokens], { maxTokens: 10, sampling: { temperature: 0 }, stopTokens: [] });
+  assert.deepEqual(out.tokens, g.tokens);
+
+  const gguf = join(fx.dir, 'l2c.gguf');
+  ok(['convert', ck, gguf, '--tokenizer', tokFile, '--outtype', 'f32']);
+  const conv = loadModel(gguf);
+  assert.equal(conv.tokenizer?.vocabSize, V);
+  assert.equal(conv.tokenizer?.idToToken(300), tok.idToToken(300));
+  const emb = new Map(conv.model.namedTensors()).get('model.embed_tokens.weight')!.toArray();
+  assert.equal(maxDiff(emb, w.subarray(0, V * dim)), 0);
+  assert.ok(maxDiff(logitsOf(conv.model), logitsOf(lib.model)) < 1e-4, 'the converted model computes what the checkpoint does');
+  conv.model.dispose();
+  lib.model.dispose();
+});
