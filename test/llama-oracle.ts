@@ -93,24 +93,16 @@ function softmax(logits: Float32Array): { best: number; probs: Map<number, numbe
  * forced[0..s-1]. `tokens` holds nomoat's own argmax at each step, which may differ from forced[s].
  */
 export function forcedOurs(model: LlamaModel, prompt: readonly number[], forced: readonly number[]): Run {
-  const cache = new KVCache(model.config, 1, prompt.length + forced.length);
-  const run: Run = { tokens: [], probs: [] };
-  try {
-    let input = Int32Array.from(prompt);
-    for (const next of forced) {
-      const { best, probs } = softmax(noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray())));
-      run.tokens.push(best);
-      run.probs.push(probs);
-      input = Int32Array.of(next);
-    }
-  } finally {
-    cache.dispose();
-  }
-  return run;
+  return decodeOurs(model, prompt, forced.length, (_best, step) => forced[step]);
 }
 
 /** nomoat's greedy decoding of prompt ids for `steps` tokens, keeping each step's full distribution (float64 softmax). */
 export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: number): Run {
+  return decodeOurs(model, prompt, steps, (best) => best);
+}
+
+/** `steps` decode steps after the prompt, each step's argmax and distribution kept; `next` picks the token fed back. */
+function decodeOurs(model: LlamaModel, prompt: readonly number[], steps: number, next: (best: number, step: number) => number): Run {
   const cache = new KVCache(model.config, 1, prompt.length + steps);
   const run: Run = { tokens: [], probs: [] };
   try {
@@ -119,7 +111,7 @@ export function greedyOurs(model: LlamaModel, prompt: readonly number[], steps: 
       const { best, probs } = softmax(noGrad(() => tidy(() => model.forwardLast(input, 1, input.length, cache).toArray())));
       run.tokens.push(best);
       run.probs.push(probs);
-      input = Int32Array.of(best);
+      input = Int32Array.of(next(best, s));
     }
   } finally {
     cache.dispose();
