@@ -198,7 +198,8 @@ export function checkScale(s: number): number {
   return s;
 }
 
-function linearOf(model: LlamaModel, name: string): ReturnType<LlamaModel['linear']> {
+/** The model's linear a LoRA module name (model.layers.N.self_attn.q_proj) targets. */
+export function linearOf(model: LlamaModel, name: string): ReturnType<LlamaModel['linear']> {
   const t = parseTargetName(name);
   if (t === null) throw new Error(`"${name}" is not a block linear`);
   return model.linear(t.layer, t.module);

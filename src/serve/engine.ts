@@ -10,7 +10,7 @@
 
 import { noGrad, tidy } from '../engine/context.js';
 import { Tensor } from '../engine/tensor.js';
-import type { LoraAdapter } from '../lora/adapter.js';
+import { linearOf, type LoraAdapter } from '../lora/adapter.js';
 import type { LoraLinear } from '../lora/layer.js';
 import { decodeRows, logitsRows } from '../models/decode.js';
 import { PREFILL_CHUNK, prefillChunk, TextStream } from '../models/generate.js';
@@ -428,20 +428,13 @@ export class ServeEngine {
       let byLinear = byScale.get(scale);
       if (byLinear === undefined) {
         byLinear = new Map();
-        for (const m of adapter.modules.values()) byLinear.set(this.linearOf(m), scaledDelta(m, scale));
+        for (const m of adapter.modules.values()) byLinear.set(linearOf(this.model, m.name), scaledDelta(m, scale));
         byScale.set(scale, byLinear);
       }
       const d = byLinear.get(lin);
       if (d !== undefined) out.push(d);
     }
     return out;
-  }
-
-  private linearOf(m: LoraLinear): Linear {
-    const name = m.name; // model.layers.N.(self_attn|mlp).x_proj
-    const match = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$/.exec(name);
-    if (match === null) throw new Error(`serve: LoRA module ${name} is not a block linear`);
-    return this.model.linear(Number(match[1]), match[2] as Parameters<LlamaModel['linear']>[1]);
   }
 
   private buf(name: string, n: number): Float32Array {
