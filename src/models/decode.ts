@@ -6,12 +6,12 @@
 //
 // Letters: C hidden, H query heads, G kv heads, D head dim, I MLP width, P cached positions.
 
-import type { Backend, Buf, MatmulParams } from '../engine/backend.js';
+import type { Backend, Buf } from '../engine/backend.js';
 import { tidy } from '../engine/context.js';
 import type { DType } from '../engine/dtype.js';
 import { Storage, Tensor } from '../engine/tensor.js';
 import type { KVCache } from './kvcache.js';
-import type { Linear, LinearDelta, LowRankFactors } from './linear.js';
+import type { Linear, LinearDelta } from './linear.js';
 import type { LlamaModel } from './llama.js';
 
 /** Work buffers of a decode step, kept between steps by their owner (a cache, a server's batch). */
@@ -34,10 +34,6 @@ export function invariantRows(dtype: DType): number {
 /** Tensor-path deltas (without factors) per call: below the scalar level's 4-row micro-tile, per-row dots. */
 const DELTA_ROWS = 3;
 
-const rowwise = (M: number, N: number, K: number): MatmulParams => ({
-  batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise: true,
-});
-
 /** out[R, N] = x[R, K] · W[N, K]ᵀ (+ bias) (+ each row's deltas(x)), rows in invariant chunks. */
 function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, deltasOf: RowDeltas | null): void {
   const w = lin.weight;
@@ -46,7 +42,9 @@ function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, delta
   for (let r0 = 0; r0 < R; r0 += chunk) {
     const M = Math.min(chunk, R - r0);
     const [xs, os] = [x.subarray(r0 * K, (r0 + M) * K), out.subarray(r0 * N, (r0 + M) * N)];
-    if (w.dtype === 'f32') be.matmul(xs, w.data, os, rowwise(M, N, K));
+    if (w.dtype === 'f32') {
+      be.matmul(xs, w.data, os, { batch: 1, M, N, K, transA: false, transB: true, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0, accumulate: false, rowwise: true });
+    }
     else be.matmulQuant(xs, w.bytes, w.dtype, os, M, N, K, true); // generation: inference rounding, as qlinear without a tape
   }
   if (lin.bias !== null) for (let r = 0; r < R; r++) be.axpy(1, lin.bias.data, out.subarray(r * N, (r + 1) * N), N);
@@ -61,15 +59,12 @@ function linearRows(be: Backend, lin: Linear, x: Buf, out: Buf, R: number, delta
       if (d !== undefined) groups.set(d, [...(groups.get(d) ?? []), r]);
     });
     for (const [d, rows] of groups) {
-      if (d.lowRank !== undefined) lowRankRows(be, d.lowRank(), x, out, rows, N, K);
-      else for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) tensorDeltaRows(be, d, x, out, rows.slice(g0, g0 + DELTA_ROWS), N, K);
+      if (d.lowRank !== undefined) { // one kernel call per adapter group, every row's bits as if it were alone
+        const f = d.lowRank();
+        be.lowRankRows(x, Int32Array.from(rows), f.A.data, f.B.data, out, K, N, f.A.shape[0], f.k);
+      } else for (let g0 = 0; g0 < rows.length; g0 += DELTA_ROWS) tensorDeltaRows(be, d, x, out, rows.slice(g0, g0 + DELTA_ROWS), N, K);
     }
   }
-}
-
-/** out[rows] += (k·x[rows]·Aᵀ)·Bᵀ in one kernel call per adapter group: every row's bits as if it were alone. */
-function lowRankRows(be: Backend, f: LowRankFactors, x: Buf, out: Buf, rows: number[], N: number, K: number): void {
-  be.lowRankRows(x, Int32Array.from(rows), f.A.data, f.B.data, out, K, N, f.A.shape[0], f.k);
 }
 
 /** out[rows] += d(x[rows]) through the delta's own tensor ops (few rows: per-row dots at every level). */
