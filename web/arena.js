@@ -3,9 +3,9 @@
 // both bad), POSTed to /v1/arena/votes with both replies, the page reveals which was which.
 // @ts-check
 
-import { ApiError, getJson, postJson, streamChat } from './api.js';
+import { ApiError, getJson, postJson } from './api.js';
 import { savedStacks, STACKS_CHANGED, stackText } from './stack.js';
-import { Reply, byId, clearError, enterSends, kindOf, sampling, showError, stopsWith } from './ui.js';
+import { byId, clearError, enterSends, kindOf, sampling, showError, stopsWith, streamReply } from './ui.js';
 
 /** @typedef {import('./api.js').AdapterRef} AdapterRef */
 /** A contestant: what the request sends, and a name for people. @typedef {{ model: string, adapters: AdapterRef[], label: string }} Config */
@@ -115,17 +115,7 @@ export function initArena() {
     const settings = sampling('arena');
     const messages = [/** @type {import('./api.js').Message} */ ({ role: 'user', content: text })];
     /** @param {HTMLElement} box @param {Config} c */
-    const run = (box, c) => {
-      const reply = new Reply(box);
-      return streamChat(messages, { model: c.model, adapters: c.adapters, ...settings }, (p) => reply.append(p), ctl.signal).then((r) => {
-        reply.end(r);
-        return r;
-      }, (/** @type {unknown} */ e) => {
-        reply.end(null);
-        ctl.abort();
-        throw e;
-      });
-    };
+    const run = (box, c) => streamReply(box, messages, { model: c.model, adapters: c.adapters, ...settings }, ctl);
     Promise.all([run(boxes.a, a), run(boxes.b, b)])
       .then(([ra, rb]) => {
         if (ra.finish === 'stopped' || rb.finish === 'stopped') {

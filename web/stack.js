@@ -3,8 +3,7 @@
 // (kept in this browser's localStorage).
 // @ts-check
 
-import { streamChat } from './api.js';
-import { Reply, byId, clearError, el, enterSends, kindOf, sampling, showError, stopsWith } from './ui.js';
+import { byId, clearError, el, enterSends, kindOf, sampling, showError, stopsWith, streamReply } from './ui.js';
 
 /** @typedef {import('./api.js').AdapterRef} AdapterRef */
 /** A stack the user saved: its adapters on the base. @typedef {{ label: string, adapters: AdapterRef[] }} SavedStack */
@@ -150,14 +149,7 @@ export function initStack() {
     const settings = sampling('stack');
     const messages = [/** @type {import('./api.js').Message} */ ({ role: 'user', content: text })];
     /** @param {HTMLElement} box @param {AdapterRef[]} adapters */
-    const run = (box, adapters) => {
-      const reply = new Reply(box);
-      return streamChat(messages, { model: base, adapters, ...settings }, (p) => reply.append(p), ctl.signal).then((r) => reply.end(r), (/** @type {unknown} */ e) => {
-        reply.end(null);
-        ctl.abort(); // one failing stops the other
-        throw e;
-      });
-    };
+    const run = (box, adapters) => streamReply(box, messages, { model: base, adapters, ...settings }, ctl);
     Promise.all([run(baseReply, []), run(stackReply, stack)])
       .catch(showError)
       .finally(() => {

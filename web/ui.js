@@ -2,6 +2,8 @@
 // text streams in, generation settings read from a view's inputs, and Enter-to-send.
 // @ts-check
 
+import { streamChat } from './api.js';
+
 /**
  * The element with this id, checked to be of the expected kind.
  * @template {HTMLElement} T
@@ -144,4 +146,25 @@ export function stopsWith(form, stop, running) {
     if (ev.key === 'Escape') running()?.abort();
   });
   stop.addEventListener('click', () => running()?.abort());
+}
+
+/**
+ * One of two replies streamed side by side into box: a failure ends the other one too (the shared controller is
+ * aborted) and is passed on.
+ * @param {HTMLElement} box
+ * @param {import('./api.js').Message[]} messages
+ * @param {import('./api.js').ChatOptions} options
+ * @param {AbortController} ctl
+ * @returns {Promise<import('./api.js').StreamResult>}
+ */
+export function streamReply(box, messages, options, ctl) {
+  const reply = new Reply(box);
+  return streamChat(messages, options, (p) => reply.append(p), ctl.signal).then((r) => {
+    reply.end(r);
+    return r;
+  }, (/** @type {unknown} */ e) => {
+    reply.end(null);
+    ctl.abort();
+    throw e;
+  });
 }
