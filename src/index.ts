@@ -5,6 +5,7 @@ export * as tokenizer from './tokenizer/index.js';
 export * as lora from './lora/index.js';
 export * as train from './train/index.js';
 export * as data from './data/index.js';
+export * as evaluation from './eval/index.js';
 export { loadModel, loadHfFolder, loadGgufModel, loadLlama2c, type LoadedModel } from './models/load.js';
 export { LlamaModel, LINEAR_MODULES, type LinearModule } from './models/llama.js';
 export { configFromHf, configToHf, paramCount, ARCHITECTURES, type LlamaConfig } from './models/config.js';

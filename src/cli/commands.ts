@@ -22,5 +22,9 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'finetune', summary: 'fine-tune a LoRA adapter on instruction data (PEFT + GGUF output)', load: () => import('./finetune.js') },
   { name: 'pretrain', summary: 'pretrain a small Llama from scratch on text files', load: () => import('./pretrain.js') },
   { name: 'tokenizer train', summary: 'train a byte-level BPE tokenizer (tokenizer.json) on text files', load: () => import('./tokenizer-train.js') },
+  { name: 'eval', summary: 'evaluate a model and its adapters: perplexity and lm-evaluation-harness-style tasks', load: () => import('./eval.js') },
+  { name: 'eval judge', summary: 'LLM-as-judge: MT-bench single-answer grading and pairwise comparison', load: () => import('./eval-judge.js') },
+  { name: 'eval arena', summary: 'arena ratings (Elo, Bradley–Terry with bootstrap intervals) from a battle log', load: () => import('./eval-arena.js') },
+  { name: 'distill', summary: 'distil a teacher (model + adapters) into a LoRA student or a smaller model', load: () => import('./distill.js') },
   { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];
