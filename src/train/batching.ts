@@ -24,6 +24,9 @@ export interface Example {
 export interface Row {
   ids: Int32Array;
   labels: Int32Array;
+  /** what an objective other than cross-entropy needs beside the row (a DPO pair's rejected row, a teacher's cached
+   *  distribution): carried into the batch as is */
+  extra?: unknown;
 }
 
 /** B rows of length T, row-major [B, T]. */
@@ -34,6 +37,8 @@ export interface Batch {
   T: number;
   /** number of labels that are not -100 (what the loss averages over) */
   targets: number;
+  /** each row's Row.extra, in batch order (present when any row has one) */
+  extras?: unknown[];
 }
 
 export interface PackOptions {
@@ -142,7 +147,7 @@ export function collate(rows: readonly Row[], padId = 0): Batch {
     labels.set(r.labels, b * T);
     for (const l of r.labels) if (l !== IGNORE_INDEX) targets++;
   });
-  return { ids, labels, B, T, targets };
+  return rows.some((r) => r.extra !== undefined) ? { ids, labels, B, T, targets, extras: rows.map((r) => r.extra) } : { ids, labels, B, T, targets };
 }
 
 /** Where a loader stands: everything needed to continue the same batch sequence. */

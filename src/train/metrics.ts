@@ -19,6 +19,8 @@ export interface MetricsRecord {
   elapsed_s: number;
   /** mean eval loss, on the steps where evaluation ran */
   eval_loss?: number;
+  /** an objective's own numbers (DPO's rewards/accuracies, …; eval_ prefixed for evaluation) */
+  [metric: string]: number | undefined;
 }
 
 /** Appends records synchronously, so a killed run leaves every completed line on disk. */

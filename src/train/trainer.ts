@@ -14,7 +14,7 @@ import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState,
 import { MetricsWriter, Progress, type MetricsRecord, type ProgressMode } from './metrics.js';
 import { lrAt, type ScheduleKind } from './schedule.js';
 import { lossCurveSvg } from './svg.js';
-import type { ForwardModel, NamedParam } from './types.js';
+import type { ForwardModel, NamedParam, Objective } from './types.js';
 
 export interface TrainConfig {
   steps: number; // optimizer updates in the whole run
@@ -64,6 +64,8 @@ export interface Stateful {
 export interface TrainerHooks {
   /** called after every update (tests, custom logging) */
   onStep?: (r: MetricsRecord) => void;
+  /** what each update minimises and evaluation reports (default CROSS_ENTROPY) */
+  objective?: Objective;
   stateful?: readonly Stateful[];
 }
 
@@ -80,17 +82,49 @@ export interface TrainResult {
   history: HistoryPoint[];
 }
 
+/** Plain next-token training: mean cross-entropy over the batch's trained labels. */
+export const CROSS_ENTROPY: Objective = {
+  name: 'cross-entropy',
+  loss: (model, b) => ({ loss: crossEntropy(model.forward(b.ids, b.B, b.T), b.labels) }),
+};
+
+const weightOf = (o: Objective, b: Batch): number => (o.weight !== undefined ? o.weight(b) : b.targets);
+
+/** Running weighted means of an objective's extra metrics. */
+class MetricMeans {
+  private sums = new Map<string, number>();
+  private weight = 0;
+  add(m: Record<string, number> | undefined, w: number): void {
+    this.weight += w;
+    for (const [k, v] of Object.entries(m ?? {})) this.sums.set(k, (this.sums.get(k) ?? 0) + v * w);
+  }
+  means(prefix = ''): Record<string, number> {
+    return Object.fromEntries([...this.sums].map(([k, v]) => [prefix + k, this.weight > 0 ? v / this.weight : NaN]));
+  }
+}
+
 /** Mean loss over batches, weighted by their trained tokens (no tape, nothing retained). */
-export function evaluate(model: ForwardModel, batches: readonly Batch[]): number {
+export function evaluate(model: ForwardModel, batches: readonly Batch[], objective: Objective = CROSS_ENTROPY): number {
+  return evaluateWithMetrics(model, batches, objective).loss;
+}
+
+/** evaluate() plus the objective's extra metrics, averaged with the same weights. */
+export function evaluateWithMetrics(model: ForwardModel, batches: readonly Batch[], objective: Objective = CROSS_ENTROPY): { loss: number; metrics: Record<string, number> } {
   let sum = 0;
   let n = 0;
+  const means = new MetricMeans();
   for (const b of batches) {
-    if (b.targets === 0) continue;
-    const l = noGrad(() => tidy(() => crossEntropy(model.forward(b.ids, b.B, b.T), b.labels).item()));
-    sum += l * b.targets;
-    n += b.targets;
+    const w = weightOf(objective, b);
+    if (w === 0) continue;
+    const r = noGrad(() => tidy(() => {
+      const o = objective.loss(model, b, false);
+      return { l: o.loss.item(), m: o.metrics };
+    }));
+    sum += r.l * w;
+    n += w;
+    means.add(r.m, w);
   }
-  return n > 0 ? sum / n : NaN;
+  return { loss: n > 0 ? sum / n : NaN, metrics: means.means() };
 }
 
 export class Trainer {
@@ -186,32 +220,48 @@ export class Trainer {
     return saveCheckpoint(root, this.params, this.optimizer, state, this.config.keepLast);
   }
 
+  private get objective(): Objective {
+    return this.hooks.objective ?? CROSS_ENTROPY;
+  }
+
   /** One optimizer update over gradAccum micro-batches; returns the update's loss, grad norm and positions seen. */
-  private update(lr: number): { loss: number; gradNorm: number; positions: number; targets: number } {
+  private update(lr: number): { loss: number; gradNorm: number; positions: number; targets: number; metrics: Record<string, number> } {
     const micro: Batch[] = [];
     for (let i = 0; i < this.config.gradAccum; i++) micro.push(this.data.train.next());
-    const total = micro.reduce((s, b) => s + b.targets, 0);
+    const obj = this.objective;
+    const weights = micro.map((b) => weightOf(obj, b));
+    const total = weights.reduce((s, w) => s + w, 0);
+    const means = new MetricMeans();
     let lossSum = 0;
     let positions = 0;
-    for (const b of micro) {
+    let targets = 0;
+    micro.forEach((b, i) => {
       positions += b.B * b.T;
-      if (b.targets === 0) continue; // nothing trained in this micro-batch: it adds no gradient
+      targets += b.targets;
+      const w = weights[i];
+      if (w === 0) return; // nothing trained in this micro-batch: it adds no gradient
       this.forwards++;
       lossSum += tidy(() => {
         // The forward runs in its own scope: every intermediate handle is released when it ends, and the graph
         // keeps only what backward reads (saved tensors hold their own handles, freed as backward passes them).
         // So unsaved intermediates are freed before backward, saved ones during it: peak memory is the saved
         // activations, not every tensor the step ever made.
-        const loss = tidy(() => crossEntropy(this.model.forward(b.ids, b.B, b.T), b.labels)); // mean over b's targets
-        backward(scale(loss, b.targets / total));
-        return loss.item() * b.targets;
+        let metrics: Record<string, number> | undefined;
+        const loss = tidy(() => {
+          const o = obj.loss(this.model, b, true); // mean over b's weight units
+          metrics = o.metrics;
+          return o.loss;
+        });
+        means.add(metrics, w);
+        backward(scale(loss, w / total));
+        return loss.item() * w;
       });
-    }
-    if (total === 0) return { loss: NaN, gradNorm: 0, positions, targets: 0 }; // nothing to learn: no update at all
+    });
+    if (total === 0) return { loss: NaN, gradNorm: 0, positions, targets: 0, metrics: {} }; // nothing to learn: no update at all
     const gradNorm = clipGradNorm(this.tensors, this.config.maxGradNorm > 0 ? this.config.maxGradNorm : Infinity);
     this.optimizer.update(lr);
     zeroGrad(this.tensors);
-    return { loss: total > 0 ? lossSum / total : NaN, gradNorm, positions, targets: total };
+    return { loss: lossSum / total, gradNorm, positions, targets, metrics: means.means() };
   }
 
   async run(): Promise<TrainResult> {
@@ -253,11 +303,13 @@ export class Trainer {
         this.elapsedS += dt;
         this.tokensSeen += u.targets;
         const point: HistoryPoint = { step: this.step, loss: u.loss };
-        const rec: MetricsRecord = { step: this.step, loss: u.loss, lr, grad_norm: u.gradNorm, tokens_per_s: dt > 0 ? u.positions / dt : 0, elapsed_s: this.elapsedS };
+        const rec: MetricsRecord = { step: this.step, loss: u.loss, lr, grad_norm: u.gradNorm, tokens_per_s: dt > 0 ? u.positions / dt : 0, elapsed_s: this.elapsedS, ...u.metrics };
         const evalNow = this.data.eval !== undefined && this.data.eval.length > 0 && ((c.evalEvery > 0 && this.step % c.evalEvery === 0) || this.step === c.steps);
         if (evalNow) {
           const t1 = performance.now();
-          rec.eval_loss = point.evalLoss = last.evalLoss = evaluate(this.model, this.data.eval ?? []);
+          const ev = evaluateWithMetrics(this.model, this.data.eval ?? [], this.objective);
+          rec.eval_loss = point.evalLoss = last.evalLoss = ev.loss;
+          for (const [k, v] of Object.entries(ev.metrics)) rec[`eval_${k}`] = v;
           this.elapsedS += (performance.now() - t1) / 1000;
           rec.elapsed_s = this.elapsedS;
         }
