@@ -21,6 +21,8 @@ export interface PositionalSpec {
   name: string;
   help: string;
   optional?: boolean;
+  /** the last positional only: it takes every remaining argument (FILE...) */
+  variadic?: boolean;
 }
 
 type ValueOf<K extends FlagKind> = K extends 'boolean'
@@ -145,7 +147,7 @@ export function parseArgs<F extends FlagSpecs>(argv: readonly string[], specs: F
     const missing = positionals.slice(rest.length, required).map((p) => p.name.toUpperCase());
     throw new UsageError(`missing ${missing.join(' ')}`);
   }
-  if (rest.length > positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[positionals.length])}`);
+  if (rest.length > positionals.length && positionals.at(-1)?.variadic !== true) throw new UsageError(`unexpected argument ${JSON.stringify(rest[positionals.length])}`);
   return { flags: values as FlagValues<F>, positionals: rest };
 }
 
