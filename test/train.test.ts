@@ -12,8 +12,8 @@ import { initWeights, tinyConfig } from '../src/models/init.js';
 import { LlamaModel } from '../src/models/llama.js';
 import { readSafetensors } from '../src/formats/safetensors.js';
 import {
-  batchesOf, collate, epochOrder, exampleRow, IGNORE_INDEX, Loader, lossCurveSvg, lrAt, lrFactor, packExamples, padRows, pretrain, Progress,
-  readMetrics, Trainer, type Example, type MetricsRecord, type NamedParam, type Row, type TrainConfig,
+  batchesOf, collate, CROSS_ENTROPY, epochOrder, evaluateWithMetrics, exampleRow, IGNORE_INDEX, Loader, lossCurveSvg, lrAt, lrFactor, packExamples, padRows, pretrain, Progress,
+  readMetrics, Trainer, type Example, type MetricsRecord, type NamedParam, type Objective, type Row, type TrainConfig,
 } from '../src/train/index.js';
 
 const X = IGNORE_INDEX;
@@ -152,6 +152,36 @@ test('two accumulated half-batches give the same update as one full batch (token
   near(accum.records[0].grad_norm, full.records[0].grad_norm, 1e-5 * full.records[0].grad_norm);
   // Adam's first update is lr·g/(|g|+eps): elements with |g| near eps amplify rounding, hence 1% of lr
   full.after.forEach((p, i) => p.forEach((v, j) => assert.ok(Math.abs(v - accum.after[i][j]) <= 1e-5, `${full.names[i]}[${j}]: ${v} vs ${accum.after[i][j]}`)));
+});
+
+test('an objective: its own loss, weight per batch and metrics, averaged with those weights in training and evaluation', async () => {
+  // Three rows with extras 1, 2, 6; batches of 2 then 1 (the epoch's tail), accumulated into one update. The objective
+  // is cross-entropy weighted by rows, not tokens, and logs the mean extra: (2·1.5 + 1·6) / 3 = 3, whatever the tokens.
+  const rows = padRows(randomDocs(3, 4), 12).map((r, i) => ({ ...r, extra: [1, 2, 6][i] }));
+  const extrasSeen: unknown[][] = [];
+  const rowsObjective: Objective = {
+    name: 'rows',
+    loss: (model, b, training) => {
+      if (training) extrasSeen.push(b.extras ?? []);
+      const xs = (b.extras ?? []) as number[];
+      return { loss: CROSS_ENTROPY.loss(model, b, training).loss, metrics: { extra_mean: xs.reduce((a, x) => a + x, 0) / xs.length } };
+    },
+    weight: (b) => b.B,
+  };
+  const { model, params } = tinyModel();
+  const records: MetricsRecord[] = [];
+  const t = new Trainer(model, params, { train: new Loader(rows, 2, 1, 0, false), eval: batchesOf(rows, 2) }, { steps: 1, gradAccum: 2, progress: 'none' }, { objective: rowsObjective, onStep: (r) => records.push(r) });
+  await t.run();
+  t.dispose();
+  assert.deepEqual(extrasSeen, [[1, 2], [6]]);
+  near(records[0].extra_mean ?? NaN, 3);
+  near(records[0].eval_extra_mean ?? NaN, 3);
+  const ev = evaluateWithMetrics(model, batchesOf(rows, 2), rowsObjective);
+  near(ev.metrics.extra_mean, 3);
+  // weights by rows: the eval loss is the mean of the two batches' losses weighted 2 : 1
+  const per = batchesOf(rows, 2).map((b) => evaluateWithMetrics(model, [b]).loss);
+  near(ev.loss, (2 * per[0] + per[1]) / 3, 1e-6);
+  model.dispose();
 });
 
 test('clipping bounds the update; grad_norm is reported before clipping', async () => {
