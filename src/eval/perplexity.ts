@@ -5,9 +5,11 @@
 //   starts move by stride; each token is scored exactly once, in the first window that reaches it, so every token
 //   after the first window sees at least ctx − stride tokens of context (stride = ctx: disjoint windows, the cheapest
 //   and the worst; stride = 1: the most context and one window per token). The first window scores all its tokens
-//   but the first (nothing predicts token 0), so N tokens give N − 1 scores, whatever the stride. This is the default
-//   because it uses every token of the text and its context rule is one parameter. (The guide's own code subtracts one
-//   scored token per window, not only the first; here the count is exact.)
+//   but the first (nothing predicts token 0), so N tokens give N − 1 scores whenever stride < ctx; with stride = ctx
+//   each window's first token has no context inside its window and is not scored either, as in the guide (N − windows
+//   scores). This is the default because it uses (nearly) every token of the text and its context rule is one
+//   parameter. (The guide's code weights each window's mean by its scored count less one even when stride < ctx,
+//   where nothing more was dropped; here each token counts once.)
 //
 // 'llama.cpp' — llama-perplexity: the text is cut into ⌊N / ctx⌋ disjoint chunks of ctx tokens (the tail is dropped),
 //   each chunk's first token replaced by BOS when the model adds one (`bos`), and only each chunk's second half is
@@ -55,11 +57,11 @@ export function hfWindows(ids: readonly number[], ctx: number, stride: number): 
   for (let begin = 0; ; begin += stride) {
     const end = Math.min(begin + ctx, N);
     const w: Window = { input: ids.slice(begin, end), rows: [], targets: [] };
-    for (let i = Math.max(prevEnd, 1); i < end; i++) {
+    for (let i = Math.max(prevEnd, begin + 1); i < end; i++) {
       w.rows.push(i - 1 - begin); // position i − 1 predicts token i
       w.targets.push(ids[i]);
     }
-    out.push(w);
+    if (w.rows.length > 0) out.push(w); // stride = ctx can leave a last window of one token: nothing to score
     prevEnd = end;
     if (end === N) return out;
   }
