@@ -19,3 +19,4 @@ export {
 export { repetitionRatio, textRatio, qualityIssues, filterConversations, type QualityOptions, type FilterResult } from './filters.js';
 export { trainEvalSplit, type SplitOptions, type Split } from './split.js';
 export { mixReplay, MAX_REPLAY_SHARE, type MixResult } from './mix.js';
+export { loadPreferencePairs, parsePreferencePairs, normalizePair, parseHhTranscript, type PreferencePair, type PairFormat, type PairLoadOptions, type PairLoadResult } from './preference.js';

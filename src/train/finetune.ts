@@ -65,7 +65,7 @@ export function finetuneRows(examples: readonly Example[], mode: BatchMode, seqL
  * LoRA dropout draws one seed per module per training forward from the adapter's counter-based stream, so its
  * position after a resume is (forwards so far) × (modules): replayed by drawing that many seeds.
  */
-function dropoutStream(adapter: LoraAdapter, trainer: () => Trainer): Stateful {
+export function dropoutStream(adapter: LoraAdapter, trainer: () => Trainer): Stateful {
   return {
     key: 'lora_dropout_seeds',
     save: () => (adapter.dropout > 0 ? trainer().forwardCount * adapter.modules.size : 0),

@@ -8,3 +8,5 @@ export { lossCurveSvg, ticks, thin, type LossCurveOptions } from './svg.js';
 export { pretrain, type PretrainOptions, type PretrainResult } from './pretrain.js';
 export { finetune, finetuneRows, conversationExample, type FinetuneOptions, type FinetuneResult, type BatchMode } from './finetune.js';
 export type { ForwardModel, NamedParam, Objective } from './types.js';
+export { sequenceLogProbs, preferenceLoss, DPO_LOSS_TYPES, type DpoLossType, type PreferenceLossConfig } from './dpo-loss.js';
+export { dpoFinetune, dpoObjective, pairRows, pairRow, referenceLogProbs, DPO_DEFAULTS, type DpoOptions, type DpoResult, type PairExtra, type PairRow } from './dpo.js';
