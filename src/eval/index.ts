@@ -5,3 +5,13 @@ export { perplexity, hfWindows, llamaCppWindows, type PerplexityOptions, type Pe
 export {};
 
 // (judge and arena)
+export { onlineElo, bradleyTerry, bootstrap, records, modelsOf, WINNERS, type Battle, type Winner, type Anchor, type BtResult, type Interval } from './ratings.js';
+export { parseBattles, readBattles, leaderboard, leaderboardMarkdown, preferencePairs, type LoggedBattle, type BattleLog, type LeaderboardRow, type ArenaResult, type PreferencePair } from './arena.js';
+export { ratingsSvg, type ChartRow } from './chart.js';
+export { readQuestions, readJudgePrompts, readAnswers, formatTemplate, NEED_REF_CATS, type Question, type JudgePrompt, type ModelAnswer } from './judge-data.js';
+export { parseRating, parsePairVerdict, gameWinner, combineGames, type PairWinner, type PairOutcome } from './judge-parse.js';
+export { LocalChat, EndpointChat, MatchError, type ChatBackend, type EndpointOptions } from './judge-chat.js';
+export {
+  judgeSingle, judgePairwise, comparisonPairs, generateAnswers, singleResults, pairResults, singleTable, pairTable, judgeBattles,
+  type SingleJudgment, type PairJudgment, type AnswerSets, type JudgeOptions, type JudgeStats, type JudgeBattle,
+} from './judge.js';

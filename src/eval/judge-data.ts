@@ -74,7 +74,7 @@ export function readQuestions(path: string): Question[] {
   const seen = new Set<string>();
   readJsonl(path, (o, where) => {
     need(isId(o.question_id), where, 'question_id', 'missing (a number or a string)');
-    need(isStrings(o.turns) && (o.turns as string[]).length > 0, where, 'turns', 'must be a non-empty array of strings');
+    need(isStrings(o.turns) && o.turns.length > 0, where, 'turns', 'must be a non-empty array of strings');
     need(o.category === undefined || typeof o.category === 'string', where, 'category', 'must be a string');
     need(o.reference === undefined || isStrings(o.reference), where, 'reference', 'must be an array of strings');
     const key = String(o.question_id);
@@ -119,7 +119,7 @@ export function readAnswers(path: string): Map<string, Map<string, ModelAnswer>>
       tstamp: typeof o.tstamp === 'number' ? o.tstamp : 0,
     };
     let m = byModel.get(a.model_id);
-    if (m === undefined) byModel.set(a.model_id, (m = new Map()));
+    if (m === undefined) byModel.set(a.model_id, (m = new Map<string, ModelAnswer>()));
     m.set(String(a.question_id), a); // a later answer to the same question replaces the earlier, as FastChat's loader does
   });
   return byModel;
