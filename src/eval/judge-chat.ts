@@ -26,7 +26,7 @@ export class LocalChat implements ChatBackend {
 
   constructor(
     readonly name: string,
-    private readonly model: LlamaModel,
+    readonly model: LlamaModel,
     private readonly tokenizer: Tokenizer,
     private readonly template: string,
     contextSize?: number,
