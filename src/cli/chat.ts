@@ -12,6 +12,7 @@ import {
   timedModel, timingLine,
 } from './common.js';
 import { RECIPE_FLAG, applyRecipeFlag, readRecipeFlag } from './recipe.js';
+import { ROUTE_FLAGS, routeFrom, setupRouting } from './route.js';
 
 const FLAGS = {
   model: { kind: 'string', short: 'm', metavar: 'MODEL', help: 'GGUF file, Hugging Face folder or llama2.c .bin' },
@@ -24,6 +25,7 @@ const FLAGS = {
   tokenizer: { kind: 'string', metavar: 'FILE', help: 'tokenizer.bin for a llama2.c checkpoint (default: beside it)' },
   ...LORA_FLAGS,
   ...RECIPE_FLAG,
+  ...ROUTE_FLAGS,
   perf: { kind: 'boolean', help: 'print a timing line on stderr after each reply' },
 } as const satisfies FlagSpecs;
 
@@ -48,6 +50,7 @@ export const command = defineCommand({
     'nomoat chat -m ./my-model --chat-template chatml.jinja --system-prompt "You are terse." --temp 0.7',
     'printf "hello\\nhow are you?\\n" | nomoat chat -m model.gguf --temp 0',
     'nomoat chat --recipe stack.json',
+    'nomoat chat -m model.gguf --library ./adapters --route prompt',
   ],
   async run({ flags: f }) {
     const sampling = samplingFrom(f);
@@ -60,7 +63,9 @@ export const command = defineCommand({
       throw new CliError(`${loaded.path}: the tokenizer has no chat template; pass --chat-template FILE (a Jinja template, e.g. from a model's tokenizer_config.json)`);
     }
     await applyLoraFlags(loaded.model, f);
-    await applyRecipeFlag(loaded.model, recipe);
+    const route = await routeFrom(f, recipe); // --library / a recipe's "route": adapters chosen per prompt or token
+    if (route === null) await applyRecipeFlag(loaded.model, recipe);
+    const routing = route === null ? null : await setupRouting(loaded.model, tokenizer, route);
     const ctx = f['ctx-size'] ?? loaded.model.config.maxPositionEmbeddings;
     const maxReply = f['n-predict'] ?? 256;
     const opening: ChatMessage[] = f['system-prompt'] !== undefined ? [{ role: 'system', content: f['system-prompt'] }] : [];
@@ -83,6 +88,7 @@ export const command = defineCommand({
         session.reset();
         process.stderr.write('(conversation cleared)\n');
       } else if (line !== '') {
+        if (routing?.select(line).changed === true) session.reset(); // cached turns were computed with other adapters
         const turn = [...messages, { role: 'user', content: line }];
         const ids = chatPromptIds(tokenizer, template, turn);
         const room = Math.min(maxReply, ctx - ids.length);
@@ -105,5 +111,6 @@ export const command = defineCommand({
     }
     rl.close();
     session.dispose();
+    routing?.dispose();
   },
 });

@@ -18,6 +18,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'stack', summary: 'stack LoRA adapters (a recipe or --lora flags) into one adapter file, PEFT or GGUF', load: () => import('./stack.js') },
   { name: 'merge', summary: 'merge LoRA adapters into the base model (HF or GGUF), or combine them into one adapter', load: () => import('./merge.js') },
   { name: 'serve', summary: 'serve a model and its adapters over an OpenAI-compatible HTTP API (streaming, per-request stacks)', load: () => import('./serve.js') },
+  { name: 'adapter sign', summary: 'store a signature of an adapter\'s prompts beside it, for routing among a library of adapters', load: () => import('./adapter-sign.js') },
   { name: 'inspect', summary: 'show a model\'s metadata, tensors and parameter count', load: () => import('./inspect.js') },
   { name: 'finetune', summary: 'fine-tune a LoRA adapter on instruction data (PEFT + GGUF output)', load: () => import('./finetune.js') },
   { name: 'pretrain', summary: 'pretrain a small Llama from scratch on text files', load: () => import('./pretrain.js') },

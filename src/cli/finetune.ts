@@ -1,5 +1,6 @@
 // `nomoat finetune`: trains a LoRA adapter on instruction data (Alpaca, ShareGPT or OpenAI messages JSONL) over a
-// frozen base and writes it as a PEFT folder plus a GGUF LoRA, with metrics.jsonl, loss.svg and checkpoints.
+// frozen base, or with --method dpo on preference pairs (DPO/IPO), and writes it as a PEFT folder plus a GGUF LoRA,
+// with metrics.jsonl, loss.svg and checkpoints.
 // Also the pieces `nomoat demo` shares: the bundled model's path and trainAdapter().
 //
 // Output folder (-o OUT), usable as `--lora OUT` (PEFT) or `--lora OUT/adapter.gguf` (llama.cpp too):
@@ -10,14 +11,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConversations, MAX_REPLAY_SHARE, mixReplay, trainEvalSplit, type Conversation, type LoadResult } from '../data/index.js';
-import { LoraAdapter, saveGgufLora, savePeftAdapter, type LoraConfig } from '../lora/index.js';
+import { loadConversations, loadPreferencePairs, MAX_REPLAY_SHARE, mixReplay, trainEvalSplit, type Conversation, type LoadResult, type PairLoadResult } from '../data/index.js';
+import { loadAdapter, LoraAdapter, saveGgufLora, savePeftAdapter, signTrainedAdapter, type LoraConfig } from '../lora/index.js';
 import { LINEAR_MODULES, type LinearModule } from '../models/llama.js';
 import type { LoadedModel } from '../models/load.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import {
-  conversationExample, finetune, finetuneRows, parseScheduleKind, TRAIN_DEFAULTS, type BatchMode, type FinetuneResult,
-  type ProgressMode, type TrainConfig,
+  conversationExample, DPO_DEFAULTS, DPO_LOSS_TYPES, dpoFinetune, finetune, finetuneRows, pairRows, parseScheduleKind, TRAIN_DEFAULTS,
+  readMetrics, type BatchMode, type DpoLossType, type FinetuneResult, type PreferenceLossConfig, type ProgressMode, type TrainConfig,
 } from '../train/index.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { defineCommand } from './command.js';
@@ -66,6 +67,8 @@ export interface TrainAdapterOptions {
   train: readonly Conversation[];
   eval: readonly Conversation[];
   lora: Partial<LoraConfig>;
+  /** start from this adapter (loaded, e.g. an SFT result) instead of a fresh one; `lora` is then unused */
+  init?: LoraAdapter;
   seed: number; // adapter initialization, dropout and data order
   mode: BatchMode;
   seqLen: number;
@@ -83,19 +86,46 @@ export interface TrainAdapterResult extends FinetuneResult {
 /** Creates an adapter over the loaded base, trains it, and (unless interrupted) writes PEFT + GGUF into outDir. */
 export async function trainAdapter(o: TrainAdapterOptions): Promise<TrainAdapterResult> {
   const { model } = o.loaded;
-  const adapter = LoraAdapter.create(model, o.lora, { seed: o.seed, name: 'finetune' });
+  const adapter = o.init ?? LoraAdapter.create(model, o.lora, { seed: o.seed, name: 'finetune' });
   const r = await finetune({
     model, adapter, tokenizer: o.tokenizer, conversations: o.train, evalConversations: o.eval, mode: o.mode, seqLen: o.seqLen,
     batchSize: o.batchSize, dataSeed: o.seed, train: o.config, ...(o.template !== undefined ? { template: o.template } : {}),
   });
-  let gguf: string | null = null;
-  if (!r.result.interrupted) {
-    const out = o.config.outDir;
-    savePeftAdapter(adapter, out, { baseModelNameOrPath: o.loaded.path }); // finetune() wrote it without the base path
-    gguf = join(out, 'adapter.gguf');
-    saveGgufLora(adapter, gguf, { name: 'nomoat finetune' });
-  }
-  return { ...r, adapter, gguf };
+  return { ...r, adapter, gguf: r.result.interrupted ? null : writeAdapter(o, adapter, o.train, 'nomoat finetune') };
+}
+
+/**
+ * PEFT (with the base path, which finetune() and dpoFinetune() do not know) + GGUF into outDir, and the routing
+ * signature of the conversations trained on; returns the GGUF path.
+ */
+function writeAdapter(o: Pick<TrainAdapterOptions, 'loaded' | 'tokenizer' | 'config'>, adapter: LoraAdapter, trained: readonly Conversation[], name: string): string {
+  const out = o.config.outDir;
+  savePeftAdapter(adapter, out, { baseModelNameOrPath: o.loaded.path });
+  const gguf = join(out, 'adapter.gguf');
+  saveGgufLora(adapter, gguf, { name });
+  signTrainedAdapter(o.loaded.model, o.tokenizer, trained, [out, gguf]); // for routing (--library); beside the files, not in them
+  return gguf;
+}
+
+export interface TrainDpoOptions extends Omit<TrainAdapterOptions, 'train' | 'eval' | 'mode'> {
+  train: PairLoadResult['pairs'];
+  eval: PairLoadResult['pairs'];
+  dpo: PreferenceLossConfig;
+}
+
+/**
+ * Preference-tunes an adapter (fresh, or `init` continued from SFT: the adapter as it starts is the reference) on
+ * pairs, and (unless interrupted) writes PEFT + GGUF into outDir.
+ */
+export async function trainDpoAdapter(o: TrainDpoOptions): Promise<TrainAdapterResult> {
+  const { model } = o.loaded;
+  const adapter = o.init ?? LoraAdapter.create(model, o.lora, { seed: o.seed, name: 'dpo' });
+  const r = await dpoFinetune({
+    model, adapter, tokenizer: o.tokenizer, pairs: o.train, evalPairs: o.eval, seqLen: o.seqLen, batchSize: o.batchSize, dpo: o.dpo,
+    dataSeed: o.seed, train: o.config, ...(o.template !== undefined ? { template: o.template } : {}),
+  });
+  const chosen = o.train.map((p) => ({ messages: [...p.prompt, ...p.chosen] }));
+  return { ...r, adapter, gguf: r.result.interrupted ? null : writeAdapter(o, adapter, chosen, 'nomoat finetune --method dpo') };
 }
 
 export const LORA_TRAIN_FLAGS = {
@@ -143,6 +173,11 @@ const FLAGS = {
   resume: { kind: 'boolean', help: 'continue from the newest checkpoint in the output folder' },
   seed: { kind: 'int', short: 's', metavar: 'N', help: 'seed of the adapter init, dropout, split and data order', default: 0 },
   'chat-template': { kind: 'string', metavar: 'FILE', help: 'a Jinja chat template (default: the tokenizer\'s)' },
+  'init-adapter': { kind: 'string', metavar: 'DIR', help: 'continue training this adapter (PEFT folder or .gguf) instead of a fresh one; with dpo it is also the reference' },
+  method: { kind: 'string', metavar: 'M', help: 'sft (instruction data) or dpo (preference pairs)', default: 'sft' },
+  beta: { kind: 'number', metavar: 'B', help: 'dpo: β, how strongly the policy is held to the reference', default: DPO_DEFAULTS.beta },
+  'loss-type': { kind: 'string', metavar: 'L', help: 'dpo: sigmoid (DPO) or ipo (on per-token average log-probs)', default: DPO_DEFAULTS.lossType },
+  'rpo-alpha': { kind: 'number', metavar: 'A', help: 'dpo: weight of the chosen replies\' NLL added to the loss (TRL\'s rpo_alpha)', default: 0 },
   progress: { kind: 'string', metavar: 'MODE', help: 'auto|bar|lines|none', default: 'auto' },
   ...THREAD_FLAG,
 } as const satisfies FlagSpecs;
@@ -159,10 +194,162 @@ export async function readData(path: string, format: string, skip: boolean, what
   }
 }
 
+type Flags = FlagValues<typeof FLAGS>;
+
+/** The flags only one method reads: given with the other, they would be silently ignored. */
+const DPO_ONLY = ['beta', 'loss-type', 'rpo-alpha'] as const;
+const SFT_ONLY = ['format', 'replay', 'replay-share', 'packing'] as const;
+
+/** What both methods share after reading their data: the model, template, row length and batch shape. */
+interface Setup {
+  loaded: LoadedModel;
+  tokenizer: Tokenizer;
+  template: string | undefined;
+  seqLen: number;
+  batch: number;
+  accum: number;
+  threads: number;
+  /** the adapter to continue (--init-adapter), loaded onto the base */
+  init: LoraAdapter | undefined;
+}
+
+function setup(f: Flags, seed: number): Setup {
+  const threads = setThreads(f.threads);
+  const loaded = loadForCli(defaultModelOr(f.model));
+  const tokenizer = requireTokenizer(loaded);
+  const template = f['chat-template'] !== undefined ? readTemplateFile(f['chat-template']) : undefined;
+  if (template === undefined && tokenizer.chatTemplate === null) throw new CliError(`${loaded.path}: the tokenizer has no chat template; pass --chat-template FILE`);
+  const cfg = loaded.model.config;
+  const seqLen = f['seq-len'] ?? Math.min(512, cfg.maxPositionEmbeddings);
+  if (seqLen < 2 || seqLen > cfg.maxPositionEmbeddings) throw new UsageError(`-c must be in [2, ${cfg.maxPositionEmbeddings}] (the model's context), got ${seqLen}`);
+  const batch = f.batch ?? 4;
+  const accum = f['grad-accum'] ?? 1;
+  if (batch < 1 || accum < 1) throw new UsageError('--batch and --grad-accum must be positive');
+  let init: LoraAdapter | undefined;
+  const from = f['init-adapter'];
+  if (from !== undefined) {
+    if (!existsSync(from)) throw new CliError(`--init-adapter ${from}: not found`);
+    try {
+      init = loadAdapter(from, loaded.model, { seed, name: from });
+    } catch (e) {
+      throw new CliError(`--init-adapter ${from}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { loaded, tokenizer, template, seqLen, batch, accum, threads, init };
+}
+
+/** --steps, or --epochs (default 1) over `units` training rows or pairs. */
+function stepsOf(f: Flags, units: number, batch: number, accum: number): number {
+  let steps = f.steps;
+  if (steps === undefined) {
+    const epochs = f.epochs ?? 1;
+    if (!(epochs > 0)) throw new UsageError(`--epochs must be > 0, got ${epochs}`);
+    steps = Math.max(1, Math.ceil((epochs * units) / (batch * accum)));
+  }
+  if (steps < 1) throw new UsageError(`--steps must be positive, got ${steps}`);
+  return steps;
+}
+
+function trainConfig(f: Flags, steps: number, accum: number, out: string): Partial<TrainConfig> & { steps: number; outDir: string } {
+  return {
+    steps, lr: f.lr ?? 5e-4, schedule: tryUsage(() => parseScheduleKind(f.schedule ?? 'cosine')), warmupSteps: f.warmup ?? 0,
+    weightDecay: f['weight-decay'] ?? 0, gradAccum: accum, evalEvery: f['eval-every'] ?? 0, saveEvery: f['save-every'] ?? 0, outDir: out,
+    resume: f.resume, progress: parseProgress(f.progress), logEvery: TRAIN_DEFAULTS.logEvery,
+  };
+}
+
+function evalSplitOf(f: Flags): number {
+  const evalSplit = f['eval-split'] ?? 0.05;
+  if (!(evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be in [0, 1), got ${evalSplit}`);
+  return evalSplit;
+}
+
+/** The end of a run, either method: interrupted (exit 130, how to resume) or where the adapter went. */
+function report(r: TrainAdapterResult, steps: number, out: string, model: string, extra = ''): number | undefined {
+  const res = r.result;
+  if (res.interrupted) {
+    process.stderr.write(`nomoat: stopped at step ${res.step}/${steps}; checkpoint ${res.checkpoint ?? '(none)'}\n  continue with the same command and --resume\n`);
+    return 130;
+  }
+  const ev = res.evalLoss !== null ? `, eval loss ${res.evalLoss.toFixed(4)}` : '';
+  process.stderr.write(`nomoat: done: ${res.step} steps, loss ${res.loss.toFixed(4)}${ev}${extra}\n`);
+  process.stdout.write(`wrote ${join(out, 'adapter_model.safetensors')} (PEFT), ${r.gguf ?? ''} (GGUF), ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}\n`);
+  process.stdout.write(`try it: nomoat chat -m ${model} --lora ${out}\n`);
+  return undefined;
+}
+
+/** Reads preference pairs, turning loader errors (which name file:line) into CLI errors. */
+export async function readPairs(path: string, skip: boolean, what = 'pairs file'): Promise<PairLoadResult> {
+  if (!existsSync(path)) throw new CliError(`${what} not found: ${path}`);
+  try {
+    return await loadPreferencePairs(path, { skip });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new CliError(`${msg}${skip ? '' : '\n(fix these records, or pass --skip-bad-lines to train without them)'}`);
+  }
+}
+
+/** `--method dpo`: preference pairs → DPO/IPO on a LoRA adapter (fresh, or --init-adapter, which is the reference). */
+async function runDpo(f: Flags, data: string, out: string): Promise<number | undefined> {
+  for (const k of SFT_ONLY) if (f[k] !== undefined) throw new UsageError(`--${k} is for --method sft (dpo reads preference pairs, one pair per padded row)`);
+  const lossType = f['loss-type'] ?? DPO_DEFAULTS.lossType;
+  if (!(DPO_LOSS_TYPES as readonly string[]).includes(lossType)) throw new UsageError(`--loss-type must be ${DPO_LOSS_TYPES.join('|')}, got ${lossType}`);
+  const dpo: PreferenceLossConfig = { beta: f.beta ?? DPO_DEFAULTS.beta, lossType: lossType as DpoLossType, rpoAlpha: f['rpo-alpha'] ?? 0 };
+  if (!(dpo.beta > 0)) throw new UsageError(`--beta must be > 0, got ${dpo.beta}`);
+  if (!(dpo.rpoAlpha >= 0)) throw new UsageError(`--rpo-alpha must be ≥ 0, got ${dpo.rpoAlpha}`);
+  const evalSplit = evalSplitOf(f);
+  const seed = f.seed ?? 0;
+
+  // data first: a bad pair must stop us before the model loads
+  const skip = f['skip-bad-lines'];
+  const pairs = await readPairs(data, skip);
+  const evalPairs = f['eval-data'] !== undefined ? await readPairs(f['eval-data'], skip, 'eval pairs file') : null;
+  for (const d of [pairs, evalPairs]) {
+    if (d !== null && d.skipped.length > 0) process.stderr.write(`nomoat: skipped ${d.skipped.length} bad pair(s) of ${d.file} (first: ${d.skipped[0].where}: ${d.skipped[0].message})\n`);
+  }
+  const split = evalPairs !== null ? { train: pairs.pairs, eval: evalPairs.pairs } : trainEvalSplit(pairs.pairs, { evalFraction: evalSplit, seed });
+  if (split.train.length === 0) throw new CliError(`${pairs.file}: nothing left to train on after the eval split`);
+
+  const s = setup(f, seed);
+  const lora = s.init === undefined ? loraFrom(f, { targets: 'q_proj,v_proj', r: 8, alpha: 16 }) : {};
+  const rows = pairRows(s.tokenizer, split.train, s.seqLen, s.template);
+  if (rows.dropped > 0) process.stderr.write(`nomoat: dropped ${rows.dropped} of ${split.train.length} training pairs whose chosen or rejected reply falls wholly past -c ${s.seqLen}; a larger -c keeps them\n`);
+  if (rows.rows.length === 0) throw new CliError(`${pairs.file}: no pair has reply tokens within -c ${s.seqLen}`);
+  const steps = stepsOf(f, rows.rows.length, s.batch, s.accum);
+  const cfg = s.loaded.model.config;
+  const adapterDesc = s.init !== undefined ? `continuing ${f['init-adapter'] ?? ''} (also the reference)` : `fresh LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)} (reference: the base)`;
+  process.stderr.write(
+    `nomoat: ${s.loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${s.threads} thread(s); ${rows.rows.length} training and ` +
+      `${split.eval.length} eval pairs; ${adapterDesc}; ${dpo.lossType} β ${dpo.beta}${dpo.rpoAlpha > 0 ? ` rpo α ${dpo.rpoAlpha}` : ''}; ` +
+      `${steps} steps of ${s.batch}×${s.accum} pairs of ≤${s.seqLen} tokens; computing reference log-probs…\n`,
+  );
+  const r = await trainDpoAdapter({
+    loaded: s.loaded, tokenizer: s.tokenizer, train: split.train, eval: split.eval, lora, seed, seqLen: s.seqLen, batchSize: s.batch, dpo,
+    ...(s.init !== undefined ? { init: s.init } : {}), ...(s.template !== undefined ? { template: s.template } : {}),
+    config: trainConfig(f, steps, s.accum, out),
+  });
+  const last = r.result.history.length > 0 ? readLastMetric(out, 'rewards/accuracies') : null;
+  return report(r, steps, out, s.loaded.path, last !== null ? `, rewards/accuracies ${last.toFixed(3)}` : '');
+}
+
+/** The newest value of a key in OUT/metrics.jsonl (null when absent). */
+function readLastMetric(out: string, key: string): number | null {
+  try {
+    const recs = readMetrics(join(out, 'metrics.jsonl'));
+    for (let i = recs.length - 1; i >= 0; i--) {
+      const v = recs[i][key];
+      if (typeof v === 'number') return v;
+    }
+  } catch {
+    // no metrics file (outDir unwritable was already reported by training): nothing to add to the summary
+  }
+  return null;
+}
+
 export const command = defineCommand({
   name: 'finetune',
-  summary: 'fine-tune a LoRA adapter on instruction data (PEFT + GGUF output)',
-  usage: 'DATA -o DIR [-m MODEL] [options]',
+  summary: 'fine-tune a LoRA adapter on instruction data, or on preference pairs with --method dpo (PEFT + GGUF output)',
+  usage: 'DATA -o DIR [-m MODEL] [--method sft|dpo] [options]',
   description:
     'DATA is JSONL (or a .json array) of Alpaca {instruction, input, output}, ShareGPT {conversations} or OpenAI\n' +
     '{messages} records. Conversations are rendered with the model\'s chat template; loss is on assistant replies only.\n' +
@@ -171,28 +358,49 @@ export const command = defineCommand({
     '--replay FILE mixes general conversations into the training set (not the eval set), so that an adapter also\n' +
     'learns what to leave alone: one trained only on its task answers every prompt as if it were that task. For the\n' +
     'bundled model, assets/data/generic-chats.jsonl holds chats like those it was pretrained on.\n' +
+    '--init-adapter DIR continues training an existing adapter (its rank and targets; -r/--alpha/--target-modules\n' +
+    'do not apply).\n' +
+    '\n' +
+    '--method dpo: DATA holds preference pairs in TRL\'s formats: {prompt, chosen, rejected} as strings, or as message\n' +
+    'lists (prompt: the conversation so far, chosen/rejected: assistant turns; what `nomoat eval arena --pairs` writes),\n' +
+    'or {chosen, rejected} whole conversations sharing their prompt, or Anthropic HH transcripts ("\\n\\nHuman: …\n' +
+    '\\n\\nAssistant: …"); .jsonl, .jsonl.gz or .json. Each pair is a chosen and a rejected row through one forward;\n' +
+    'the loss is DPO\'s −log σ(β·((π_c − ref_c) − (π_r − ref_r))) on the replies\' summed log-probs (--loss-type ipo:\n' +
+    '(h − 1/(2β))² on per-token averages). The reference is the adapter as training starts, computed once for every\n' +
+    'pair before the first step (no second copy of the model): a fresh adapter makes it the base; --init-adapter\n' +
+    'SFT_DIR makes it the SFT model, the usual recipe (SFT, then DPO from it). --batch counts pairs. metrics.jsonl\n' +
+    'gets TRL\'s rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins, logps/chosen, logps/rejected\n' +
+    '(eval_ versions on the held-out pairs).\n' +
     'Writes DIR/adapter_config.json + adapter_model.safetensors (PEFT), DIR/adapter.gguf, metrics.jsonl, loss.svg.',
   flags: FLAGS,
-  positionals: [{ name: 'data', help: 'training data (.jsonl or .json)' }],
+  positionals: [{ name: 'data', help: 'training data (.jsonl or .json); with --method dpo, preference pairs (.jsonl, .jsonl.gz, .json)' }],
   examples: [
     'nomoat finetune data.jsonl -o my-adapter',
     'nomoat finetune alpaca.json -m qwen2.5-0.5b-instruct/ --target-modules all-linear -r 16 --alpha 32 --epochs 2 -o out',
     'nomoat finetune chats.jsonl -m model.gguf --steps 500 --lr 1e-3 --batch 8 -c 256 --eval-every 50 --save-every 100 -o out',
     'nomoat finetune chats.jsonl -o out --resume',
     'nomoat finetune assets/data/demo.jsonl --replay assets/data/generic-chats.jsonl --replay-share 0.5 -o out',
+    'nomoat finetune pairs.jsonl --method dpo --init-adapter sft-out --beta 0.1 --lr 5e-5 --steps 200 -o dpo-out',
+    'nomoat finetune hh-rlhf.jsonl.gz --method dpo --loss-type ipo --skip-bad-lines -c 512 -o dpo-out',
     'nomoat chat -m assets/default-model --lora out',
   ],
   async run({ flags: f, positionals }) {
     const out = f.output;
     if (out === undefined) throw new UsageError('missing -o DIR (where the adapter is written)');
     if (f.steps !== undefined && f.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
+    const method = f.method ?? 'sft';
+    if (method !== 'sft' && method !== 'dpo') throw new UsageError(`--method must be sft or dpo, got ${method}`);
+    if (f['init-adapter'] !== undefined) {
+      for (const k of ['target-modules', 'rank', 'alpha', 'dropout'] as const) if (f[k] !== undefined) throw new UsageError(`--${k} does not apply with --init-adapter (the adapter keeps its own)`);
+    }
+    if (method === 'dpo') return runDpo(f, positionals[0], out);
+    for (const k of DPO_ONLY) if (f[k] !== undefined) throw new UsageError(`--${k} is for --method dpo`);
     const lora = loraFrom(f, { targets: 'q_proj,v_proj', r: 8, alpha: 16 });
     const mode = f.packing ?? 'packed';
     if (mode !== 'packed' && mode !== 'padded') throw new UsageError(`--packing must be packed or padded, got ${mode}`);
-    const schedule = tryUsage(() => parseScheduleKind(f.schedule ?? 'cosine'));
-    const progress = parseProgress(f.progress);
-    const evalSplit = f['eval-split'] ?? 0.05;
-    if (!(evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be in [0, 1), got ${evalSplit}`);
+    tryUsage(() => parseScheduleKind(f.schedule ?? 'cosine'));
+    parseProgress(f.progress);
+    const evalSplit = evalSplitOf(f);
     const seed = f.seed ?? 0;
     const replayShare = f['replay-share'] ?? 0.5;
     if (f.replay === undefined && f['replay-share'] !== undefined) throw new UsageError('--replay-share needs --replay FILE (the conversations to mix in)');
@@ -212,54 +420,28 @@ export const command = defineCommand({
     const mixed = replayData === null ? null : mixReplay(split.train, replayData.conversations, replayShare, seed);
     const train = mixed?.items ?? split.train;
 
-    const threads = setThreads(f.threads);
-    const loaded = loadForCli(defaultModelOr(f.model));
-    const tokenizer = requireTokenizer(loaded);
-    const template = f['chat-template'] !== undefined ? readTemplateFile(f['chat-template']) : undefined;
-    if (template === undefined && tokenizer.chatTemplate === null) throw new CliError(`${loaded.path}: the tokenizer has no chat template; pass --chat-template FILE`);
+    const s = setup(f, seed);
+    const { loaded, tokenizer, template, seqLen, batch, accum } = s;
     const cfg = loaded.model.config;
-    const seqLen = f['seq-len'] ?? Math.min(512, cfg.maxPositionEmbeddings);
-    if (seqLen < 2 || seqLen > cfg.maxPositionEmbeddings) throw new UsageError(`-c must be in [2, ${cfg.maxPositionEmbeddings}] (the model's context), got ${seqLen}`);
-    const batch = f.batch ?? 4;
-    const accum = f['grad-accum'] ?? 1;
-    if (batch < 1 || accum < 1) throw new UsageError('--batch and --grad-accum must be positive');
-
     const rows = rowStats(tokenizer, train, mode, seqLen, template);
     const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.length : rows.rows + rows.dropped, mode, seqLen);
     if (dropped !== null) process.stderr.write(`nomoat: ${dropped}\n`);
     if (rows.rows === 0) throw new CliError(`${data.file}: no conversation has a reply token within -c ${seqLen}`);
-    let steps = f.steps;
-    if (steps === undefined) {
-      const epochs = f.epochs ?? 1;
-      if (!(epochs > 0)) throw new UsageError(`--epochs must be > 0, got ${epochs}`);
-      steps = Math.max(1, Math.ceil((epochs * rows.rows) / (batch * accum)));
-    }
-    if (steps < 1) throw new UsageError(`--steps must be positive, got ${steps}`);
+    const steps = stepsOf(f, rows.rows, batch, accum);
+    const loraDesc = s.init !== undefined ? `continuing ${f['init-adapter'] ?? ''}` : `LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)}`;
     process.stderr.write(
-      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${threads} thread(s); ${split.train.length} training ` +
+      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${s.threads} thread(s); ${split.train.length} training ` +
         `${mixed !== null ? `(+ ${mixed.replayed} replayed from ${replayData!.file}) ` : ''}and ` +
-        `${split.eval.length} eval conversations (${data.format}); LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)}; ` +
+        `${split.eval.length} eval conversations (${data.format}); ${loraDesc}; ` +
         `${steps} steps of ${batch}×${accum} rows of ≤${seqLen} tokens (${mode})\n`,
     );
 
     const r = await trainAdapter({
       loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch,
-      ...(template !== undefined ? { template } : {}),
-      config: {
-        steps, lr: f.lr ?? 5e-4, schedule, warmupSteps: f.warmup ?? 0, weightDecay: f['weight-decay'] ?? 0, gradAccum: accum,
-        evalEvery: f['eval-every'] ?? 0, saveEvery: f['save-every'] ?? 0, outDir: out, resume: f.resume, progress,
-        logEvery: TRAIN_DEFAULTS.logEvery,
-      },
+      ...(s.init !== undefined ? { init: s.init } : {}), ...(template !== undefined ? { template } : {}),
+      config: trainConfig(f, steps, accum, out),
     });
-    const res = r.result;
-    if (res.interrupted) {
-      process.stderr.write(`nomoat: stopped at step ${res.step}/${steps}; checkpoint ${res.checkpoint ?? '(none)'}\n  continue with the same command and --resume\n`);
-      return 130;
-    }
-    const ev = res.evalLoss !== null ? `, eval loss ${res.evalLoss.toFixed(4)}` : '';
-    process.stderr.write(`nomoat: done: ${res.step} steps, loss ${res.loss.toFixed(4)}${ev}\n`);
-    process.stdout.write(`wrote ${join(out, 'adapter_model.safetensors')} (PEFT), ${r.gguf ?? ''} (GGUF), ${join(out, 'metrics.jsonl')}, ${join(out, 'loss.svg')}\n`);
-    process.stdout.write(`try it: nomoat chat -m ${loaded.path} --lora ${out}\n`);
+    return report(r, steps, out, loaded.path);
   },
 });
 

@@ -9,6 +9,7 @@ import {
   timedModel, timingLine,
 } from './common.js';
 import { RECIPE_FLAG, applyRecipeFlag, readRecipeFlag } from './recipe.js';
+import { ROUTE_FLAGS, routeFrom, setupRouting } from './route.js';
 
 const FLAGS = {
   model: { kind: 'string', short: 'm', metavar: 'MODEL', help: 'GGUF file, Hugging Face folder or llama2.c .bin' },
@@ -23,6 +24,7 @@ const FLAGS = {
   tokenizer: { kind: 'string', metavar: 'FILE', help: 'tokenizer.bin for a llama2.c checkpoint (default: beside it)' },
   ...LORA_FLAGS,
   ...RECIPE_FLAG,
+  ...ROUTE_FLAGS,
   json: { kind: 'boolean', help: 'print one JSON object {tokens, text, stop_reason, timings} instead of streaming' },
 } as const satisfies FlagSpecs;
 
@@ -41,6 +43,7 @@ export const command = defineCommand({
     'nomoat generate -m model.gguf --lora-scaled ./adapter 0.5 -p "Hello"',
     'nomoat generate -m model.gguf --lora ./math --lora-scaled ./style -0.5 -p "12+30="',
     'nomoat generate --recipe stack.json -p "Hello" --temp 0',
+    'nomoat generate -m model.gguf --library ./adapters --route auto -p "what is 3 plus 4?" --temp 0',
   ],
   async run({ flags: f }) {
     if (f.prompt !== undefined && f.file !== undefined) throw new UsageError('give either -p or -f, not both');
@@ -53,7 +56,9 @@ export const command = defineCommand({
     const tokenizer = requireTokenizer(loaded);
     const cfg = loaded.model.config;
     await applyLoraFlags(loaded.model, f);
-    await applyRecipeFlag(loaded.model, recipe);
+    const route = await routeFrom(f, recipe); // --library / a recipe's "route": adapters chosen per prompt or token
+    if (route === null) await applyRecipeFlag(loaded.model, recipe);
+    const routing = route === null ? null : await setupRouting(loaded.model, tokenizer, route);
 
     const ids = tokenizer.encode(prompt, { parseSpecial: true });
     if (ids.length === 0) throw new UsageError('the prompt encodes to no tokens (and the tokenizer adds no BOS): give some text');
@@ -66,6 +71,7 @@ export const command = defineCommand({
     }
     if (maxTokens < 1) throw new CliError(`the prompt (${ids.length} tokens) fills the context; raise -c`);
 
+    routing?.select(prompt);
     const { model, timings } = timedModel(loaded.model);
     const t0 = performance.now();
     const [g] = generateTokens(model, tokenizer, [ids], {

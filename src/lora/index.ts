@@ -11,6 +11,11 @@ export { saveGgufLora, loadGgufLora, type GgufLoraSaveOptions } from './gguf.js'
 export { mergeAdapter, unmergeAdapter, unmergeAll, mergedAdapters, type MergeOptions } from './merge-weights.js';
 export { combineAdapters, type CombineAdaptersOptions } from './combine.js';
 export { lowRankFrobenius, relativeUpdateNorms } from './stats.js';
-export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, loadRecipeStack, type Recipe, type RecipeAdapter, type RecipeMerge } from './recipe.js';
+export { parseRecipe, loadRecipe, applyRecipe, loadAdapter, loadRecipeStack, type Recipe, type RecipeAdapter, type RecipeMerge, type RecipeRoute } from './recipe.js';
 export * as mergeMath from './merge/index.js';
 export { COMBINATION_TYPES, type CombinationType, type MajoritySignMethod } from './merge/index.js';
+export { signPrompts, signTrainedAdapter, saveSignature, loadSignature, parseSignature, signaturePath, promptFeatures, signatureDistance, defaultSignatureLayer, SIGNATURE_FILE, type AdapterSignature } from './signature.js';
+export { PromptRouter, routePrompt, routeFeatures, describeDecision, ROUTE_DEFAULTS, type RouteDecision, type RouteChoice, type SignedEntry } from './route.js';
+export { ArrowRouter, ArrowLinear, arrowPrototype, arrowWeights, ARROW_DEFAULTS, type ArrowOptions } from './arrow.js';
+export { listLibrary, loadLibrary, fingerprintDifferences, type LibraryEntry, type LoadedLibraryEntry } from './library.js';
+export { readPromptFile } from './prompts.js';

@@ -4,6 +4,9 @@
 //                 "majority_sign_method"?: "total"|"frequency", "svd_rank"?: 8, "svd_clamp"?: 0.99, "seed"?: 0 } }
 // Paths are relative to the recipe file. Without "merge" the adapters stack unmerged, each at its scale; with it
 // they are combined (PEFT add_weighted_adapter; weights default to the adapters' scales) and the result attached.
+// Or a routed library instead of adapters: { "base": …, "route": "prompt"|"arrow", "library": DIR, "top_k"?: 1,
+// "router_temperature"?: 1, "route_threshold"?: τ, "route_quantile"?: 0.05, "calibration"?: FILE }: the prompt
+// router picks per prompt (generate, chat), Arrow per token (./route.ts, ./arrow.ts).
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -32,11 +35,28 @@ export interface RecipeMerge {
   seed?: number;
 }
 
+/** A routed library instead of a fixed stack. */
+export interface RecipeRoute {
+  mode: 'prompt' | 'arrow';
+  /** the library folder (resolved against the recipe's folder) */
+  library: string;
+  top_k?: number;
+  router_temperature?: number;
+  /** prompt router: a fixed threshold τ instead of calibrating one */
+  route_threshold?: number;
+  /** prompt router: the calibration quantile of general prompts' nearest distance */
+  route_quantile?: number;
+  /** prompt router: the general prompts to calibrate on (default assets/data/generic-chats.jsonl) */
+  calibration?: string;
+}
+
 export interface Recipe {
   /** the base model (folder or GGUF file), as written or resolved against the recipe's folder */
   base: string;
+  /** empty when the recipe routes a library */
   adapters: RecipeAdapter[];
   merge?: RecipeMerge;
+  route?: RecipeRoute;
 }
 
 type Json = Record<string, unknown>;
@@ -54,8 +74,10 @@ export function parseRecipe(v: unknown, source = 'recipe'): Recipe {
   };
   const finite = (x: unknown, field: string): number => (typeof x === 'number' && Number.isFinite(x) ? x : bad(field, `must be a finite number, got ${JSON.stringify(x)}`));
   if (!isObj(v)) return bad('recipe', 'must be a JSON object');
-  only(v, ['base', 'adapters', 'merge'], '');
+  only(v, ['base', 'adapters', 'merge', ...ROUTE_FIELDS], '');
   const base = typeof v.base === 'string' && v.base !== '' ? v.base : bad('base', 'must be a non-empty path string');
+  if (v.route !== undefined || v.library !== undefined) return { base, adapters: [], route: parseRoute(v, source) };
+  for (const k of ROUTE_FIELDS) if (v[k] !== undefined) bad(k, 'belongs to a routed recipe: add "route": "prompt" or "arrow" and "library": DIR');
   if (!Array.isArray(v.adapters) || v.adapters.length === 0) return bad('adapters', 'must be a non-empty list of { "path", "scale" }');
   const adapters = v.adapters.map((a: unknown, i): RecipeAdapter => {
     if (!isObj(a)) return bad(`adapters[${i}]`, 'must be an object { "path", "scale" }');
@@ -109,6 +131,34 @@ export function parseRecipe(v: unknown, source = 'recipe'): Recipe {
   return recipe;
 }
 
+const ROUTE_FIELDS = ['route', 'library', 'top_k', 'router_temperature', 'route_threshold', 'route_quantile', 'calibration'];
+
+/** The routed part of a recipe: "route" and "library" required, no "adapters" or "merge" beside them. */
+function parseRoute(v: Json, source: string): RecipeRoute {
+  const bad = (field: string, why: string): never => {
+    throw new Error(`${source}: ${field} ${why}`);
+  };
+  if (v.adapters !== undefined || v.merge !== undefined) bad(v.adapters !== undefined ? 'adapters' : 'merge', 'cannot be given with "route": a routed recipe picks among the adapters of its "library"');
+  if (v.route !== 'prompt' && v.route !== 'arrow') return bad('route', `must be "prompt" or "arrow", got ${JSON.stringify(v.route)}`);
+  const library = typeof v.library === 'string' && v.library !== '' ? v.library : bad('library', 'must be the path of a folder of adapters (PEFT folders and/or .gguf LoRA files)');
+  const r: RecipeRoute = { mode: v.route, library };
+  const num = (k: 'top_k' | 'router_temperature' | 'route_threshold' | 'route_quantile', ok: (x: number) => boolean, what: string): void => {
+    const x = v[k];
+    if (x === undefined) return;
+    if (typeof x !== 'number' || !Number.isFinite(x) || !ok(x)) bad(k, `must be ${what}, got ${JSON.stringify(x)}`);
+    r[k] = x as number;
+  };
+  num('top_k', (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+  num('router_temperature', (x) => x > 0, 'a number > 0');
+  num('route_threshold', (x) => x > 0, 'a number > 0');
+  num('route_quantile', (x) => x >= 0 && x <= 1, 'in [0, 1]');
+  if (v.calibration !== undefined) r.calibration = typeof v.calibration === 'string' && v.calibration !== '' ? v.calibration : bad('calibration', 'must be a prompt file path');
+  if (r.mode === 'arrow' && (r.route_threshold !== undefined || r.route_quantile !== undefined || r.calibration !== undefined)) {
+    bad('route', '"arrow" takes no threshold or calibration (those are the prompt router\'s): use "top_k" and "router_temperature"');
+  }
+  return r;
+}
+
 /** Reads and validates a recipe file; base and adapter paths are resolved against the file's folder. */
 export function loadRecipe(path: string): Recipe {
   let j: unknown;
@@ -120,7 +170,8 @@ export function loadRecipe(path: string): Recipe {
   const r = parseRecipe(j, path);
   const dir = dirname(resolve(path));
   const abs = (p: string): string => (isAbsolute(p) ? p : join(dir, p));
-  return { ...r, base: abs(r.base), adapters: r.adapters.map((a) => ({ ...a, path: abs(a.path) })) };
+  const route = r.route === undefined ? {} : { route: { ...r.route, library: abs(r.route.library), ...(r.route.calibration !== undefined ? { calibration: abs(r.route.calibration) } : {}) } };
+  return { ...r, base: abs(r.base), adapters: r.adapters.map((a) => ({ ...a, path: abs(a.path) })), ...route };
 }
 
 /** Loads an adapter file for a model: a PEFT folder (or its adapter_config.json) or a .gguf LoRA. */
@@ -137,6 +188,9 @@ export function loadAdapter(path: string, model: LlamaModel, opts: AdapterLoadOp
  * adapter loaded so far is freed. (The server keeps such a stack detached and applies it per request.)
  */
 export function loadRecipeStack(model: LlamaModel, recipe: Recipe, opts: AdapterLoadOptions = {}): { adapter: LoraAdapter; scale: number }[] {
+  if (recipe.route !== undefined) {
+    throw new Error(`this recipe routes the library ${recipe.route.library} ("route": "${recipe.route.mode}"): it has no fixed stack; generate and chat route it per prompt (or per token with "arrow")`);
+  }
   const loaded: LoraAdapter[] = [];
   try {
     for (const a of recipe.adapters) loaded.push(loadAdapter(a.path, model, opts));
