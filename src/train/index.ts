@@ -10,3 +10,7 @@ export { finetune, finetuneRows, conversationExample, type FinetuneOptions, type
 export type { ForwardModel, NamedParam, Objective } from './types.js';
 export { sequenceLogProbs, preferenceLoss, DPO_LOSS_TYPES, type DpoLossType, type PreferenceLossConfig } from './dpo-loss.js';
 export { dpoFinetune, dpoObjective, pairRows, pairRow, referenceLogProbs, DPO_DEFAULTS, type DpoOptions, type DpoResult, type PairExtra, type PairRow } from './dpo.js';
+export { distill, distillObjective, scoreRows, lastReplyStart, DISTILL_DEFAULTS, type DistillOptions, type DistillResult, type DistillLossOptions } from './distill.js';
+export { distillLoss, bucketDivergence, sparseTopK, DIVERGENCES, DIVERGENCE_DEFAULTS, type Divergence, type DivergenceConfig, type SparseTeacher } from './distill-loss.js';
+export { TeacherCache, writeTeacherCache, readCacheHeader, tokenizerFingerprint, filesFingerprint, rowsFingerprint, type CacheHeader } from './distill-cache.js';
+export { parseStudentShape, checkStudentConfig, spacedLayers, weightsFromTeacher, randomStudentWeights, saveStudentFolder } from './distill-student.js';
