@@ -61,7 +61,7 @@ export interface EvalResults {
   results: Record<string, Record<string, string | number>>;
   versions: Record<string, number | string | null>;
   'n-shot': Record<string, number>;
-  configs: Record<string, TaskConfig>;
+  configs: Record<string, TaskConfig | Record<string, unknown>>;
   higher_is_better: Record<string, Record<string, boolean>>;
   'n-samples': Record<string, { original: number; effective: number }>;
   config: Record<string, unknown>;
@@ -283,14 +283,14 @@ function scoreTask(task: Task, docs: readonly Pending[], ll: readonly Loglikelih
   const push = (filter: string, m: MetricName, v: number): void => {
     const f = metrics.get(filter) ?? new Map<MetricName, number[]>();
     metrics.set(filter, f);
-    f.set(m, [...(f.get(m) ?? []), v]);
+    const xs = f.get(m) ?? [];
+    f.set(m, xs);
+    xs.push(v);
   };
   for (const p of docs) {
     const target = docTarget(task, p.entry, task.evalDocs);
-    const base = {
-      doc_id: p.id, doc: p.entry.doc, target,
-      doc_hash: sha(p.entry.doc), prompt_hash: sha(p.ctx), target_hash: sha(String(target)),
-    };
+    const base = { doc_id: p.id, doc: p.entry.doc, target };
+    const hashes = { doc_hash: sha(p.entry.doc), prompt_hash: sha(p.ctx), target_hash: sha(String(target)) };
     if (c.output_type !== 'generate_until') {
       const rs = p.ll.map((i) => ll[i]);
       const values: Partial<Record<MetricName, number>> = {};
@@ -311,7 +311,7 @@ function scoreTask(task: Task, docs: readonly Pending[], ll: readonly Loglikelih
         ...base,
         arguments: Object.fromEntries(p.conts.map((cont, i) => [`gen_args_${i}`, { arg_0: p.ctx, arg_1: cont }])),
         resps: rs.map((r) => [[r.logprob, r.greedy]]), filtered_resps: rs.map((r) => [r.logprob, r.greedy]),
-        filter: 'none', metrics: Object.keys(values), ...values,
+        filter: 'none', metrics: Object.keys(values), ...hashes, ...values,
       });
       continue;
     }
@@ -330,7 +330,7 @@ function scoreTask(task: Task, docs: readonly Pending[], ll: readonly Loglikelih
       samples.push({
         ...base,
         arguments: { gen_args_0: { arg_0: p.ctx, arg_1: { until: g?.until ?? [], max_gen_toks: g?.max_gen_toks ?? 256, do_sample: false } } },
-        resps: [[resp]], filtered_resps: filtered, filter: f.name, metrics: Object.keys(values), ...values,
+        resps: [[resp]], filtered_resps: filtered, filter: f.name, metrics: Object.keys(values), ...hashes, ...values,
       });
     }
   }
