@@ -2,6 +2,14 @@
 // (tasks and perplexity)
 export { loglikelihoods, scoreRows, type LoglikelihoodRequest, type LoglikelihoodResult, type LoglikelihoodOptions, type RowScore } from './score.js';
 export { perplexity, hfWindows, llamaCppWindows, type PerplexityOptions, type PerplexityResult, type Window } from './perplexity.js';
+export { loadTask, parseTaskFile, checkConfig, readSplit, TaskError, OUTPUT_TYPES, type Task, type TaskConfig, type DocEntry, type Split, type OutputType, type MetricName, type MetricConfig, type FilterConfig } from './task.js';
+export { renderTemplate, resolveDocTo, literalEval, MissingFieldError, type Doc } from './task-template.js';
+export { buildContext, contextText, sampleFewshot, type Context } from './fewshot.js';
+export { exactMatch, exactMatchNormalize, regexFilter, chooseAnswer, bootstrapStderr, pyRegex, findall, type ExactMatchOptions, type RegexFilterOptions } from './metrics.js';
+export { evaluateTasks, encodePair, applyFilter, limitCount, type EvaluateOptions, type EvalResults, type SampleRecord } from './run.js';
+export { perplexityTask, addPerplexity, type PerplexityTaskOptions, type PerplexityTaskResult } from './run-perplexity.js';
+export { builtinTask, resolveTask, isBuiltinTask, sharedDataDir, BUILTIN_TASKS, type BuiltinTaskName } from './builtin.js';
+export { makeTable, writeResults, sanitizeTaskName } from './results.js';
 export {};
 
 // (judge and arena)
