@@ -103,7 +103,7 @@ function checked(p: PreferencePair, fc: string, fr: string, format: PairFormat =
       // validateConversation names messages[i]; say which field of the record that is
       const named = errs.map((e) => e.replace(/messages\[(\d+)\]/g, (_, i: string) => {
         const j = Number(i);
-        return j < p.prompt.length ? `prompt turn ${j}` : `${field}[${j - p.prompt.length}]`;
+        return j < p.prompt.length ? `prompt[${j}]` : `${field}[${j - p.prompt.length}]`;
       }));
       return { ok: false, error: `${field}: ${named.join('; ')}` };
     }
