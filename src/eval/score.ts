@@ -139,11 +139,10 @@ export function loglikelihoods(model: LlamaModel, requests: readonly Loglikeliho
       singles.push(g[0]);
       continue;
     }
-    for (let i = 0; i < g.length; i += batchSize) {
-      const part = g.slice(i, i + batchSize);
-      scoreShared(model, part).forEach((res, j) => (results[part[j].index] = res));
+    scoreShared(model, g, batchSize, (part, res) => {
+      res.forEach((r, j) => (results[part[j].index] = r));
       report(part.length);
-    }
+    });
   }
   // longest first (lm-eval's order); ties keep the requests' order, so the result does not depend on the sort
   singles.sort((a, b) => b.ctx.length + b.cont.length - (a.ctx.length + a.cont.length) || a.index - b.index);
@@ -197,25 +196,39 @@ function splitScores(part: readonly Prepared[], scores: readonly RowScore[]): Lo
 }
 
 /**
- * Requests with one context: the context (P positions) is prefilled once into a batch-1 cache, its keys and values
- * copied to k rows of a second cache, and the k continuations' inputs cont[:-1] run after it as one [k, Tc] forward.
- * The context's last position predicts every continuation's first token.
+ * Requests with one context: the context (P positions) is prefilled once into a batch-1 cache; for each part of at
+ * most batchSize continuations, its keys and values are copied to k rows of a second cache and the k continuations'
+ * inputs cont[:-1] run after it as one [k, Tc] forward. The context's last position predicts every continuation's
+ * first token. `done` receives each part's results.
  */
-function scoreShared(model: LlamaModel, part: readonly Prepared[]): LoglikelihoodResult[] {
+function scoreShared(model: LlamaModel, group: readonly Prepared[], batchSize: number, done: (part: readonly Prepared[], res: LoglikelihoodResult[]) => void): void {
   const cfg = model.config;
-  const ctx = part[0].ctx;
+  const ctx = group[0].ctx;
   const P = ctx.length;
-  const k = part.length;
-  const Tc = Math.max(...part.map((p) => p.cont.length - 1)); // 0 when every continuation is one token
+  const row = cfg.numKvHeads * cfg.headDim;
   const one = new KVCache(cfg, 1, P);
-  const many = Tc > 0 ? new KVCache(cfg, k, P + Tc) : null;
   try {
     const first = noGrad(() => tidy(() => {
       const h = model.hidden(Int32Array.from(ctx), 1, P, one); // [1, P, C]
-      return scoreRows(model, h, part.map(() => P - 1), part.map((p) => p.cont[0]));
+      return scoreRows(model, h, group.map(() => P - 1), group.map((p) => p.cont[0]));
     }));
-    if (many === null) return first.map((s) => sum([s]));
-    const row = cfg.numKvHeads * cfg.headDim;
+    for (let i = 0; i < group.length; i += batchSize) {
+      const part = group.slice(i, i + batchSize);
+      done(part, scoreAfter(model, part, first.slice(i, i + batchSize), one, P, row));
+    }
+  } finally {
+    one.dispose();
+  }
+}
+
+/** The continuations of part after a prefilled context (cache `one`, P positions); `first` scores each one's token 0. */
+function scoreAfter(model: LlamaModel, part: readonly Prepared[], first: readonly RowScore[], one: KVCache, P: number, row: number): LoglikelihoodResult[] {
+  const cfg = model.config;
+  const k = part.length;
+  const Tc = Math.max(...part.map((p) => p.cont.length - 1)); // 0 when every continuation is one token
+  if (Tc === 0) return first.map((s) => sum([s]));
+  const many = new KVCache(cfg, k, P + Tc);
+  try {
     for (let l = 0; l < cfg.numLayers; l++) {
       const src = one.layerBuffers(l);
       const dst = many.layerBuffers(l);
@@ -243,7 +256,6 @@ function scoreShared(model: LlamaModel, part: readonly Prepared[]): Loglikelihoo
       return r;
     });
   } finally {
-    one.dispose();
-    many?.dispose();
+    many.dispose();
   }
 }
