@@ -85,3 +85,10 @@ test('ratingsSvg: one dot and one interval bar per model, best first, names esca
   assert.ok(svg.indexOf('>a</text>') < svg.indexOf('>b&lt;&amp;&gt;</text>'), 'sorted best first, escaped');
   assert.ok(svg.trimEnd().endsWith('</svg>'));
 });
+
+test("parseBattles: FastChat's clean_battle JSON array, places named file[index]", () => {
+  const log = parseBattles(JSON.stringify([{ model_a: 'x', model_b: 'y', winner: 'tie' }, { model_a: 'x', winner: 'tie' }]), 'clean_battle.json');
+  assert.deepEqual(log.battles.map((b) => b.source), ['clean_battle.json[0]']);
+  assert.deepEqual(log.skips, [{ where: 'clean_battle.json[1]', reason: 'model_b: missing or not a non-empty string' }]);
+  assert.throws(() => parseBattles('[{"model_a": ', 'bad.json'), /bad\.json: starts with "\[" but is not a JSON array/);
+});

@@ -38,10 +38,48 @@ function conversation(v: unknown): ArenaMessage[] | undefined {
   return ok ? (v as ArenaMessage[]).map((m) => ({ role: m.role, content: m.content })) : undefined;
 }
 
-/** Parses battle-log text: blank lines are ignored; a malformed line is a skip naming file:line and the field. */
+/** One battle object checked: the battle, or the reason it is skipped (naming the field). */
+function checkBattle(v: unknown, where: string): LoggedBattle | string {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
+  const o = v as Record<string, unknown>;
+  for (const k of ['model_a', 'model_b'] as const) {
+    if (typeof o[k] !== 'string' || o[k] === '') return `${k}: missing or not a non-empty string`;
+  }
+  if (!WINNERS.includes(o.winner as Winner)) return `winner: ${JSON.stringify(o.winner)} is not one of ${WINNERS.map((w) => JSON.stringify(w)).join(', ')}`;
+  if (o.model_a === o.model_b) return `model_a and model_b are the same model (${String(o.model_a)})`;
+  const b: LoggedBattle = { model_a: o.model_a as string, model_b: o.model_b as string, winner: o.winner as Winner, source: where };
+  if (typeof o.question_id === 'string' || typeof o.question_id === 'number') b.question_id = o.question_id;
+  if (typeof o.judge === 'string') b.judge = o.judge;
+  if (typeof o.turn === 'number') b.turn = o.turn;
+  const ca = conversation(o.conversation_a);
+  const cb = conversation(o.conversation_b);
+  if (ca !== undefined) b.conversation_a = ca;
+  if (cb !== undefined) b.conversation_b = cb;
+  return b;
+}
+
+/**
+ * Parses a battle log: JSON lines (the votes file; blank lines ignored), or one JSON array as FastChat's
+ * clean_battle_*.json holds it (places named file[index]). A malformed entry is a skip naming where and the field.
+ */
 export function parseBattles(text: string, file: string): BattleLog {
   const battles: LoggedBattle[] = [];
   const skips: Skip[] = [];
+  const take = (v: unknown, where: string): void => {
+    const b = checkBattle(v, where);
+    if (typeof b === 'string') skips.push({ where, reason: b });
+    else battles.push(b);
+  };
+  if (text.trimStart().startsWith('[')) {
+    let all: unknown;
+    try {
+      all = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${file}: starts with "[" but is not a JSON array (${e instanceof Error ? e.message : String(e)})`);
+    }
+    (all as unknown[]).forEach((v, i) => take(v, `${file}[${i}]`));
+    return { battles, skips };
+  }
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '') return;
@@ -53,24 +91,7 @@ export function parseBattles(text: string, file: string): BattleLog {
       skips.push({ where, reason: `not JSON (${e instanceof Error ? e.message : String(e)})` });
       return;
     }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return void skips.push({ where, reason: 'not a JSON object' });
-    const o = v as Record<string, unknown>;
-    for (const k of ['model_a', 'model_b'] as const) {
-      if (typeof o[k] !== 'string' || o[k] === '') return void skips.push({ where, reason: `${k}: missing or not a non-empty string` });
-    }
-    if (!WINNERS.includes(o.winner as Winner)) {
-      return void skips.push({ where, reason: `winner: ${JSON.stringify(o.winner)} is not one of ${WINNERS.map((w) => JSON.stringify(w)).join(', ')}` });
-    }
-    if (o.model_a === o.model_b) return void skips.push({ where, reason: `model_a and model_b are the same model (${String(o.model_a)})` });
-    const b: LoggedBattle = { model_a: o.model_a as string, model_b: o.model_b as string, winner: o.winner as Winner, source: where };
-    if (typeof o.question_id === 'string' || typeof o.question_id === 'number') b.question_id = o.question_id;
-    if (typeof o.judge === 'string') b.judge = o.judge;
-    if (typeof o.turn === 'number') b.turn = o.turn;
-    const ca = conversation(o.conversation_a);
-    const cb = conversation(o.conversation_b);
-    if (ca !== undefined) b.conversation_a = ca;
-    if (cb !== undefined) b.conversation_b = cb;
-    battles.push(b);
+    take(v, where);
   });
   return { battles, skips };
 }
