@@ -92,23 +92,27 @@ export function sparseTopK(logits: ArrayLike<number>, V: number, labels: Int32Ar
   const ids = new Int32Array(rows.length * K);
   const logp = new Float32Array(rows.length * K);
   const z = new Float64Array(V);
-  const order = new Int32Array(V);
+  const top = new Int32Array(K); // the best ids so far, best first
   rows.forEach((r, m) => {
     let mx = -Infinity;
     for (let v = 0; v < V; v++) mx = Math.max(mx, (z[v] = logits[r * V + v] / T));
     let s = 0;
     for (let v = 0; v < V; v++) s += Math.exp(z[v] - mx);
     const lse = mx + Math.log(s);
-    for (let v = 0; v < V; v++) order[v] = v;
-    // partial selection: K passes of the max are cheaper than a sort for K ≪ V
+    // One pass with a sorted list of K: most tokens fail the comparison with the K-th best and cost one compare.
+    let n = 0;
+    for (let v = 0; v < V; v++) {
+      if (n === K && !(z[v] > z[top[K - 1]])) continue; // ties keep the lower id (seen first)
+      let i = n < K ? n++ : K - 1;
+      while (i > 0 && z[top[i - 1]] < z[v]) {
+        top[i] = top[i - 1];
+        i--;
+      }
+      top[i] = v;
+    }
     for (let k = 0; k < K; k++) {
-      let best = k;
-      for (let i = k + 1; i < V; i++) if (z[order[i]] > z[order[best]] || (z[order[i]] === z[order[best]] && order[i] < order[best])) best = i;
-      const t = order[k];
-      order[k] = order[best];
-      order[best] = t;
-      ids[m * K + k] = order[k];
-      logp[m * K + k] = z[order[k]] - lse;
+      ids[m * K + k] = top[k];
+      logp[m * K + k] = z[top[k]] - lse;
     }
   });
   return { K, ids, logp };
