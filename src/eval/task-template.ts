@@ -97,14 +97,20 @@ export function compileTemplate(source: string): { parsed: unknown } {
   return t;
 }
 
-/** Renders a Jinja template with a document's fields (Python's True/False/None spelled either way). */
+/**
+ * Renders a Jinja template with a document's fields (Python's True/False/None spelled either way). Trailing newlines
+ * are kept, as lm-eval's keep_trailing_newline=True does (a description "…\n\n" must end in its blank line); the
+ * engine would drop one, so they are cut off before rendering and put back after.
+ */
 export function renderTemplate(source: string, doc: Doc): string {
+  const tail = /\n*$/.exec(source)?.[0] ?? '';
+  const body = source.slice(0, source.length - tail.length);
   const env = new lib.Environment();
   for (const [k, v] of Object.entries({ true: true, false: false, none: null, True: true, False: false, None: null })) env.set(k, v);
   for (const [k, v] of Object.entries(doc)) env.set(k, v);
-  const out = new StrictInterpreter(env).run(compileTemplate(source).parsed).value;
+  const out = new StrictInterpreter(env).run(compileTemplate(body).parsed).value;
   if (typeof out !== 'string') throw new Error(`template ${JSON.stringify(source)} did not render to text`);
-  return out;
+  return out + tail;
 }
 
 /**
