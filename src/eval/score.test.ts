@@ -87,6 +87,8 @@ test('batched equals unbatched within 1e-5 (grouped, sorted and padded vs one re
   const one = reqs.map((r) => loglikelihoods(model, [r], { batchSize: 1 })[0]);
   const many = loglikelihoods(model, reqs, { batchSize: 16 });
   assertClose(many, one, 1e-5, 'batched');
+  // batchSize 3: two prefills of 3 contexts, each context's 4 answers in parts of 3 and 1
+  assertClose(loglikelihoods(model, reqs, { batchSize: 3 }), one, 1e-5, 'batchSize 3');
   let worst = 0;
   many.forEach((m, i) => (worst = Math.max(worst, Math.abs(m.logprob - one[i].logprob))));
   console.log(`# batched vs unbatched: largest |Δ logprob| ${worst.toExponential(2)}`);

@@ -27,6 +27,9 @@ export interface LoglikelihoodRequest {
   continuation: readonly number[]; // token ids, non-empty
 }
 
+/** Context positions prefilled together at most (G contexts padded to the longest), bounding the shared KV cache. */
+const PREFILL_TOKENS = 4096;
+
 export interface LoglikelihoodResult {
   logprob: number; // Σ log p(continuation | context)
   greedy: boolean; // each continuation token is the argmax of its row
@@ -134,15 +137,23 @@ export function loglikelihoods(model: LlamaModel, requests: readonly Loglikeliho
     else g.push(p);
   });
   const singles: Prepared[] = [];
+  const shared: Prepared[][] = [];
   for (const g of groups.values()) {
-    if (g.length === 1) {
-      singles.push(g[0]);
-      continue;
-    }
-    scoreShared(model, g, batchSize, (part, res) => {
-      res.forEach((r, j) => (results[part[j].index] = r));
-      report(part.length);
-    });
+    if (g.length === 1) singles.push(g[0]);
+    else shared.push(g);
+  }
+  // contexts longest first, so that the contexts prefilled together pad little
+  shared.sort((a, b) => b[0].ctx.length - a[0].ctx.length || a[0].index - b[0].index);
+  const onPart = (part: readonly Prepared[], res: LoglikelihoodResult[]): void => {
+    res.forEach((r, j) => (results[part[j].index] = r));
+    report(part.length);
+  };
+  for (let i = 0; i < shared.length; ) {
+    // up to batchSize contexts per prefill, within PREFILL_TOKENS positions (the first alone may exceed it)
+    let n = 1;
+    while (n < batchSize && i + n < shared.length && (n + 1) * shared[i][0].ctx.length <= PREFILL_TOKENS) n++;
+    scoreShared(model, shared.slice(i, i + n), batchSize, onPart);
+    i += n;
   }
   // longest first (lm-eval's order); ties keep the requests' order, so the result does not depend on the sort
   singles.sort((a, b) => b.ctx.length + b.cont.length - (a.ctx.length + a.cont.length) || a.index - b.index);
@@ -196,45 +207,61 @@ function splitScores(part: readonly Prepared[], scores: readonly RowScore[]): Lo
 }
 
 /**
- * Requests with one context: the context (P positions) is prefilled once into a batch-1 cache; for each part of at
- * most batchSize continuations, its keys and values are copied to k rows of a second cache and the k continuations'
- * inputs cont[:-1] run after it as one [k, Tc] forward. The context's last position predicts every continuation's
- * first token. `done` receives each part's results.
+ * Groups of requests, each group with one context: the G contexts are prefilled together, padded on the right to the
+ * longest, Pmax, into a [G, Pmax] cache (row g valid for its P_g positions). For each group, and each part of at most
+ * batchSize of its continuations, row g's keys and values are copied to k rows of a second cache and the k
+ * continuations' inputs cont[:-1] run after it as one [k, Tc] forward. A context's last position predicts each of its
+ * continuations' first token. `done` receives each part's results.
  */
-function scoreShared(model: LlamaModel, group: readonly Prepared[], batchSize: number, done: (part: readonly Prepared[], res: LoglikelihoodResult[]) => void): void {
-  const cfg = model.config;
-  const ctx = group[0].ctx;
-  const P = ctx.length;
-  const row = cfg.numKvHeads * cfg.headDim;
-  const one = new KVCache(cfg, 1, P);
-  try {
-    const first = noGrad(() => tidy(() => {
-      const h = model.hidden(Int32Array.from(ctx), 1, P, one); // [1, P, C]
-      return scoreRows(model, h, group.map(() => P - 1), group.map((p) => p.cont[0]));
-    }));
-    for (let i = 0; i < group.length; i += batchSize) {
-      const part = group.slice(i, i + batchSize);
-      done(part, scoreAfter(model, part, first.slice(i, i + batchSize), one, P, row));
+function scoreShared(model: LlamaModel, groups: readonly (readonly Prepared[])[], batchSize: number, done: (part: readonly Prepared[], res: LoglikelihoodResult[]) => void): void {
+  const G = groups.length;
+  const Pmax = Math.max(...groups.map((g) => g[0].ctx.length));
+  const ids = new Int32Array(G * Pmax); // padding: token 0, never read (causal, and the copies stop at P_g)
+  const rows: number[] = [];
+  const targets: number[] = [];
+  groups.forEach((g, b) => {
+    ids.set(g[0].ctx, b * Pmax);
+    for (const p of g) {
+      rows.push(b * Pmax + p.ctx.length - 1);
+      targets.push(p.cont[0]);
     }
+  });
+  const prefilled = new KVCache(model.config, G, Pmax);
+  try {
+    const first = noGrad(() => tidy(() => scoreRows(model, model.hidden(ids, G, Pmax, prefilled), rows, targets)));
+    let at = 0;
+    groups.forEach((g, b) => {
+      for (let i = 0; i < g.length; i += batchSize) {
+        const part = g.slice(i, i + batchSize);
+        done(part, scoreAfter(model, part, first.slice(at + i, at + i + part.length), prefilled, b));
+      }
+      at += g.length;
+    });
   } finally {
-    one.dispose();
+    prefilled.dispose();
   }
 }
 
-/** The continuations of part after a prefilled context (cache `one`, P positions); `first` scores each one's token 0. */
-function scoreAfter(model: LlamaModel, part: readonly Prepared[], first: readonly RowScore[], one: KVCache, P: number, row: number): LoglikelihoodResult[] {
+/**
+ * The continuations of part after the context prefilled in row `src` of `prefilled` (its ctx.length positions);
+ * `first` scores each continuation's token 0.
+ */
+function scoreAfter(model: LlamaModel, part: readonly Prepared[], first: readonly RowScore[], prefilled: KVCache, src: number): LoglikelihoodResult[] {
   const cfg = model.config;
+  const row = cfg.numKvHeads * cfg.headDim;
+  const P = part[0].ctx.length;
   const k = part.length;
   const Tc = Math.max(...part.map((p) => p.cont.length - 1)); // 0 when every continuation is one token
   if (Tc === 0) return first.map((s) => sum([s]));
   const many = new KVCache(cfg, k, P + Tc);
   try {
+    const from = src * prefilled.maxLength * row;
     for (let l = 0; l < cfg.numLayers; l++) {
-      const src = one.layerBuffers(l);
-      const dst = many.layerBuffers(l);
+      const a = prefilled.layerBuffers(l);
+      const d = many.layerBuffers(l);
       for (let b = 0; b < k; b++) {
-        dst.k.set(src.k.subarray(0, P * row), b * (P + Tc) * row);
-        dst.v.set(src.v.subarray(0, P * row), b * (P + Tc) * row);
+        d.k.set(a.k.subarray(from, from + P * row), b * (P + Tc) * row);
+        d.v.set(a.v.subarray(from, from + P * row), b * (P + Tc) * row);
       }
     }
     many.advance(P);
