@@ -146,13 +146,13 @@ test('endpoint client: 429/5xx are retried with backoff; a server still failing,
   }
 });
 
-test('eval judge --judge-url: pairwise through the server, both orders, table and files written', shared, async () => {
+test('eval judge --judge-url: pairwise through the server (2 requests in flight), both orders, table and files written', shared, async () => {
   requireShared(PROMPTS);
   const out = join(dir, 'pair-out');
   const battles = join(dir, 'battles.jsonl');
   const r = await nomoat([
     'eval', 'judge', '--answers', files.x, '--answers', files.y, '--mode', 'pairwise', '--questions', files.questions, '--judge-prompts', PROMPTS,
-    '--judge-url', url, '--judge-model', 'tiny', '--judge-api-key', KEY, '--judge-max-tokens', '8', '--retries', '0', '--out', out, '--battles', battles,
+    '--judge-url', url, '--judge-model', 'tiny', '--judge-api-key', KEY, '--judge-max-tokens', '8', '--retries', '0', '--parallel', '2', '--out', out, '--battles', battles,
   ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^\| model \| win \| loss \| tie \| inconsistent \| error \| win rate \| adjusted win rate \|/);

@@ -44,6 +44,7 @@ const FLAGS = {
   'max-new-tokens': { kind: 'int', metavar: 'N', help: 'most tokens of an answer turn', default: 1024 },
   'ctx-size': { kind: 'int', short: 'c', metavar: 'N', help: 'context of the models run here (default: each model\'s own)' },
   timeout: { kind: 'number', metavar: 'S', help: 'seconds an endpoint may take per request', default: 600 },
+  parallel: { kind: 'int', short: 'j', metavar: 'N', help: 'requests in flight at once to an endpoint (answers and judgments)', default: 1 },
   retries: { kind: 'int', metavar: 'N', help: 'retries of an endpoint\'s 429 / 5xx / failed connection, with doubling backoff', default: 5 },
   limit: { kind: 'int', metavar: 'N', help: 'only the first N questions' },
   out: { kind: 'string', short: 'o', metavar: 'DIR', help: 'write model_answer/<model>.jsonl, model_judgment/<judge>_<mode>.jsonl and results.md' },
@@ -134,7 +135,7 @@ async function answersOfModel(f: Flags, questions: readonly Question[]): Promise
     backend = chat;
   }
   const bar = progress(`answers of ${id}`);
-  const res = await generateAnswers(questions, backend, id, { maxTokens: f['max-new-tokens'] ?? 1024, onProgress: bar.update });
+  const res = await generateAnswers(questions, backend, id, { maxTokens: f['max-new-tokens'] ?? 1024, parallel: f.parallel ?? 1, onProgress: bar.update });
   bar.end();
   if (res.errors > 0) process.stderr.write(`nomoat eval judge: ${res.errors} answer turn(s) failed and read "$ERROR$":\n${res.errorSamples.map((s) => `  ${s}`).join('\n')}\n`);
   return { id, answers: res.answers };
@@ -176,6 +177,7 @@ export const command = defineCommand({
     if (f.judge === undefined && f['judge-url'] === undefined) throw new UsageError('missing the judge: --judge MODEL (run here) or --judge-url URL --judge-model NAME');
     if (f.battles !== undefined && mode !== 'pairwise') throw new UsageError('--battles needs --mode pairwise (battles come from pairwise verdicts)');
     if (f['baseline-answers'] !== undefined && mode !== 'pairwise') throw new UsageError('--baseline-answers needs --mode pairwise');
+    if (f.parallel !== undefined && f.parallel < 1) throw new UsageError(`--parallel must be ≥ 1, got ${f.parallel}`);
     if (f.limit !== undefined && f.limit < 1) throw new UsageError(`--limit must be ≥ 1, got ${f.limit}`);
     for (const [flag, v] of [['--judge-max-tokens', f['judge-max-tokens']], ['--max-new-tokens', f['max-new-tokens']]] as const) {
       if (v !== undefined && v < 1) throw new UsageError(`${flag} must be ≥ 1, got ${v}`);
@@ -229,7 +231,7 @@ export const command = defineCommand({
     if (mode === 'pairwise' && models.length < 2) throw new UsageError(`pairwise needs two models, got ${models.join(', ')}: add --answers or --baseline-answers`);
 
     const bar = progress(`judging (${judge.name})`);
-    const opts: JudgeOptions = { judge, prompts, references, maxTokens: f['judge-max-tokens'] ?? 2048, onProgress: bar.update };
+    const opts: JudgeOptions = { judge, prompts, references, maxTokens: f['judge-max-tokens'] ?? 2048, parallel: f.parallel ?? 1, onProgress: bar.update };
     let table: string;
     let records: unknown[];
     let stats: JudgeStats;

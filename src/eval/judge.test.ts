@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChatMessage } from '../tokenizer/chat.js';
 import { MatchError, type ChatBackend } from './judge-chat.js';
 import { formatTemplate, readAnswers, readJudgePrompts, readQuestions, type ModelAnswer } from './judge-data.js';
-import { comparisonPairs, generateAnswers, judgeBattles, judgePairwise, judgeSingle, pairResults, pairTable, singleResults, singleTable, type AnswerSets } from './judge.js';
+import { comparisonPairs, generateAnswers, pooled, judgeBattles, judgePairwise, judgeSingle, pairResults, pairTable, singleResults, singleTable, type AnswerSets } from './judge.js';
 
 const DATA = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', '..', 'shared', 'data', 'eval');
 const prompts = readJudgePrompts(join(DATA, 'mt_bench-judge_prompts.jsonl'));
@@ -132,4 +132,34 @@ test('generateAnswers: FastChat model_answer records, turn by turn in one conver
   assert.deepEqual(answers[0].choices, [{ index: 0, turns: ['re: first', '$ERROR$'] }]);
   assert.deepEqual(Object.keys(answers[0]), ['question_id', 'answer_id', 'model_id', 'choices', 'tstamp']);
   assert.equal(answers[0].model_id, 'tiny');
+});
+
+test('pooled: at most n in flight, results in item order, the first failure thrown', async () => {
+  let inFlight = 0;
+  let most = 0;
+  const out = await pooled([30, 5, 20, 1, 10], 2, async (ms) => {
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, ms));
+    inFlight--;
+    return ms * 2;
+  });
+  assert.deepEqual(out, [60, 10, 40, 2, 20]);
+  assert.equal(most, 2);
+  let started = 0;
+  await assert.rejects(pooled([1, 2, 3, 4], 1, (x) => {
+    started++;
+    return x === 2 ? Promise.reject(new Error('boom')) : Promise.resolve(x);
+  }), /boom/);
+  assert.equal(started, 2, 'nothing starts after a failure');
+});
+
+test('pairwise with parallel judging gives the same records in the same order', async () => {
+  const q = questions.filter((x) => x.turns.length === 2).slice(0, 4);
+  const judge = new ScriptedJudge((user) => (user.length % 3 === 0 ? '[[A]]' : user.length % 3 === 1 ? '[[B]]' : '[[C]]'));
+  const answers = sets(...q.map((x) => answer('x', x.question_id as number, ['one', 'two'])), ...q.map((x) => answer('y', x.question_id as number, ['three', 'four!'])));
+  const strip = (r: Awaited<ReturnType<typeof judgePairwise>>): unknown => r.judgments.map((j) => [j.question_id, j.turn, j.g1_winner, j.g2_winner]);
+  const one = await judgePairwise(q, answers, [['x', 'y']], { judge, prompts, now: () => 1 });
+  const four = await judgePairwise(q, answers, [['x', 'y']], { judge, prompts, now: () => 1, parallel: 4 });
+  assert.deepEqual(strip(four), strip(one));
+  assert.equal(four.stats.calls, 16);
 });

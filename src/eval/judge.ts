@@ -51,6 +51,8 @@ export interface JudgeOptions {
   references?: ReadonlyMap<string, string[]>;
   /** called after each judge call */
   onProgress?: (done: number, total: number) => void;
+  /** matches judged at once (default 1): an endpoint serves several; a model run here computes one at a time anyway */
+  parallel?: number;
   /** Unix seconds (default: now) */
   now?: () => number;
 }
@@ -119,6 +121,26 @@ async function ask(o: JudgeOptions, prompt: JudgePrompt, userPrompt: string, sta
   }
 }
 
+/** fn over items with at most n in flight, results in item order; the first failure stops new items and is thrown. */
+export async function pooled<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i]);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  return out;
+}
+
 /** The (question, turn) pairs to judge: turn 1 of every question, turn 2 of the two-turn ones (as FastChat). */
 function turnsOf(questions: readonly Question[]): { q: Question; multiTurn: boolean }[] {
   return [...questions.map((q) => ({ q, multiTurn: false })), ...questions.filter((q) => q.turns.length === 2).map((q) => ({ q, multiTurn: true }))];
@@ -142,17 +164,17 @@ export async function judgeSingle(questions: readonly Question[], answers: Answe
       else matches.push({ q, multiTurn, model, turns });
     }
   }
-  const judgments: SingleJudgment[] = [];
-  for (const m of matches) {
+  let done = 0;
+  const judgments = await pooled(matches, o.parallel ?? 1, async (m): Promise<SingleJudgment> => {
     const { prompt, ref } = pickPrompt('single', m.q, m.multiTurn, o, stats);
     if (prompt.output_format !== '[[rating]]') throw new Error(`judge prompt ${prompt.name}: output_format ${JSON.stringify(prompt.output_format)} is not "[[rating]]"`);
     const userPrompt = formatTemplate(prompt.prompt_template, fields(m.q, ref, { answer: m.turns }));
     const judgment = await ask(o, prompt, userPrompt, stats);
     const score = judgment.startsWith(ERROR_OUTPUT) ? -1 : parseRating(judgment);
     if (score === -1 && !judgment.startsWith(ERROR_OUTPUT)) stats.unparseable++;
-    judgments.push({ question_id: m.q.question_id, model: m.model, judge: [o.judge.name, prompt.name], user_prompt: userPrompt, judgment, score, turn: m.multiTurn ? 2 : 1, tstamp: now() });
-    o.onProgress?.(stats.calls, matches.length);
-  }
+    o.onProgress?.(++done, matches.length);
+    return { question_id: m.q.question_id, model: m.model, judge: [o.judge.name, prompt.name], user_prompt: userPrompt, judgment, score, turn: m.multiTurn ? 2 : 1, tstamp: now() };
+  });
   return { judgments, stats };
 }
 
@@ -169,29 +191,29 @@ export async function judgePairwise(questions: readonly Question[], answers: Ans
       else matches.push({ q, multiTurn, m1, m2, t1, t2 });
     }
   }
-  const judgments: PairJudgment[] = [];
+  let done = 0;
   const verdict = (judgment: string): ReturnType<typeof parsePairVerdict> => {
     if (judgment.startsWith(ERROR_OUTPUT)) return 'error';
     const v = parsePairVerdict(judgment);
     if (v === 'error') stats.unparseable++;
     return v;
   };
-  for (const m of matches) {
+  const judgments = await pooled(matches, o.parallel ?? 1, async (m): Promise<PairJudgment> => {
     const { prompt, ref } = pickPrompt('pairwise', m.q, m.multiTurn, o, stats);
     if (prompt.output_format !== '[[A]]') throw new Error(`judge prompt ${prompt.name}: output_format ${JSON.stringify(prompt.output_format)} is not "[[A]]"`);
     const p1 = formatTemplate(prompt.prompt_template, fields(m.q, ref, { answer_a: m.t1, answer_b: m.t2 }));
     const j1 = await ask(o, prompt, p1, stats);
-    o.onProgress?.(stats.calls, 2 * matches.length);
+    o.onProgress?.(++done, 2 * matches.length);
     const p2 = formatTemplate(prompt.prompt_template, fields(m.q, ref, { answer_a: m.t2, answer_b: m.t1 }));
     const j2 = await ask(o, prompt, p2, stats);
-    o.onProgress?.(stats.calls, 2 * matches.length);
-    judgments.push({
+    o.onProgress?.(++done, 2 * matches.length);
+    return {
       question_id: m.q.question_id, model_1: m.m1, model_2: m.m2,
       g1_winner: gameWinner(verdict(j1), 1), g2_winner: gameWinner(verdict(j2), 2),
       judge: [o.judge.name, prompt.name], g1_user_prompt: p1, g1_judgment: j1, g2_user_prompt: p2, g2_judgment: j2,
       turn: m.multiTurn ? 2 : 1, tstamp: now(),
-    });
-  }
+    };
+  });
   return { judgments, stats };
 }
 
@@ -210,6 +232,8 @@ export function comparisonPairs(models: readonly string[], baseline: string | nu
 export interface AnswerOptions {
   /** most tokens per turn (FastChat's --max-new-token: 1024) */
   maxTokens?: number;
+  /** questions answered at once (default 1) */
+  parallel?: number;
   onProgress?: (done: number, total: number) => void;
   now?: () => number;
 }
@@ -219,10 +243,10 @@ export interface AnswerOptions {
  * A turn that fails (its prompt does not fit the context, the endpoint refuses it) reads "$ERROR$" and is counted.
  */
 export async function generateAnswers(questions: readonly Question[], backend: ChatBackend, modelId: string, o: AnswerOptions = {}): Promise<{ answers: ModelAnswer[]; errors: number; errorSamples: string[] }> {
-  const answers: ModelAnswer[] = [];
   let errors = 0;
+  let done = 0;
   const errorSamples: string[] = [];
-  for (const [i, q] of questions.entries()) {
+  const answers = await pooled(questions, o.parallel ?? 1, async (q): Promise<ModelAnswer> => {
     const messages: ChatMessage[] = [];
     const turns: string[] = [];
     for (const t of q.turns) {
@@ -239,9 +263,9 @@ export async function generateAnswers(questions: readonly Question[], backend: C
       turns.push(reply);
       messages.push({ role: 'assistant', content: reply });
     }
-    answers.push({ question_id: q.question_id, answer_id: randomUUID(), model_id: modelId, choices: [{ index: 0, turns }], tstamp: (o.now ?? nowSeconds)() });
-    o.onProgress?.(i + 1, questions.length);
-  }
+    o.onProgress?.(++done, questions.length);
+    return { question_id: q.question_id, answer_id: randomUUID(), model_id: modelId, choices: [{ index: 0, turns }], tstamp: (o.now ?? nowSeconds)() };
+  });
   return { answers, errors, errorSamples };
 }
 
