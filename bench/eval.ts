@@ -10,7 +10,8 @@
 // erased (prefix reuse); several questions run in parallel sequences, which node-llama-cpp batches into one decode.
 // node-llama-cpp exposes a scored token's probability only as the full next-token distribution
 // (controlledEvaluate with generateNext.probabilities: a sorted vocabulary-sized list per row, built in C++ and
-// revived into a Map); that cost is part of the peer's time, as it is part of any node-llama-cpp evaluator.
+// revived into a Map); that cost is part of the peer's time, as it is part of any node-llama-cpp evaluator. The note
+// also gives llama.cpp's time for the same decodes with nothing read back, a ceiling no node-llama-cpp scorer reaches.
 // Child mode: `node dist/bench/eval.js child ours|peer FILE THREADS BATCH VOCAB` prints one JSON object.
 // NOMOAT_EVAL_BENCH_QUICK=1: a few requests only (checks that the bench runs; the numbers mean little).
 
@@ -67,6 +68,8 @@ interface SideResult {
   seconds: Record<Workload, number>;
   logprobs: number[]; // mc then single
   ppl: number;
+  /** llama.cpp only: the same decodes without asking for any distribution (no LM-head rows, no probability lists) */
+  decodeSeconds?: Record<Workload, number>;
 }
 
 function bestOf(fn: () => Promise<void> | void): Promise<number> {
@@ -159,6 +162,21 @@ async function runPeer(path: string, threads: number, sequences: number, V: numb
   let mcLp: number[] = [];
   let singleLp: number[] = [];
   let ppl = NaN;
+  /** The decodes of group() alone: what llama.cpp's engine costs when nothing is read back (a ceiling for the peer). */
+  const decodeOnly = async (seq: Seq, context: readonly number[], conts: readonly (readonly number[])[]): Promise<void> => {
+    await seq.clearHistory();
+    await seq.evaluateWithoutGeneratingNewTokens(context as never);
+    for (const c of conts) {
+      if (c.length === 1) continue;
+      await seq.evaluateWithoutGeneratingNewTokens(c.slice(0, -1) as never);
+      await seq.eraseContextTokenRanges([{ start: context.length, end: seq.nextTokenIndex }]);
+    }
+  };
+  const decodeSeconds = {
+    mc: await bestOf(async () => void (await pool(mcGroups.map((g) => (s: Seq) => decodeOnly(s, g.context, g.conts))))),
+    single: await bestOf(async () => void (await pool(reqs.single.map((r) => (s: Seq) => decodeOnly(s, r.context, [r.continuation]))))),
+    ppl: await bestOf(async () => void (await pool(windows.map((w) => (s: Seq) => decodeOnly(s, w.input, []))))),
+  };
   const seconds = {
     mc: await bestOf(async () => void (mcLp = (await pool(mcGroups.map((g) => (s: Seq) => group(s, g.context, g.conts)))).flat())),
     single: await bestOf(async () => void (singleLp = (await pool(reqs.single.map((r) => (s: Seq) => group(s, r.context, [r.continuation])))).flat())),
@@ -173,7 +191,7 @@ async function runPeer(path: string, threads: number, sequences: number, V: numb
   await ctx.dispose();
   await model.dispose();
   await llama.dispose();
-  return { seconds, logprobs: [...mcLp, ...singleLp], ppl };
+  return { seconds, logprobs: [...mcLp, ...singleLp], ppl, decodeSeconds };
 }
 
 // ---- parent ----------------------------------------------------------------------------------------------------
@@ -216,10 +234,11 @@ export function runEvalBench(): void {
       const [o, p] = [best(ours), best(peers)];
       const tried = (list: typeof runs, what: string): string => list.map((x) => `t${x.threads}/${what}${x.batch} ${round(rate(x))}`).join(', ');
       const agree = w === 'ppl' ? `ppl ours ${round(o.r.ppl)} vs llama.cpp ${round(p.r.ppl)}` : `largest |Δ logprob| vs llama.cpp ${worst.toExponential(2)} (F16: llama.cpp rounds activations to f16)`;
+      const ceiling = p.r.decodeSeconds === undefined ? '' : `; llama.cpp's decodes alone (no distribution read back, same setting) ${round(work[w].n / p.r.decodeSeconds[w])} ${work[w].unit}, ours ${round(rate(o) * p.r.decodeSeconds[w] / work[w].n)}× that`;
       emit({
         bench: 'eval', metric: w === 'ppl' ? work[w].metric : `${work[w].metric}_${work[w].n}`, unit: work[w].unit, ours: rate(o), peer: rate(p), peer_name: PEER_NAME, higher_is_better: true,
         note: `bundled model, F16 GGUF; best of each side: ours ${o.threads} threads batchSize ${o.batch}, llama.cpp ${p.threads} threads ${p.batch} sequences; ` +
-          `tried ours [${tried(ours, 'batch')}], llama.cpp [${tried(peers, 'seq')}]; ${agree}${QUICK ? '; QUICK sizes' : ''}; target ≥ 1.0× llama.cpp`,
+          `tried ours [${tried(ours, 'batch')}], llama.cpp [${tried(peers, 'seq')}]; ${agree}${QUICK ? '; QUICK sizes' : ''}${ceiling}; target ≥ 1.0× llama.cpp`,
       });
     }
   } finally {
