@@ -12,7 +12,8 @@
 //   [N, C] first, so a 200-token context with a 3-token continuation costs 3 rows of V, not 203.
 // - Requests that share a context (a multiple-choice question and its k answers) prefill the context once into a KV
 //   cache, copy it to k rows and run only the k continuations, one forward: P + k·|cont| positions instead of
-//   k·(P + |cont|).
+//   k·(P + |cont|). The contexts of up to batchSize such groups (longest first, within PREFILL_TOKENS positions)
+//   are prefilled together, padded on the right: one [G, Pmax] forward runs faster per token than G of [1, P].
 // - Requests alone with their context are sorted by length, longest first (the first batch shows the peak memory, and
 //   neighbours pad little), padded on the right (causal attention: padding after a position cannot change it), and
 //   run batchSize at a time. Results come back in the requests' order.
