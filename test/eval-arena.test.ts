@@ -1,5 +1,5 @@
 // `nomoat eval arena` run for real on a small battle log: the Markdown table, the JSON report (Bradley–Terry
-// against the closed form), the SVG, DPO pairs, counted skips with file:line, and --strict.
+// against the closed form), the SVG, DPO pairs, counted skips with file:line, --strict, and the web arena's votes.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { battleRecord } from '../src/serve/arena.js';
 
 const BIN = join(process.cwd(), 'bin', 'nomoat.js');
 let dir = '';
@@ -93,4 +94,23 @@ test('eval arena: --strict turns skips into an error; --anchor pins a model; no 
   const help = nomoat(['eval', 'arena', '--help']);
   assert.match(help.stdout, /Usage: nomoat eval arena FILE\.\.\. /);
   assert.match(help.stdout, /Examples:\n {2}nomoat eval arena /);
+});
+
+test("eval arena reads the web arena's votes file as written (battleRecord), pairs included", () => {
+  const votes = join(dir, 'web-votes.jsonl');
+  const base = { model: 'tiny', adapters: [] };
+  const tuned = { model: 'tiny', adapters: [{ name: 'math', scale: 0.5 }] };
+  const rows = [
+    battleRecord({ prompt: '12+30=', config_a: base, config_b: tuned, reply_a: '40', reply_b: '42', vote: 'b', judge: 'u1' }, 'v1', 1_000),
+    battleRecord({ prompt: 'hi', config_a: tuned, config_b: base, reply_a: 'hello', reply_b: '...', vote: 'both_bad' }, 'v2', 2_000),
+    battleRecord({ prompt: '1+1=', config_a: tuned, config_b: base, reply_a: '2', reply_b: '3', vote: 'a' }, 'v3', 3_000),
+    battleRecord({ prompt: '2+2=', config_a: base, config_b: tuned, reply_a: '4', reply_b: '5', vote: 'a' }, 'v4', 4_000),
+  ];
+  writeFileSync(votes, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  const pairs = join(dir, 'web-pairs.jsonl');
+  const r = nomoat(['eval', 'arena', votes, '--rounds', '20', '--pairs', pairs, '--strict']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\| tiny\+math@0\.5 \| \d+ \| .* \| 4 \| 62\.5% \|/); // 2 wins, 1 tie (both bad), 1 loss
+  const prefs = readFileSync(pairs, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { chosen: { content: string }[] });
+  assert.deepEqual(prefs.map((p) => p.chosen[0].content), ['42', '2', '4']);
 });
