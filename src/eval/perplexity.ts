@@ -14,8 +14,9 @@
 // 'llama.cpp' — llama-perplexity: the text is cut into ⌊N / ctx⌋ disjoint chunks of ctx tokens (the tail is dropped),
 //   each chunk's first token replaced by BOS when the model adds one (`bos`), and only each chunk's second half is
 //   scored: the logits at positions ⌊ctx/2⌋ … ctx − 2 predict the tokens after them, so every scored token has at
-//   least ctx/2 tokens of context. `stride` is not used. Use it to compare with llama-perplexity's "[1]x,[2]y" output,
-//   with ids tokenized as it does (BOS first).
+//   least ctx/2 tokens of context. `stride` is not used. Use it to compare with llama-perplexity's "[1]x,[2]y" output
+//   (its -c is ctx), with ids tokenized as it does (BOS first). llama-perplexity refuses texts under 2·ctx tokens;
+//   here one chunk is enough.
 //
 // Both: ppl = exp(mean NLL over the scored tokens), the NLL summed in float64. Windows of the same length run
 // batchSize at a time; only scored rows go through the LM head (scoreRows).
