@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { Rng } from '../engine/rng.js';
 import { buildContext, contextText } from './fewshot.js';
 import { docChoices, docTarget, docText, loadTask, targetText } from './task.js';
@@ -131,4 +132,20 @@ test("lm-eval's dataset_path: json with data_files per split; JSON task files", 
   assert.equal(contextText(buildContext(t, t.evalDocs.docs[0], 2, new Rng(0))), 't1? a1\n\nt2? a2\n\nopposite of hot?');
   const missing = write('nosplit.yaml', 'task: n\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    train: train.jsonl\ndoc_to_text: question\ndoc_to_target: answer\n');
   await assert.rejects(loadTask(missing), /no data file for split `test` in dataset_kwargs\.data_files \(it has train\)/);
+});
+
+test("Parquet data (lm-eval's dataset_path: parquet): INT64 labels index the choices", async () => {
+  const buf = parquetWriteBuffer({ columnData: [
+    { name: 'question', data: ['opposite of hot?', 'opposite of up?'], type: 'STRING' },
+    { name: 'label', data: [0n, 1n], type: 'INT64' },
+    { name: 'choices', data: [['cold', 'warm'], ['left', 'down']] },
+  ] });
+  writeFileSync(join(dir, 'mc.parquet'), new Uint8Array(buf));
+  const p = write('pq.yaml', 'task: pq\ndataset_path: parquet\ndataset_kwargs:\n  data_files: mc.parquet\noutput_type: multiple_choice\ndoc_to_text: question\ndoc_to_choice: choices\ndoc_to_target: label\n');
+  const t = await loadTask(p);
+  assert.equal(t.evalDocs.docs.length, 2);
+  const e = t.evalDocs.docs[1];
+  assert.equal(e.where, `${join(dir, 'mc.parquet')} row 1`);
+  assert.equal(docTarget(t, e, t.evalDocs), 1);
+  assert.equal(targetText(t, e, t.evalDocs), 'down');
 });
