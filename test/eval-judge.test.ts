@@ -206,3 +206,16 @@ test('eval judge: usage errors say what to pass', shared, async () => {
   assert.equal(badAnswers.status, 1);
   assert.match(badAnswers.stderr, /bad\.jsonl:1: choices: must be a non-empty array/);
 });
+
+test('eval judge --model-url: the model under test answers through the server too', shared, async () => {
+  requireShared(PROMPTS);
+  const out = join(dir, 'url-out');
+  const r = await nomoat([
+    'eval', 'judge', '-m', 'tiny', '--model-url', url, '--model-api-key', KEY, '--questions', files.questions, '--judge-prompts', PROMPTS, '--limit', '1',
+    '--max-new-tokens', '8', '--judge-url', url, '--judge-model', 'tiny', '--judge-api-key', KEY, '--judge-max-tokens', '8', '--out', out,
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  const answers = readFileSync(join(out, 'model_answer', 'tiny.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ModelAnswer);
+  assert.deepEqual(answers.map((a) => [a.question_id, a.model_id, a.choices[0].turns.length]), [[1, 'tiny', 2]]);
+  assert.match(r.stdout, /\| tiny \| [\d.—]+ \| [\d.—]+ \| [\d.—]+ \| 2 \| \d \|/);
+});
