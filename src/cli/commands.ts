@@ -27,5 +27,11 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'eval judge', summary: 'LLM-as-judge: MT-bench single-answer grading and pairwise comparison', load: () => import('./eval-judge.js') },
   { name: 'eval arena', summary: 'arena ratings (Elo, Bradley–Terry with bootstrap intervals) from a battle log', load: () => import('./eval-arena.js') },
   { name: 'distill', summary: 'distil a teacher (model + adapters) into a LoRA student or a smaller model', load: () => import('./distill.js') },
+  { name: 'data', summary: 'inspect, validate, convert, split, mix, deduplicate, filter and decontaminate instruction data', load: () => import('./data.js') },
+  { name: 'data stats', summary: 'count records, turns, characters and tokens; exact duplicates; a length histogram', load: () => import('./data-stats.js') },
+  { name: 'data validate', summary: 'check every record; each problem as file:line: field: what (exit 1 if any)', load: () => import('./data-validate.js') },
+  { name: 'data convert', summary: 'convert between Alpaca, ShareGPT, OpenAI messages, text, JSONL and Parquet', load: () => import('./data-convert.js') },
+  { name: 'data split', summary: 'split a dataset into train and eval files (seeded)', load: () => import('./data-split.js') },
+  { name: 'data mix', summary: 'mix datasets in given shares (seeded)', load: () => import('./data-mix.js') },
   { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];

@@ -1,0 +1,25 @@
+// `nomoat data`: the group entry. Its subcommands are registered one per line in commands.ts; this prints them.
+
+import { defineCommand } from './command.js';
+import { COMMANDS } from './commands.js';
+
+const DESCRIPTION = [
+  'Subcommands (each has --help):',
+  ...COMMANDS.filter((c) => c.name.startsWith('data ')).map((c) => `  ${c.name.padEnd(22)}${c.summary}`),
+  '',
+  'Inputs: JSONL (Alpaca, ShareGPT, OpenAI messages or plain {"text"} records, one format per file) or Parquet.',
+  'Outputs are written atomically (a temporary file renamed into place), so a failed run leaves nothing behind.',
+].join('\n');
+
+export const command = defineCommand({
+  name: 'data',
+  summary: 'inspect, validate, convert, split, mix, deduplicate, filter and decontaminate instruction data',
+  usage: '<subcommand> [options]',
+  description: DESCRIPTION,
+  flags: {},
+  examples: ['nomoat data stats train.jsonl', 'nomoat data dedup train.jsonl -o dedup.jsonl --report clusters.jsonl', 'nomoat data filter dedup.jsonl -o clean.jsonl --explain removed.jsonl'],
+  run() {
+    process.stdout.write(`Usage: nomoat data <subcommand> [options]\n\n${DESCRIPTION}\n`);
+    return 2;
+  },
+});
