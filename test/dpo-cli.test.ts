@@ -81,6 +81,20 @@ test('dpo raises rewards/accuracies on its training pairs; metrics with TRL name
   a.dispose();
 });
 
+test('--loss-type ipo: step 1 (policy = reference, h = 0) has loss (0 − 1/(2β))² = 1 at β 0.5; --rpo-alpha adds nll_loss', () => {
+  const out = join(dir, 'ipo');
+  const r = nomoat(['finetune', pairs, '--method', 'dpo', '--loss-type', 'ipo', '--beta', '0.5', '--steps', '1', '-o', out, ...fast()]);
+  assert.equal(r.status, 0, r.stderr);
+  const [m] = readMetrics(join(out, 'metrics.jsonl'));
+  assert.ok(Math.abs(num(m, 'loss') - 1) < 1e-6, JSON.stringify(m));
+  const rpo = join(dir, 'rpo');
+  assert.equal(nomoat(['finetune', pairs, '--method', 'dpo', '--rpo-alpha', '1', '--steps', '1', '-o', rpo, ...fast()]).status, 0);
+  const [q] = readMetrics(join(rpo, 'metrics.jsonl'));
+  // loss = log 2 (h = 0) + 1 · the chosen replies' mean NLL
+  assert.ok(num(q, 'nll_loss') > 0);
+  assert.ok(Math.abs(num(q, 'loss') - (Math.LN2 + num(q, 'nll_loss'))) < 1e-5, JSON.stringify(q));
+});
+
 test('--init-adapter: DPO continues an SFT adapter, which is the reference (rewards start at 0 again)', () => {
   const sftData = join(dir, 'sft.jsonl');
   writeFileSync(sftData, skillJsonl(skillExamples(16, 9)));

@@ -160,7 +160,7 @@ const FLAGS = {
   lr: { kind: 'number', metavar: 'LR', help: 'peak learning rate', default: 5e-4 },
   epochs: { kind: 'number', metavar: 'N', help: 'passes over the training data (default 1 unless --steps)' },
   steps: { kind: 'int', metavar: 'N', help: 'optimizer updates (instead of --epochs)' },
-  batch: { kind: 'int', short: 'b', metavar: 'N', help: 'rows per micro-batch', default: 4 },
+  batch: { kind: 'int', short: 'b', metavar: 'N', help: 'rows per micro-batch (dpo: pairs, two rows each)', default: 4 },
   'seq-len': { kind: 'int', short: 'c', metavar: 'N', help: 'tokens per row', default: 'min(512, model context)' },
   'grad-accum': { kind: 'int', metavar: 'N', help: 'micro-batches per update', default: 1 },
   packing: { kind: 'string', metavar: 'MODE', help: 'packed (conversations fill whole rows) or padded (one per row)', default: 'packed' },
