@@ -7,7 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isCorrect, replies, type TestItem } from '../src/cli/demo.js';
+import { builtinTask, evaluateTasks } from '../src/eval/index.js';
 import { saveGguf } from '../src/models/convert.js';
+import { loadModel } from '../src/models/load.js';
 import { randomModel, testConfig, tinyTokenizer, TRAIN_TEXT } from './cli-model.js';
 
 const BIN = join(process.cwd(), 'bin', 'nomoat.js');
@@ -143,4 +146,24 @@ test('nomoat eval errors name what to fix', () => {
   assert.equal(samples.status, 2);
   assert.match(samples.stderr, /--log-samples writes files: give --output-path DIR/);
   assert.ok(!existsSync(join(dir, 'nowhere')));
+});
+
+test('the skills task asks what `nomoat demo` asks and scores as it does (same replies, same verdicts)', async () => {
+  const task = await builtinTask('skills');
+  assert.equal(task.evalDocs.docs.length, 48); // assets/data/demo-test.jsonl
+  const n = 8;
+  const { model: m, tokenizer } = loadModel(BUNDLED);
+  try {
+    const r = evaluateTasks(m, tokenizer!, [task], { limit: n, logSamples: true });
+    const items: TestItem[] = task.evalDocs.docs.slice(0, n).map((e) => ({
+      skill: e.doc.skill as TestItem['skill'], messages: [{ role: 'user', content: String(e.doc.prompt) }], answer: String(e.doc.answer),
+    }));
+    const demo = replies(m, tokenizer!, tokenizer!.chatTemplate!, items);
+    const samples = r.samples!.skills;
+    assert.deepEqual(samples.map((s) => (s.resps[0] as string[])[0]), demo);
+    assert.deepEqual(samples.map((s) => s.exact_match), items.map((it, i) => Number(isCorrect(it, demo[i]))));
+    assert.equal(r.results.skills['exact_match,none'], samples.reduce((a, s) => a + (s.exact_match as number), 0) / n);
+  } finally {
+    m.dispose();
+  }
 });
