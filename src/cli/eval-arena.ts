@@ -94,7 +94,7 @@ export const command = defineCommand({
     process.stdout.write(leaderboardMarkdown(res.rows));
     const notes = [`${log.battles.length} battles, ${res.rows.length} models; ${anchorText(res.anchor)}; ${rounds} bootstrap rounds (seed ${seed}); Elo K=${eloK}`];
     if (res.regularized) notes.push('a model (or group) never won or never lost against the rest: one virtual tie per pair that met was added to keep the ratings finite');
-    if (res.failedRounds > 0) notes.push(`${res.failedRounds} bootstrap round(s) drew battles that left models apart and were not rated`);
+    if (res.failedRounds > 0) notes.push(`${res.failedRounds} bootstrap round(s) drew battles that left models apart (or lacked the anchor model) and were not rated`);
     if (log.skips.length > 0) notes.push(`${log.skips.length} malformed line(s) skipped`);
     process.stdout.write('\n' + notes.map((n) => `note: ${n}`).join('\n') + '\n');
     if (f.svg !== undefined) writeTextAtomic(f.svg, ratingsSvg(res.rows));

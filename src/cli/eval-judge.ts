@@ -47,7 +47,7 @@ const FLAGS = {
   parallel: { kind: 'int', short: 'j', metavar: 'N', help: 'requests in flight at once to an endpoint (answers and judgments)', default: 1 },
   retries: { kind: 'int', metavar: 'N', help: 'retries of an endpoint\'s 429 / 5xx / failed connection, with doubling backoff', default: 5 },
   limit: { kind: 'int', metavar: 'N', help: 'only the first N questions' },
-  out: { kind: 'string', short: 'o', metavar: 'DIR', help: 'write model_answer/<model>.jsonl, model_judgment/<judge>_<mode>.jsonl and results.md' },
+  out: { kind: 'string', short: 'o', metavar: 'DIR', help: 'write model_answer/<model>.jsonl, model_judgment/<judge>_single.jsonl (or _pair.jsonl) and results.md' },
   battles: { kind: 'string', metavar: 'FILE', help: 'pairwise: write the verdicts as a battle log for `nomoat eval arena`' },
   ...THREAD_FLAG,
 } as const satisfies FlagSpecs;

@@ -141,7 +141,8 @@ export interface ArenaResult {
   regularized: boolean;
   anchor: Anchor;
   rounds: number;
-  /** bootstrap rounds whose sample could not be rated (models apart); they add nothing to the intervals */
+  /** bootstrap rounds whose sample could not be rated (models apart, or the anchor model not drawn); they add
+   *  nothing to the intervals */
   failedRounds: number;
 }
 
@@ -159,11 +160,11 @@ export function leaderboard(battles: readonly Battle[], opts: ArenaOptions = {})
   const elo = onlineElo(battles, opts.eloK ?? 4);
   let failedRounds = 0;
   const ci = bootstrap(battles, (sample) => {
+    const present = modelsOf(sample);
     try {
-      // an anchor model missing from a sample cannot pin it: such a round is rated around the mean and shifted
-      const present = modelsOf(sample);
-      const a: Anchor = anchor.kind === 'model' && !present.includes(anchor.model) ? { kind: 'mean' } : anchor;
-      return bradleyTerry(sample, a, present).ratings;
+      // a sample without the anchor model has no point on this scale: it counts as a failed round
+      if (anchor.kind === 'model' && !present.includes(anchor.model)) throw new Error('anchor not drawn');
+      return bradleyTerry(sample, anchor, present).ratings;
     } catch {
       failedRounds++;
       return new Map<string, number>();
