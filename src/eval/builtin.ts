@@ -2,6 +2,7 @@
 //   skills        the demo's four skills on its held-out prompts (assets/data/demo-test.jsonl), answered in the
 //                 model's chat template, greedy, 12 tokens, exact match by each skill's checker
 //   skills-hard   the benchmark's four skills (BENCH_SKILLS), 40 held-out prompts each as bench/skills.ts draws them
+//                 (64 tokens: JSON answers are long)
 //   gsm8k         GSM8K test with lm-eval's gsm8k-cot 8-shot prompt (assets/eval/gsm8k.yaml; data: shared folder)
 //   gsm8k-plain   GSM8K test with lm-eval's plain 5-shot gsm8k prompt (assets/eval/gsm8k-plain.yaml)
 //   opposites-mc  a multiple-choice example (assets/eval/opposites-mc.yaml + .jsonl)
@@ -33,8 +34,8 @@ export function isBuiltinTask(name: string): name is BuiltinTaskName {
 export async function builtinTask(name: string): Promise<Task> {
   if (!isBuiltinTask(name)) throw new TaskError(`unknown task ${JSON.stringify(name)}: built-in tasks are ${BUILTIN_TASKS.join(', ')}, or give a task file (.yaml/.json)`);
   switch (name) {
-    case 'skills': return skillsTask('skills', demoItems(), 'assets/data/demo-test.jsonl');
-    case 'skills-hard': return skillsTask('skills-hard', hardItems(), 'skillSplit(BENCH_SKILLS, test 40, seed 1000 + i)');
+    case 'skills': return skillsTask('skills', demoItems(), 'assets/data/demo-test.jsonl', 12); // the demo's MAX_REPLY
+    case 'skills-hard': return skillsTask('skills-hard', hardItems(), 'skillSplit(BENCH_SKILLS, test 40, seed 1000 + i)', 64); // kv-json answers run to ~40 tokens
     case 'gsm8k': return gsm8kTask('gsm8k.yaml', ['eval/gsm8k-test.jsonl']);
     case 'gsm8k-plain': return gsm8kTask('gsm8k-plain.yaml', ['eval/gsm8k-test.jsonl', 'instruct/gsm8k-train.jsonl']);
     case 'opposites-mc': return loadTask(join(EVAL_ASSETS, 'opposites-mc.yaml'));
@@ -85,11 +86,11 @@ function hardItems(): SkillItem[] {
 }
 
 /** A chat task over skill items: the prompt as the user turn, greedy, exact match by the skill's own checker. */
-function skillsTask(name: string, items: SkillItem[], dataset: string): Task {
+function skillsTask(name: string, items: SkillItem[], dataset: string, maxGen: number): Task {
   const raw: Record<string, unknown> = {
     task: name, dataset_path: dataset, test_split: 'test', output_type: 'generate_until',
     doc_to_text: 'prompt', doc_to_target: 'answer',
-    generation_kwargs: { until: [], max_gen_toks: 12, do_sample: false }, // the demo's MAX_REPLY
+    generation_kwargs: { until: [], max_gen_toks: maxGen, do_sample: false },
     metric_list: [{ metric: 'exact_match', aggregation: 'mean', higher_is_better: true }],
     metadata: { version: 1, chat_template: true, checker: "the skill's check (src/data/skills.ts)" },
   };
