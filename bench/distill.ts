@@ -11,7 +11,9 @@
 // exact match; training time of each. peak_rss_mb is this process's peak when the line is written (cumulative: the
 // phases run one after another in one process). NOMOAT_DISTILL_QUICK=1: a smoke run of a few steps. Settings by
 // environment: NOMOAT_DISTILL_TEACHER_STEPS (default the demo's 400), NOMOAT_DISTILL_STEPS (student updates, 300),
-// NOMOAT_DISTILL_LAMBDA (0.25), NOMOAT_DISTILL_ALPHA (0.5), NOMOAT_DISTILL_T (1), NOMOAT_DISTILL_LR (1e-3).
+// NOMOAT_DISTILL_LAMBDA (0.25), NOMOAT_DISTILL_ALPHA (0.5), NOMOAT_DISTILL_T (1), NOMOAT_DISTILL_LR (1e-3);
+// NOMOAT_DISTILL_TEACHER_LORA=DIR loads a demo adapter trained before instead of training one (`nomoat demo` writes
+// one to nomoat-demo/adapter).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { DEMO_DATA, DEMO_RECIPE, DEMO_TEST, measure, readTestItems, type Measurement } from '../src/cli/demo.js';
 import { loadConversations } from '../src/data/index.js';
 import { getBackend } from '../src/engine/index.js';
-import { LoraAdapter } from '../src/lora/index.js';
+import { LoraAdapter, loadPeftAdapter } from '../src/lora/index.js';
 import { paramCount, type LlamaConfig } from '../src/models/config.js';
 import { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
@@ -39,6 +41,8 @@ function env(name: string, dflt: number): number {
   return n;
 }
 
+/** a demo adapter trained before (`nomoat demo`, or `nomoat finetune` with the demo's recipe): skips training it here */
+const TEACHER_LORA = process.env.NOMOAT_DISTILL_TEACHER_LORA;
 const TEACHER_STEPS = QUICK ? 10 : env('NOMOAT_DISTILL_TEACHER_STEPS', DEMO_RECIPE.steps);
 const STEPS = QUICK ? 6 : env('NOMOAT_DISTILL_STEPS', 300);
 const LAMBDA = env('NOMOAT_DISTILL_LAMBDA', 0.25);
@@ -66,13 +70,20 @@ export async function runDistillBench(): Promise<void> {
 
     // The teacher: the demo's adapter, trained as `nomoat demo` trains it.
     let t = performance.now();
-    const adapter = LoraAdapter.create(teacher, { r: DEMO_RECIPE.r, loraAlpha: DEMO_RECIPE.alpha, targetModules: 'all-linear' }, { seed: 0, name: 'demo' });
-    await finetune({
-      model: teacher, adapter, tokenizer, conversations: train, evalConversations: [], mode: 'padded', seqLen, batchSize: DEMO_RECIPE.batch, dataSeed: 0,
-      train: { steps: TEACHER_STEPS, lr: DEMO_RECIPE.lr, warmupSteps: Math.min(DEMO_RECIPE.warmup, Math.floor(TEACHER_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
-    });
+    let adapter: LoraAdapter;
+    if (TEACHER_LORA !== undefined) {
+      adapter = loadPeftAdapter(TEACHER_LORA, teacher);
+      adapter.attach(teacher);
+      log(`teacher adapter: loaded ${TEACHER_LORA}`);
+    } else {
+      adapter = LoraAdapter.create(teacher, { r: DEMO_RECIPE.r, loraAlpha: DEMO_RECIPE.alpha, targetModules: 'all-linear' }, { seed: 0, name: 'demo' });
+      await finetune({
+        model: teacher, adapter, tokenizer, conversations: train, evalConversations: [], mode: 'padded', seqLen, batchSize: DEMO_RECIPE.batch, dataSeed: 0,
+        train: { steps: TEACHER_STEPS, lr: DEMO_RECIPE.lr, warmupSteps: Math.min(DEMO_RECIPE.warmup, Math.floor(TEACHER_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
+      });
+      log(`teacher adapter: ${TEACHER_STEPS} steps in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+    }
     const teacherTrainS = (performance.now() - t) / 1000;
-    log(`teacher adapter: ${TEACHER_STEPS} steps in ${teacherTrainS.toFixed(0)} s`);
     t = performance.now();
     const mTeacher = measure(teacher, tokenizer, template, items, testConvs, seqLen);
     log(`teacher: exact match ${mTeacher.correct}/${mTeacher.total}, held-out loss ${mTeacher.loss.toFixed(3)} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
@@ -117,7 +128,7 @@ export async function runDistillBench(): Promise<void> {
     });
     emit({
       bench: 'distill', metric: 'kept_share_of_teacher', unit: 'fraction', ours: em(distilled.m) / Math.max(1e-9, em(mTeacher)), peer: em(labels.m) / Math.max(1e-9, em(mTeacher)), peer_name: 'labels-only student',
-      higher_is_better: true, peak_rss_mb: distilled.rss, note: `target ≥ 0.9; teacher ${mTeacher.correct}/${mTeacher.total} after ${TEACHER_STEPS} demo steps (${teacherTrainS.toFixed(0)} s)`,
+      higher_is_better: true, peak_rss_mb: distilled.rss, note: `target ≥ 0.9; teacher ${mTeacher.correct}/${mTeacher.total} ${TEACHER_LORA !== undefined ? `with the adapter ${TEACHER_LORA}` : `after ${TEACHER_STEPS} demo steps (${teacherTrainS.toFixed(0)} s)`}`,
     });
     emit({
       bench: 'distill', metric: 'student_train_time', unit: 's', ours: distilled.s, peer: labels.s, peer_name: 'labels-only student (no teacher cache, no on-policy sampling)', higher_is_better: false,
