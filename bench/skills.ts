@@ -19,6 +19,13 @@
 // skills' prompts and on everyday prompts (does it answer everything from its own skill?). A second set of adapters
 // is trained with general chats replayed (NOMOAT_SKILLS_REPLAY share, default 0.5, 0 skips it; the chats come from
 // NOMOAT_SKILLS_REPLAY_FILE, default assets/data/generic-chats.jsonl), and measured alone, stacked and in pairs.
+//
+// Routing (issue 14): the four adapters kept apart and chosen per prompt by the prompt router (each adapter signed
+// with its training prompts; threshold calibrated on the even-numbered user turns of the general chats) or mixed per
+// token by Arrow (PEFT ArrowConfig defaults top_k 3, router_temperature 1; and top_k 1). Measured: accuracy per
+// skill, the router's accuracy (skill prompts sent to their own adapter, general prompts to none), everyday prompts
+// answered as the base answers them (ROUTE_GENERAL odd-numbered general user turns, held out from calibration, and
+// the 12 EVERYDAY prompts), and the router's added latency per request (one partial base forward).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -29,7 +36,11 @@ import { BENCH_SKILLS, DEMO_SKILLS, SKILLS, skillConversation, skillSplit, type 
 import type { Conversation } from '../src/data/types.js';
 import { loadConversations, mixReplay } from '../src/data/index.js';
 import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
-import { COMBINATION_TYPES, LoraAdapter, checkLoraConfig, combineAdapters, relativeUpdateNorms, type LoraConfig } from '../src/lora/index.js';
+import {
+  ArrowRouter, COMBINATION_TYPES, LoraAdapter, PromptRouter, checkLoraConfig, combineAdapters, promptFeatures, relativeUpdateNorms, routePrompt, signPrompts,
+  type LoraConfig,
+} from '../src/lora/index.js';
+import { evenSample } from '../src/lora/signature.js';
 import { generateTokens } from '../src/models/generate.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
@@ -88,6 +99,10 @@ const EVERYDAY = [
   'finish the sentence: once upon a time', 'tell me a short story about a bird.', 'spell the word fish.', 'is the word ball in this sentence? tom had a ball.',
 ] as const;
 const SEED = 0;
+/** held-out general prompts the routed library is checked on (odd-numbered user turns of REPLAY_FILE) */
+const ROUTE_GENERAL = QUICK ? 24 : 120;
+/** general prompts the prompt router's threshold is calibrated on (even-numbered user turns), as the CLI reads at most */
+const ROUTE_CALIBRATION = 256;
 
 interface Variant {
   name: string;
@@ -152,6 +167,7 @@ function ranks(adapters: readonly LoraAdapter[], module: string): { sum: number;
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}`;
+const quantileOf = (v: readonly number[], q: number): number => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(q * v.length))];
 
 export async function runSkillsBench(): Promise<void> {
   const t0 = performance.now();
@@ -253,6 +269,67 @@ export async function runSkillsBench(): Promise<void> {
     evalWith(method, [c]);
     c.dispose();
   }
+  // ---- routing: the adapters kept apart, chosen per prompt (signatures) or mixed per token (Arrow) ----------------
+  const tr = performance.now();
+  const sigs = adapters.map((a, i) => signPrompts(model, tokenizer, data[i].train.map((e) => e.prompt), { source: a.name }));
+  const signMs = performance.now() - tr;
+  const generalPrompts = (await loadConversations(REPLAY_FILE)).conversations.map((c) => c.messages.find((m) => m.role === 'user')?.content ?? '').filter((p) => p.trim() !== '');
+  const calibration = evenSample(generalPrompts.filter((_, k) => k % 2 === 0), ROUTE_CALIBRATION);
+  const heldGeneral = evenSample(generalPrompts.filter((_, k) => k % 2 === 1), ROUTE_GENERAL);
+  const router = new PromptRouter(skills.map((s, i) => ({ name: s, signature: sigs[i] })));
+  const tau = router.calibrate(promptFeatures(model, tokenizer, calibration, router.layer));
+  const routeMs: number[] = [];
+  const fullMs: number[] = [];
+  /** the adapter index the router picks for a prompt (−1: the base), timed; and a full-depth forward of it, timed */
+  const routeOf = (p: string): number => {
+    const t = performance.now();
+    const d = routePrompt(router, model, tokenizer, p);
+    routeMs.push(performance.now() - t);
+    const t2 = performance.now();
+    promptFeatures(model, tokenizer, [p], model.config.numLayers);
+    fullMs.push(performance.now() - t2);
+    return d.chosen.length === 0 ? -1 : skills.indexOf(d.chosen[0].name as SkillName);
+  };
+  /** replies with each prompt answered by the adapter the router picks for it (or the base) */
+  const routedReplies = <T>(items: readonly T[], routes: readonly number[], run: (group: T[]) => string[]): string[] => {
+    const out = new Array<string>(items.length).fill('');
+    for (const k of [-1, ...skills.keys()]) {
+      const idx = items.flatMap((_, j) => (routes[j] === k ? [j] : []));
+      if (idx.length === 0) continue;
+      if (k >= 0) adapters[k].attach(model, { scale: 1 });
+      run(idx.map((j) => items[j])).forEach((r, g) => (out[idx[g]] = r));
+      if (k >= 0) adapters[k].detach();
+    }
+    return out;
+  };
+  const skillRoutes = skills.map((_, i) => data[i].test.map((e) => routeOf(e.prompt)));
+  const routedReps = skills.map((_, i) => routedReplies(data[i].test, skillRoutes[i], (g) => replies(model, tokenizer, g)));
+  acc.set('routed', skills.map((s, i) => scored(s, data[i].test, routedReps[i])));
+  log(`routed: ${acc.get('routed')!.map(pct).join(' / ')} % (τ ${tau.toFixed(3)}, layer ${router.layer})`);
+  const generalRoutes = heldGeneral.map(routeOf);
+  const everydayRoutes = EVERYDAY.map(routeOf);
+  const baseGeneral = answer(model, tokenizer, heldGeneral, 8);
+  const same = (a: readonly string[], b: readonly string[]): number => a.filter((r, k) => r.trim() === b[k].trim()).length / a.length;
+  const routedGeneralSame = same(routedReplies(heldGeneral, generalRoutes, (g) => answer(model, tokenizer, g, 8)), baseGeneral);
+  const routedEverydaySame = same(routedReplies(EVERYDAY, everydayRoutes, (g) => answer(model, tokenizer, g, 8)), baseEveryday);
+  const toOwn = skillRoutes.map((r, i) => r.filter((k) => k === i).length / r.length);
+  const toBase = (r: readonly number[]): number => r.filter((k) => k < 0).length / r.length;
+  const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+  const arrowRows: { name: string; topK: number; generalSame: number; everydaySame: number }[] = [];
+  for (const topK of [3, 1]) {
+    const name = `arrow_top${topK}`;
+    const arrow = new ArrowRouter(adapters, { topK, temperature: 1 });
+    arrow.attach(model);
+    const reps = skills.map((_, i) => replies(model, tokenizer, data[i].test));
+    const generalSame = same(answer(model, tokenizer, heldGeneral, 8), baseGeneral);
+    const everydaySame = same(answer(model, tokenizer, EVERYDAY, 8), baseEveryday);
+    arrow.detach();
+    acc.set(name, skills.map((s, i) => scored(s, data[i].test, reps[i])));
+    arrowRows.push({ name, topK, generalSame, everydaySame });
+    log(`${name}: ${acc.get(name)!.map(pct).join(' / ')} %, general prompts as base ${pct(generalSame)} %`);
+  }
+  log(`routing measured (${((performance.now() - tr) / 1000).toFixed(0)} s)`);
+
   // every pair stacked alone: accuracy on the pair's two skills (is it the number of adapters, or any two?)
   const pairOf = (set: readonly LoraAdapter[], i: number, j: number): [number, number] => {
     set[i].attach(model, { scale: 1 });
@@ -291,6 +368,8 @@ export async function runSkillsBench(): Promise<void> {
         ]
       : []),
     ...COMBINATION_TYPES.map((m) => ({ name: m, label: m })),
+    { name: 'routed', label: `prompt-routed library of the ${n} (one adapter or none per prompt)` },
+    ...arrowRows.map((a) => ({ name: a.name, label: `Arrow over the ${n}, per token (top_k ${a.topK}, router_temperature 1)` })),
   ];
   for (const v of variants) {
     const ref = acc.get(v.ref ?? 'single')!;
@@ -319,6 +398,31 @@ export async function runSkillsBench(): Promise<void> {
       }
     }
   }
+  // routing: where the router sends prompts, everyday prompts answered as the base, its cost
+  skills.forEach((s, i) => {
+    emit({
+      bench: 'skills', metric: `${s}_router_sends_to_own_adapter`, unit: 'fraction', ours: toOwn[i], peer: 1, peer_name: 'every prompt to its own adapter', higher_is_better: true,
+      note: `prompt router, layer ${router.layer}, τ ${tau.toFixed(3)}; to the base ${pct(toBase(skillRoutes[i]))} %`,
+    });
+  });
+  emit({
+    bench: 'skills', metric: 'router_sends_general_prompts_to_base', unit: 'fraction', ours: toBase(generalRoutes), peer: 1, peer_name: 'every general prompt to the base', higher_is_better: true,
+    note: `${heldGeneral.length} held-out general prompts; τ is the 5th percentile of ${calibration.length} other general prompts' nearest distance`,
+  });
+  for (const [metric, ours, arrowSame, what] of [
+    ['routed_general_prompts_same_reply_as_base', routedGeneralSame, (a: (typeof arrowRows)[number]) => a.generalSame, `${heldGeneral.length} held-out general chats (user turns)`],
+    ['routed_everyday_prompts_same_reply_as_base', routedEverydaySame, (a: (typeof arrowRows)[number]) => a.everydaySame, `the ${EVERYDAY.length} everyday prompts`],
+  ] as const) {
+    emit({ bench: 'skills', metric, unit: 'fraction', ours, peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `prompt router; ${what}, greedy, up to 8 tokens` });
+    for (const a of arrowRows) {
+      emit({ bench: 'skills', metric: metric.replace('routed', a.name), unit: 'fraction', ours: arrowSame(a), peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `${what}, greedy, up to 8 tokens` });
+    }
+  }
+  emit({
+    bench: 'skills', metric: 'router_added_latency_per_request', unit: 'ms', ours: mean(routeMs), peer: mean(fullMs), peer_name: 'one full-depth base forward over the same prompt',
+    ratio: mean(routeMs) / mean(fullMs), higher_is_better: false,
+    note: `mean over ${routeMs.length} prompts (median ${quantileOf(routeMs, 0.5).toFixed(2)} ms); ${router.layer} of ${model.config.numLayers} blocks; shared machine, noisy`,
+  });
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
   const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
   const hijackOf = (reps: readonly string[][], i: number): { byOther: number[]; any: number } =>
@@ -399,6 +503,15 @@ export async function runSkillsBench(): Promise<void> {
     `| variant | ${skills.join(' | ')} | min kept vs own adapter |`,
     `|---|${skills.map(() => '---:').join('|')}|---:|`,
     ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${['base', 'single', 'replay_single'].includes(v.name) ? '' : keep(v.name, v.ref)} |`),
+    '',
+    `Routing: the ${n} adapters kept apart. Prompt router: each adapter signed with its training prompts (mean and spread of the base's hidden state after ${router.layer} of ${model.config.numLayers} blocks, pooled over the prompt's tokens; ${Math.round(signMs)} ms for all ${n}); ` +
+      `a prompt goes to the adapter whose signature is nearest (per-dimension Mahalanobis d²) when d² < τ, else to the base; τ = ${tau.toFixed(3)}, the 5th percentile of the nearest d² of ${calibration.length} general prompts (even-numbered user turns of the general chats). ` +
+      `Checked on held-out prompts: the skills' test prompts, ${heldGeneral.length} odd-numbered general user turns, and the ${EVERYDAY.length} everyday prompts. Arrow: PEFT's per-token routing, no signatures. Latency: shared machine, noisy.`,
+    '',
+    `| router | ${skills.map((s) => `${s} prompts to its adapter`).join(' | ')} | general prompts to base | general prompts answered as base | everyday prompts answered as base | added latency per request |`,
+    `|---|${skills.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
+    `| prompt router | ${toOwn.map(pct).join(' | ')} | ${pct(toBase(generalRoutes))} | ${pct(routedGeneralSame)} | ${pct(routedEverydaySame)} | ${mean(routeMs).toFixed(2)} ms (full-depth forward ${mean(fullMs).toFixed(2)} ms) |`,
+    ...arrowRows.map((a) => `| Arrow top_k ${a.topK} | ${skills.map(() => 'per token').join(' | ')} | — | ${pct(a.generalSame)} | ${pct(a.everydaySame)} | in every linear, every token |`),
     '',
     'Pairs of adapters stacked alone (accuracy on each of the two skills; own adapter alone in parentheses):',
     '',

@@ -3,18 +3,12 @@
 // The choice is printed on stderr. src/lora loads only when routing is asked for.
 
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { LlamaModel } from '../models/llama.js';
 import type { LoraAdapter } from '../lora/adapter.js';
 import type { Recipe, RecipeRoute } from '../lora/recipe.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { CliError } from './common.js';
-
-/** The general prompts the prompt router's threshold is calibrated on by default. */
-export const DEFAULT_CALIBRATION = fileURLToPath(new URL('../../../assets/data/generic-chats.jsonl', import.meta.url));
-/** general prompts read for calibration at most (an even sample): one partial forward each at start-up */
-export const CALIBRATION_PROMPTS = 256;
 
 export const ROUTE_FLAGS = {
   library: { kind: 'string', metavar: 'DIR', help: 'route among the adapters in DIR (PEFT folders, .gguf LoRAs; one base), per prompt or per token' },
@@ -79,7 +73,6 @@ async function autoMode(dir: string): Promise<RecipeRoute['mode']> {
 /** Sets up routing over the library; prints what it does on stderr. */
 export async function setupRouting(model: LlamaModel, tokenizer: Tokenizer, route: RecipeRoute): Promise<Routing> {
   const { loadLibrary } = await import('../lora/library.js');
-  const sig = await import('../lora/signature.js');
   const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
   if (route.mode === 'arrow') {
     const { ArrowRouter } = await import('../lora/arrow.js');
@@ -96,18 +89,12 @@ export async function setupRouting(model: LlamaModel, tokenizer: Tokenizer, rout
       },
     };
   }
-  const { PromptRouter, routePrompt, describeDecision, ROUTE_DEFAULTS } = await import('../lora/route.js');
-  const { readPromptFile } = await import('../lora/prompts.js');
+  const { calibratedRouter, routePrompt, describeDecision } = await import('../lora/route.js');
   const lib = wrap(() => loadLibrary(route.library, model, { signatures: true, onWarning: warn }));
-  const router = wrap(() => new PromptRouter(lib.map((e) => ({ name: e.name, signature: e.signature! })), { topK: route.top_k, temperature: route.router_temperature, threshold: route.route_threshold }));
-  if (route.route_threshold === undefined) {
-    const file = route.calibration ?? DEFAULT_CALIBRATION;
-    const q = route.route_quantile ?? ROUTE_DEFAULTS.quantile;
-    const general = sig.evenSample(wrap(() => readPromptFile(file)), CALIBRATION_PROMPTS);
-    const tau = wrap(() => router.calibrate(sig.promptFeatures(model, tokenizer, general, router.layer), q));
-    process.stderr.write(`nomoat: prompt router over ${lib.length} adapters of ${route.library} (${lib.map((e) => e.name).join(', ')}), layer ${router.layer}; ` +
-      `threshold τ = ${tau.toFixed(3)}: the ${(100 * q).toFixed(0)}th percentile of the nearest-signature distance of ${general.length} general prompts (${file})\n`);
-  }
+  const { router, note } = wrap(() => calibratedRouter(model, tokenizer, lib.map((e) => ({ name: e.name, signature: e.signature! })), {
+    topK: route.top_k, temperature: route.router_temperature, threshold: route.route_threshold, calibration: route.calibration, quantile: route.route_quantile,
+  }));
+  process.stderr.write(`nomoat: prompt router over ${lib.length} adapters of ${route.library} (${lib.map((e) => e.name).join(', ')}), layer ${router.layer}; ${note}\n`);
   const byName = new Map<string, LoraAdapter>(lib.map((e) => [e.name, e.adapter]));
   let attached: { name: string; weight: number }[] = [];
   const names = lib.map((e) => e.name);

@@ -20,6 +20,7 @@ const FLAGS = {
   alias: { kind: 'string', metavar: 'NAME', help: 'the base\'s model id in the API (default: the model\'s file or folder name)' },
   lora: { kind: 'list', metavar: 'NAME=PATH', help: 'serve an adapter (PEFT folder or .gguf LoRA) as model NAME: the base + it at scale 1' },
   recipe: { kind: 'list', metavar: 'NAME=FILE', help: 'serve a recipe (JSON {base, adapters, merge?}) as model NAME; a "merge" is combined once, at start' },
+  library: { kind: 'string', metavar: 'DIR', help: 'serve a folder of signed adapters as model "auto": the prompt router picks one (or none) per request' },
   'adapters-dir': { kind: 'string', metavar: 'DIR', help: 'the only folder POST /v1/load_lora_adapter may load from' },
   'allow-adapter-loading': { kind: 'boolean', help: 'enable POST /v1/load_lora_adapter and /v1/unload_lora_adapter (needs --adapters-dir)' },
   host: { kind: 'string', metavar: 'HOST', help: 'address to listen on; anything but loopback needs --api-key', default: '127.0.0.1' },
@@ -96,7 +97,7 @@ export const command = defineCommand({
     let server;
     try {
       server = createServer({
-        engine, modelId, modelPath, loras, recipes, adaptersDir: f['adapters-dir'], allowAdapterLoading: f['allow-adapter-loading'],
+        engine, modelId, modelPath, loras, recipes, library: f.library, adaptersDir: f['adapters-dir'], allowAdapterLoading: f['allow-adapter-loading'],
         host: f.host, port: f.port, apiKey: f['api-key'] ?? process.env.NOMOAT_API_KEY, cors: f.cors, votesFile: f.votes ?? DEFAULT_VOTES,
       });
     } catch (e) {

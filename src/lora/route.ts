@@ -9,9 +9,16 @@
 // sent to some adapter, and a prompt goes to an adapter only when it sits closer to that adapter's prompts than
 // 95 % of general prompts sit to any.
 
+import { fileURLToPath } from 'node:url';
 import type { LlamaModel } from '../models/llama.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { promptFeatures, quantile, signatureDistance, type AdapterSignature } from './signature.js';
+import { readPromptFile } from './prompts.js';
+import { evenSample, promptFeatures, quantile, signatureDistance, type AdapterSignature } from './signature.js';
+
+/** The general prompts the threshold is calibrated on by default (chats like the bundled base's pretraining). */
+export const DEFAULT_CALIBRATION = fileURLToPath(new URL('../../../assets/data/generic-chats.jsonl', import.meta.url));
+/** general prompts read for calibration at most (an even sample): one partial forward each at start-up */
+export const CALIBRATION_PROMPTS = 256;
 
 export const ROUTE_DEFAULTS = { topK: 1, temperature: 1, quantile: 0.05 } as const;
 
@@ -112,4 +119,16 @@ export function describeDecision(d: RouteDecision, names: readonly string[]): st
   }
   if (d.chosen.length === 1) return `${d.chosen[0].name} (d² ${d.chosen[0].distance.toFixed(2)} < τ ${d.threshold.toFixed(2)})`;
   return d.chosen.map((c) => `${c.name} ${c.weight.toFixed(2)}`).join(' + ');
+}
+
+/** A router over signed entries, its threshold calibrated on a general prompt file (default DEFAULT_CALIBRATION)
+ *  unless opts.threshold fixes it. Returns the router and a line saying how τ was set. */
+export function calibratedRouter(model: LlamaModel, tokenizer: Tokenizer, entries: readonly SignedEntry[], opts: PromptRouterOptions & { calibration?: string; quantile?: number } = {}): { router: PromptRouter; note: string } {
+  const router = new PromptRouter(entries, opts);
+  if (opts.threshold !== undefined) return { router, note: `threshold τ = ${opts.threshold} (given)` };
+  const file = opts.calibration ?? DEFAULT_CALIBRATION;
+  const q = opts.quantile ?? ROUTE_DEFAULTS.quantile;
+  const general = evenSample(readPromptFile(file), CALIBRATION_PROMPTS);
+  const tau = router.calibrate(promptFeatures(model, tokenizer, general, router.layer), q);
+  return { router, note: `threshold τ = ${tau.toFixed(3)}: the ${(100 * q).toFixed(0)}th percentile of the nearest-signature distance of ${general.length} general prompts (${file})` };
 }

@@ -60,14 +60,15 @@ interface ChoiceState {
 
 // ---- requests → plans -----------------------------------------------------------------------------------------------
 
-function commonPlan(deps: GenerationDeps, req: ChatRequest | CompletionRequest, prompts: number[][], promptParam: string, maxTokens: number | null | undefined): Omit<Plan, 'topLogprobs'> {
+function commonPlan(deps: GenerationDeps, req: ChatRequest | CompletionRequest, prompts: number[][], promptParam: string, maxTokens: number | null | undefined, routeText: () => string): Omit<Plan, 'topLogprobs'> {
   for (const f of ['presence_penalty', 'frequency_penalty'] as const) {
     if ((req[f] ?? 0) !== 0) throw new ApiError(400, `${f} is not supported (use repetition_penalty, as llama.cpp and vLLM accept)`, 'invalid_request_error', f);
   }
   if (req.adapters != null && req.lora != null) throw new ApiError(400, 'give adapters or lora, not both', 'invalid_request_error', 'lora');
   const { registry, engine } = deps;
+  const routed = req.model === 'auto' ? registry.route(routeText()) : null; // --library: the prompt router picks
   const stack = [
-    ...registry.resolve(req.model),
+    ...(routed?.stack ?? registry.resolve(req.model)),
     ...(req.adapters != null ? registry.named(req.adapters) : []),
     ...(req.lora != null ? registry.byId(req.lora) : []),
   ];
@@ -90,7 +91,7 @@ function commonPlan(deps: GenerationDeps, req: ChatRequest | CompletionRequest, 
   };
   const stop = req.stop == null ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop;
   return {
-    model: req.model ?? deps.modelId, prompts, stack, maxTokens: max, sampling, n: req.n ?? 1, stop, ignoreEos: req.ignore_eos ?? false,
+    model: routed?.model ?? req.model ?? deps.modelId, prompts, stack, maxTokens: max, sampling, n: req.n ?? 1, stop, ignoreEos: req.ignore_eos ?? false,
     stream: req.stream ?? false, includeUsage: (req.stream ?? false) && (req.stream_options?.include_usage ?? false),
   };
 }
@@ -120,7 +121,7 @@ export function chatPlan(deps: GenerationDeps, req: ChatRequest): Plan {
   } catch (e) { // raise_exception in a template: roles that do not alternate, a missing system message…
     throw new ApiError(400, `messages: ${e instanceof Error ? e.message : String(e)}`, 'invalid_request_error', 'messages');
   }
-  const plan = commonPlan(deps, req, [ids], 'messages', req.max_completion_tokens ?? req.max_tokens);
+  const plan = commonPlan(deps, req, [ids], 'messages', req.max_completion_tokens ?? req.max_tokens, () => [...messages].reverse().find((m) => m.role === 'user')?.content ?? '');
   return { ...plan, topLogprobs: req.logprobs === true ? (req.top_logprobs ?? 0) : undefined };
 }
 
@@ -138,7 +139,8 @@ export function completionPlan(deps: GenerationDeps, req: CompletionRequest): Pl
     if (bad >= 0) throw new ApiError(400, `prompt: token id ${x[bad]} is not below the vocabulary size ${V}`, 'invalid_request_error', raw.length > 1 ? `prompt[${i}][${bad}]` : `prompt[${bad}]`);
     return x;
   });
-  const plan = commonPlan(deps, req, prompts, 'prompt', req.max_tokens ?? 16); // OpenAI's legacy default: 16
+  const routeText = (): string => (typeof raw[0] === 'string' ? raw[0] : tok.decode(raw[0]));
+  const plan = commonPlan(deps, req, prompts, 'prompt', req.max_tokens ?? 16, routeText); // OpenAI's legacy default: 16
   return { ...plan, topLogprobs: req.logprobs ?? undefined };
 }
 

@@ -43,6 +43,8 @@ export interface ServerOptions {
   loras?: readonly { name: string; path: string }[];
   /** recipe files to serve, by name (see ModelRegistry.addRecipeFile) */
   recipes?: readonly { name: string; path: string }[];
+  /** a folder of signed adapters served as model "auto" (the prompt router picks per request) */
+  library?: string;
   /** the folder runtime-loaded adapters must come from */
   adaptersDir?: string;
   /** enables POST /v1/load_lora_adapter and /v1/unload_lora_adapter (needs adaptersDir) */
@@ -143,6 +145,7 @@ export function createServer(opts: ServerOptions): NomoatServer {
   try {
     for (const l of opts.loras ?? []) registry.addAdapterFile(l.name, l.path);
     for (const r of opts.recipes ?? []) registry.addRecipeFile(r.name, r.path);
+    if (opts.library !== undefined) log(`nomoat serve: ${registry.addLibrary(opts.library)}`);
   } catch (e) {
     registry.dispose();
     throw e;

@@ -7,6 +7,8 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { BaseMismatchError } from '../lora/fingerprint.js';
 import type { LoraAdapter } from '../lora/adapter.js';
 import { loadAdapter, loadRecipe, loadRecipeStack } from '../lora/recipe.js';
+import { loadLibrary } from '../lora/library.js';
+import { calibratedRouter, routePrompt, type PromptRouter } from '../lora/route.js';
 import type { AdapterRef, ServeEngine } from './engine.js';
 import { ApiError, type ModelCard } from './protocol.js';
 
@@ -39,6 +41,8 @@ export class ModelRegistry {
   private readonly retired: LoraAdapter[] = [];
   private readonly created = Math.floor(Date.now() / 1000);
   private readonly adaptersRoot: string | null;
+  /** the prompt router behind model "auto" (--library), its adapters held under hidden names auto/NAME */
+  private router: PromptRouter | null = null;
 
   constructor(
     private readonly engine: ServeEngine,
@@ -62,7 +66,7 @@ export class ModelRegistry {
   }
 
   private taken(name: string): boolean {
-    return name === this.opts.baseId || this.recipes.has(name) || this.engine.getAdapter(name) !== undefined;
+    return name === this.opts.baseId || (name === 'auto' && this.router !== null) || this.recipes.has(name) || this.engine.getAdapter(name) !== undefined;
   }
 
   /** The stack `model` names (the base: none); 404 model_not_found for a name nothing answers to. */
@@ -110,6 +114,38 @@ export class ModelRegistry {
   }
 
   // ---- adapters at start --------------------------------------------------------------------------------------------
+
+  /**
+   * A library of signed adapters served as model "auto" (--library DIR): each request goes to the adapter the prompt
+   * router picks for its last user message (or prompt), or to the base; the response's `model` says which
+   * (auto/NAME, or auto/BASE). Returns how the router's threshold was set.
+   */
+  addLibrary(dir: string): string {
+    if (this.router !== null) throw new Error('--library: one library per server');
+    this.checkFreeName('auto', 'library');
+    const { model, tokenizer } = this.engine;
+    const lib = loadLibrary(dir, model, { signatures: true, onWarning: this.opts.onWarning });
+    try {
+      const { router, note } = calibratedRouter(model, tokenizer, lib.map((e) => ({ name: e.name, signature: e.signature! })));
+      for (const e of lib) {
+        this.engine.addAdapter(`auto/${e.name}`, e.adapter);
+        this.hidden.add(`auto/${e.name}`);
+      }
+      this.router = router;
+      return `library ${dir} (${lib.map((e) => e.name).join(', ')}) as model "auto"; ${note}`;
+    } catch (e) {
+      for (const l of lib) if (!this.hidden.has(`auto/${l.name}`)) l.adapter.dispose();
+      throw e;
+    }
+  }
+
+  /** model "auto": the stack the prompt router picks for a request's text, and the model name to report. */
+  route(text: string): { stack: AdapterRef[]; model: string } {
+    if (this.router === null) throw new ApiError(404, 'model "auto" routes among a library of adapters: start the server with --library DIR', 'invalid_request_error', 'model', 'model_not_found');
+    const d = routePrompt(this.router, this.engine.model, this.engine.tokenizer, text.trim() === '' ? ' ' : text);
+    const stack = d.chosen.map((c) => ({ name: `auto/${c.name}`, scale: c.weight }));
+    return { stack, model: `auto/${d.chosen.length === 0 ? this.opts.baseId : d.chosen.map((c) => c.name).join('+')}` };
+  }
 
   /** Loads an adapter (PEFT folder or GGUF LoRA) from any path: the command line's --lora NAME=PATH. */
   addAdapterFile(name: string, path: string): void {
