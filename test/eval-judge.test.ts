@@ -15,9 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { EndpointChat } from '../src/eval/judge-chat.js';
 import { readJudgePrompts, readQuestions, type ModelAnswer } from '../src/eval/judge-data.js';
 import { judgeSingle, type AnswerSets } from '../src/eval/judge.js';
+import { LoraAdapter, savePeftAdapter } from '../src/lora/index.js';
 import { loadModel } from '../src/models/load.js';
 import { ServeEngine } from '../src/serve/engine.js';
 import { createServer, type NomoatServer } from '../src/serve/http.js';
+import { randomize } from './lora-helpers.js';
 import { needsShared, requireShared, sharedPath } from './shared-data.js';
 
 const BUNDLED = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'assets', 'default-model');
@@ -218,4 +220,27 @@ test('eval judge --model-url: the model under test answers through the server to
   const answers = readFileSync(join(out, 'model_answer', 'tiny.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ModelAnswer);
   assert.deepEqual(answers.map((a) => [a.question_id, a.model_id, a.choices[0].turns.length]), [[1, 'tiny', 2]]);
   assert.match(r.stdout, /\| tiny \| [\d.—]+ \| [\d.—]+ \| [\d.—]+ \| 2 \| \d \|/);
+});
+
+test('eval judge --judge-lora: the local judge runs with its adapter (named, and judging differently)', shared, async () => {
+  requireShared(PROMPTS);
+  const { model } = loadModel(BUNDLED);
+  const adapterDir = join(dir, 'judge-adapter');
+  const a = randomize(LoraAdapter.create(model, { r: 4, loraAlpha: 8, targetModules: 'all-linear' }, { seed: 3, name: 'strict' }), 7, 0.3);
+  savePeftAdapter(a, adapterDir);
+  a.dispose();
+  model.dispose();
+  const run = (extra: string[], out: string): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    nomoat(['eval', 'judge', '--answers', files.x, '--questions', files.questions, '--judge-prompts', PROMPTS, '--limit', '1', '--judge', BUNDLED, '--judge-max-tokens', '12', '-t', '2', '--out', out, ...extra]);
+  const plain = await run([], join(dir, 'jl-plain'));
+  const tuned = await run(['--judge-lora-scaled', adapterDir, '1'], join(dir, 'jl-tuned'));
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.equal(tuned.status, 0, tuned.stderr);
+  assert.match(tuned.stderr, /judging \(default-model\+judge-adapter@1\) 2\/2/);
+  const texts = (out: string, name: string): string[] =>
+    readFileSync(join(out, 'model_judgment', `${name}_single.jsonl`), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { judgment: string }).judgment);
+  assert.notDeepEqual(texts(join(dir, 'jl-tuned'), 'default-model+judge-adapter@1'), texts(join(dir, 'jl-plain'), 'default-model'));
+  const refused = await nomoat(['eval', 'judge', '--answers', files.x, '--judge-url', url, '--judge-model', 'tiny', '--judge-lora', adapterDir]);
+  assert.equal(refused.status, 2);
+  assert.match(refused.stderr, /--judge-lora \/ --judge-lora-scaled apply to a --judge model run here/);
 });

@@ -37,6 +37,8 @@ const FLAGS = {
   mode: { kind: 'string', metavar: 'MODE', help: 'single (grade 1–10) or pairwise (compare in both orders)', default: 'single' },
   'baseline-answers': { kind: 'string', metavar: 'FILE', help: 'pairwise: compare every model with these answers (default: every pair of models)' },
   judge: { kind: 'string', metavar: 'MODEL', help: 'judge with a model run here (a model file or folder)' },
+  'judge-lora': { kind: 'list', metavar: 'FILE', help: 'apply a LoRA adapter to the --judge model at scale 1' },
+  'judge-lora-scaled': { kind: 'pairs', metavar: ['FILE', 'SCALE'], help: 'apply a LoRA adapter to the --judge model at SCALE' },
   'judge-url': { kind: 'string', metavar: 'URL', help: 'judge through an OpenAI-compatible endpoint, e.g. https://api.openai.com/v1' },
   'judge-model': { kind: 'string', metavar: 'NAME', help: 'the judge\'s model name at --judge-url' },
   'judge-api-key': { kind: 'string', metavar: 'KEY', help: 'API key of --judge-url (default: $OPENAI_API_KEY)' },
@@ -112,10 +114,17 @@ function endpoint(url: string, model: string | undefined, key: string | undefine
   });
 }
 
-/** The default name of the model under test: its file or folder name and its adapters, as the arena names stacks. */
-function defaultModelId(f: Flags, base: string): string {
-  const name = (p: string): string => basename(p.replace(/\/+$/, '')).replace(/\.(gguf|bin|safetensors)$/, '');
-  return [name(base), ...f.lora.map((p) => `${name(p)}@1`), ...f['lora-scaled'].map(([p, s]) => `${name(p)}@${s}`), ...(f.recipe !== undefined ? [name(f.recipe).replace(/\.json$/, '')] : [])].join('+');
+/** A model's default name: its file or folder name and its adapters, as the arena names stacks (tiny+math@0.5). */
+function stackName(base: string, lora: readonly string[], scaled: readonly [string, string][], recipe?: string): string {
+  const name = (p: string): string => basename(p.replace(/\/+$/, '')).replace(/\.(gguf|bin|safetensors|json)$/, '');
+  return [name(base), ...lora.map((p) => `${name(p)}@1`), ...scaled.map(([p, s]) => `${name(p)}@${s}`), ...(recipe !== undefined ? [name(recipe)] : [])].join('+');
+}
+
+/** The judge run here, with its adapters. */
+async function localJudge(f: Flags, path: string): Promise<LocalChat> {
+  const chat = localChat(path, f, stackName(path, f['judge-lora'], f['judge-lora-scaled']));
+  await applyLoraFlags(chat.model, { lora: f['judge-lora'], 'lora-scaled': f['judge-lora-scaled'] });
+  return chat;
 }
 
 /** The answers of -m: generated here or through --model-url. */
@@ -123,7 +132,7 @@ async function answersOfModel(f: Flags, questions: readonly Question[]): Promise
   const recipe = await readRecipeFlag(f.recipe);
   const base = f.model ?? recipe?.base;
   if (base === undefined) return null;
-  const id = f['model-id'] ?? (f['model-url'] !== undefined ? base : defaultModelId(f, base));
+  const id = f['model-id'] ?? (f['model-url'] !== undefined ? base : stackName(base, f.lora, f['lora-scaled'], f.recipe));
   let backend: ChatBackend;
   if (f['model-url'] !== undefined) {
     if (f.lora.length > 0 || f['lora-scaled'].length > 0 || recipe !== null) throw new UsageError('--lora / --lora-scaled / --recipe apply to a model run here, not to --model-url');
@@ -174,6 +183,7 @@ export const command = defineCommand({
     const mode = f.mode ?? 'single';
     if (mode !== 'single' && mode !== 'pairwise') throw new UsageError(`--mode must be single or pairwise, got ${mode}`);
     if (f.judge !== undefined && f['judge-url'] !== undefined) throw new UsageError('give either --judge MODEL or --judge-url URL, not both');
+    if (f['judge-url'] !== undefined && (f['judge-lora'].length > 0 || f['judge-lora-scaled'].length > 0)) throw new UsageError('--judge-lora / --judge-lora-scaled apply to a --judge model run here, not to --judge-url');
     if (f.judge === undefined && f['judge-url'] === undefined) throw new UsageError('missing the judge: --judge MODEL (run here) or --judge-url URL --judge-model NAME');
     if (f.battles !== undefined && mode !== 'pairwise') throw new UsageError('--battles needs --mode pairwise (battles come from pairwise verdicts)');
     if (f['baseline-answers'] !== undefined && mode !== 'pairwise') throw new UsageError('--baseline-answers needs --mode pairwise');
@@ -217,7 +227,7 @@ export const command = defineCommand({
     }
     const judge: ChatBackend = f['judge-url'] !== undefined
       ? endpoint(f['judge-url'], f['judge-model'], f['judge-api-key'], f, '--judge-url')
-      : localChat(f.judge ?? '', f, basename((f.judge ?? '').replace(/\/+$/, '')));
+      : await localJudge(f, f.judge ?? '');
     const mine = await answersOfModel(f, questions);
     if (mine !== null) {
       add(new Map([[mine.id, new Map(mine.answers.map((a) => [String(a.question_id), a]))]]), '-m');
