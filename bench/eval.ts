@@ -13,6 +13,7 @@
 // revived into a Map); that cost is part of the peer's time, as it is part of any node-llama-cpp evaluator. The note
 // also gives llama.cpp's time for the same decodes with nothing read back, a ceiling no node-llama-cpp scorer reaches.
 // Child mode: `node dist/bench/eval.js child ours|peer FILE THREADS BATCH VOCAB` prints one JSON object.
+// Ours at batchSize b: b sequences per loglikelihood forward, b/4 windows of PPL_CTX per perplexity forward.
 // NOMOAT_EVAL_BENCH_QUICK=1: a few requests only (checks that the bench runs; the numbers mean little).
 
 import { spawnSync } from 'node:child_process';
@@ -64,25 +65,36 @@ function requests(V: number): Requests {
 }
 
 /** What a child reports per workload: best seconds, and the scores (to compare the two engines). */
-interface SideResult {
+export interface SideResult {
   seconds: Record<Workload, number>;
+  /** process CPU seconds (all threads) of the run timed in `seconds` */
+  cpuSeconds: Record<Workload, number>;
   logprobs: number[]; // mc then single
   ppl: number;
   /** llama.cpp only: the same decodes without asking for any distribution (no LM-head rows, no probability lists) */
   decodeSeconds?: Record<Workload, number>;
 }
 
-function bestOf(fn: () => Promise<void> | void): Promise<number> {
-  return (async () => {
-    await fn(); // warm-up
-    let best = Infinity;
-    for (let r = 0; r < REPS; r++) {
-      const t0 = process.hrtime.bigint();
-      await fn();
-      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-    return best;
-  })();
+/** Wall and process-CPU seconds of the fastest of REPS runs, after one untimed run. */
+async function bestOf(fn: () => Promise<void> | void): Promise<{ wall: number; cpu: number }> {
+  await fn(); // warm-up
+  let best = { wall: Infinity, cpu: Infinity };
+  for (let r = 0; r < REPS; r++) {
+    const [t0, c0] = [process.hrtime.bigint(), process.cpuUsage()];
+    await fn();
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const c = process.cpuUsage(c0);
+    if (wall < best.wall) best = { wall, cpu: (c.user + c.system) / 1e6 };
+  }
+  return best;
+}
+
+/** Splits {workload: {wall, cpu}} into the two records a child reports. */
+function split(t: Record<Workload, { wall: number; cpu: number }>): { seconds: Record<Workload, number>; cpuSeconds: Record<Workload, number> } {
+  return {
+    seconds: { mc: t.mc.wall, single: t.single.wall, ppl: t.ppl.wall },
+    cpuSeconds: { mc: t.mc.cpu, single: t.single.cpu, ppl: t.ppl.cpu },
+  };
 }
 
 // ---- child: nomoat -------------------------------------------------------------------------------------------
@@ -94,13 +106,13 @@ async function runOurs(path: string, threads: number, batchSize: number, V: numb
   const reqs = requests(V);
   let logprobs: number[] = [];
   let ppl = NaN;
-  const seconds = {
+  const timed = {
     mc: await bestOf(() => void (logprobs = loglikelihoods(model, reqs.mc, { batchSize }).map((r) => r.logprob))),
     single: await bestOf(() => void logprobs.push(...loglikelihoods(model, reqs.single, { batchSize }).map((r) => r.logprob))),
     ppl: await bestOf(() => void (ppl = perplexity(model, reqs.ppl, { ctx: PPL_CTX, stride: PPL_STRIDE, batchSize: Math.max(1, batchSize / 4) }).ppl)),
   };
   model.dispose();
-  return { seconds, logprobs: logprobs.slice(0, reqs.mc.length + reqs.single.length), ppl };
+  return { ...split(timed), logprobs: logprobs.slice(0, reqs.mc.length + reqs.single.length), ppl };
 }
 
 // ---- child: llama.cpp ----------------------------------------------------------------------------------------
@@ -172,12 +184,12 @@ async function runPeer(path: string, threads: number, sequences: number, V: numb
       await seq.eraseContextTokenRanges([{ start: context.length, end: seq.nextTokenIndex }]);
     }
   };
-  const decodeSeconds = {
+  const decodeTimed = {
     mc: await bestOf(async () => void (await pool(mcGroups.map((g) => (s: Seq) => decodeOnly(s, g.context, g.conts))))),
     single: await bestOf(async () => void (await pool(reqs.single.map((r) => (s: Seq) => decodeOnly(s, r.context, [r.continuation]))))),
     ppl: await bestOf(async () => void (await pool(windows.map((w) => (s: Seq) => decodeOnly(s, w.input, []))))),
   };
-  const seconds = {
+  const timed = {
     mc: await bestOf(async () => void (mcLp = (await pool(mcGroups.map((g) => (s: Seq) => group(s, g.context, g.conts)))).flat())),
     single: await bestOf(async () => void (singleLp = (await pool(reqs.single.map((r) => (s: Seq) => group(s, r.context, [r.continuation])))).flat())),
     ppl: await bestOf(async () => {
@@ -191,7 +203,7 @@ async function runPeer(path: string, threads: number, sequences: number, V: numb
   await ctx.dispose();
   await model.dispose();
   await llama.dispose();
-  return { seconds, logprobs: [...mcLp, ...singleLp], ppl, decodeSeconds };
+  return { ...split(timed), logprobs: [...mcLp, ...singleLp], ppl, decodeSeconds: split(decodeTimed).seconds };
 }
 
 // ---- parent ----------------------------------------------------------------------------------------------------
@@ -204,6 +216,45 @@ function child(side: 'ours' | 'peer', path: string, threads: number, batch: numb
   return JSON.parse(last) as SideResult;
 }
 
+/** One child's run: which side, at which setting (ours: batchSize; llama.cpp: sequences), and what it reported. */
+export interface Run {
+  side: 'ours' | 'peer';
+  threads: number;
+  batch: number;
+  r: SideResult;
+}
+
+/** The records of the bench from every run of both sides (V: the vocabulary size the requests were drawn from). */
+export function report(runs: readonly Run[], V: number): void {
+  const counts = requests(V);
+  const work: Record<Workload, { n: number; unit: string; metric: string }> = {
+    mc: { n: counts.mc.length, unit: 'requests/s', metric: `loglikelihood_mc${MC_CHOICES}_${counts.mc.length}` },
+    single: { n: counts.single.length, unit: 'requests/s', metric: `loglikelihood_single_${counts.single.length}` },
+    ppl: { n: PPL_TOKENS - 1, unit: 'tokens/s', metric: `perplexity_ctx${PPL_CTX}_stride${PPL_STRIDE}` },
+  };
+  const ours = runs.filter((x) => x.side === 'ours');
+  const peers = runs.filter((x) => x.side === 'peer');
+  if (ours.length === 0 || peers.length === 0) throw new Error('eval bench: a side has no runs');
+  let worst = 0;
+  ours[0].r.logprobs.forEach((lp, i) => (worst = Math.max(worst, Math.abs(lp - (peers[0].r.logprobs[i] ?? NaN)))));
+  for (const w of WORKLOADS) {
+    const rate = (x: Run): number => work[w].n / x.r.seconds[w];
+    const best = (list: readonly Run[]): Run => list.reduce((a, b) => (rate(b) > rate(a) ? b : a));
+    const [o, p] = [best(ours), best(peers)];
+    const tried = (list: readonly Run[], what: string): string => list.map((x) => `t${x.threads}/${what}${x.batch} ${round(rate(x))}`).join(', ');
+    const agree = w === 'ppl' ? `ppl ours ${round(o.r.ppl)} vs llama.cpp ${round(p.r.ppl)}` : `largest |Δ logprob| vs llama.cpp ${worst.toExponential(2)} (F16: llama.cpp rounds activations to f16)`;
+    // at 1 thread, work per CPU-second is robust to other load on the machine (wall time is not)
+    const cpuRate = (list: readonly Run[]): number => Math.max(...list.filter((x) => x.threads === 1).map((x) => work[w].n / x.r.cpuSeconds[w]));
+    const perCpu = `; per CPU-second at 1 thread (robust to other load) ours ${round(cpuRate(ours))} vs llama.cpp ${round(cpuRate(peers))} = ${round(cpuRate(ours) / cpuRate(peers))}×`;
+    const ceiling = p.r.decodeSeconds === undefined ? '' : `; llama.cpp's decodes alone (no distribution read back, same setting) ${round(work[w].n / p.r.decodeSeconds[w])} ${work[w].unit}, ours ${round(rate(o) * p.r.decodeSeconds[w] / work[w].n)}× that`;
+    emit({
+      bench: 'eval', metric: work[w].metric, unit: work[w].unit, ours: rate(o), peer: rate(p), peer_name: PEER_NAME, higher_is_better: true,
+      note: `bundled model, F16 GGUF; best of each side: ours ${o.threads} threads batchSize ${o.batch}, llama.cpp ${p.threads} threads ${p.batch} sequences; ` +
+        `tried ours [${tried(ours, 'batch')}], llama.cpp [${tried(peers, 'seq')}]; ${agree}${QUICK ? '; QUICK sizes' : ''}${perCpu}${ceiling}; target ≥ 1.0× llama.cpp`,
+    });
+  }
+}
+
 export function runEvalBench(): void {
   if (!existsSync(join(BUNDLED, 'config.json'))) throw new Error(`eval bench: the bundled model is missing (${BUNDLED})`);
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-evalbench-'));
@@ -213,34 +264,12 @@ export function runEvalBench(): void {
     saveGguf(model, tokenizer, path, { dtype: 'f16' });
     const V = model.config.vocabSize;
     model.dispose();
-    const counts = requests(V);
-    const work: Record<Workload, { n: number; unit: string; metric: string }> = {
-      mc: { n: counts.mc.length, unit: 'requests/s', metric: `loglikelihood_mc${MC_CHOICES}` },
-      single: { n: counts.single.length, unit: 'requests/s', metric: 'loglikelihood_single' },
-      ppl: { n: PPL_TOKENS - 1, unit: 'tokens/s', metric: `perplexity_ctx${PPL_CTX}_stride${PPL_STRIDE}` },
-    };
-    const runs: { side: 'ours' | 'peer'; threads: number; batch: number; r: SideResult }[] = [];
+    const runs: Run[] = [];
     for (const threads of threadCounts()) {
       for (const s of PEER_SEQUENCES) runs.push({ side: 'peer', threads, batch: s, r: child('peer', path, threads, s, V) });
       for (const b of OURS_BATCH) runs.push({ side: 'ours', threads, batch: b, r: child('ours', path, threads, b, V) });
     }
-    const ours = runs.filter((x) => x.side === 'ours');
-    const peers = runs.filter((x) => x.side === 'peer');
-    let worst = 0;
-    ours[0].r.logprobs.forEach((lp, i) => (worst = Math.max(worst, Math.abs(lp - (peers[0].r.logprobs[i] ?? NaN)))));
-    for (const w of WORKLOADS) {
-      const rate = (x: (typeof runs)[number]): number => work[w].n / x.r.seconds[w];
-      const best = (list: typeof runs): (typeof runs)[number] => list.reduce((a, b) => (rate(b) > rate(a) ? b : a));
-      const [o, p] = [best(ours), best(peers)];
-      const tried = (list: typeof runs, what: string): string => list.map((x) => `t${x.threads}/${what}${x.batch} ${round(rate(x))}`).join(', ');
-      const agree = w === 'ppl' ? `ppl ours ${round(o.r.ppl)} vs llama.cpp ${round(p.r.ppl)}` : `largest |Δ logprob| vs llama.cpp ${worst.toExponential(2)} (F16: llama.cpp rounds activations to f16)`;
-      const ceiling = p.r.decodeSeconds === undefined ? '' : `; llama.cpp's decodes alone (no distribution read back, same setting) ${round(work[w].n / p.r.decodeSeconds[w])} ${work[w].unit}, ours ${round(rate(o) * p.r.decodeSeconds[w] / work[w].n)}× that`;
-      emit({
-        bench: 'eval', metric: w === 'ppl' ? work[w].metric : `${work[w].metric}_${work[w].n}`, unit: work[w].unit, ours: rate(o), peer: rate(p), peer_name: PEER_NAME, higher_is_better: true,
-        note: `bundled model, F16 GGUF; best of each side: ours ${o.threads} threads batchSize ${o.batch}, llama.cpp ${p.threads} threads ${p.batch} sequences; ` +
-          `tried ours [${tried(ours, 'batch')}], llama.cpp [${tried(peers, 'seq')}]; ${agree}${QUICK ? '; QUICK sizes' : ''}${ceiling}; target ≥ 1.0× llama.cpp`,
-      });
-    }
+    report(runs, V);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
