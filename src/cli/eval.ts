@@ -123,8 +123,10 @@ export const command = defineCommand({
 
     const { resolveTask } = await import('../eval/builtin.js');
     const { TaskError } = await import('../eval/task.js');
+    // task and data problems, and requests the model cannot take (too long for its context), are the user's to fix
     const cliError = (e: unknown): never => {
       if (e instanceof TaskError) throw new CliError(e.message);
+      if (e instanceof Error && /^(loglikelihoods|perplexity|generate):/.test(e.message)) throw new CliError(e.message);
       throw e;
     };
     // tasks first: a bad task file fails before the model loads

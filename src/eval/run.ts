@@ -83,6 +83,7 @@ interface Pending {
   /** index into the shared generation list */
   gen: number;
   choices: string[] | null;
+  target: Resolved;
 }
 
 interface GenRequest {
@@ -187,7 +188,7 @@ export function evaluateTasks(model: LlamaModel, tokenizer: Tokenizer, tasks: re
     return docs.map((entry, id): Pending => {
       const cx = buildContext(task, entry, shots, rng);
       const ctx = chat ? chatContext(tokenizer, task, cx) : contextText(cx);
-      const p: Pending = { entry, id, ctx, ll: [], conts: [], gen: -1, choices: null };
+      const p: Pending = { entry, id, ctx, ll: [], conts: [], gen: -1, choices: null, target: docTarget(task, entry, task.evalDocs) }; // a bad target fails now, not after the model ran
       const addLL = (cont: string): void => {
         const pair = encodePair(tokenizer, ctx, cont, chat);
         if (pair.continuation.length === 0) throw new TaskError(`${entry.where}: the continuation ${JSON.stringify(cont)} encodes to no tokens`);
@@ -197,6 +198,7 @@ export function evaluateTasks(model: LlamaModel, tokenizer: Tokenizer, tasks: re
       };
       if (c.output_type === 'multiple_choice') {
         p.choices = docChoices(task, entry, task.evalDocs);
+        goldIndices(task, entry, p.target, p.choices);
         // with a chat template the assistant turn starts the answer: no delimiter (as lm-eval)
         const delim = chat ? '' : c.target_delimiter;
         for (const choice of p.choices) addLL(delim + choice);
@@ -288,7 +290,7 @@ function scoreTask(task: Task, docs: readonly Pending[], ll: readonly Loglikelih
     xs.push(v);
   };
   for (const p of docs) {
-    const target = docTarget(task, p.entry, task.evalDocs);
+    const target = p.target;
     const base = { doc_id: p.id, doc: p.entry.doc, target };
     const hashes = { doc_hash: sha(p.entry.doc), prompt_hash: sha(p.ctx), target_hash: sha(String(target)) };
     if (c.output_type !== 'generate_until') {

@@ -101,6 +101,8 @@ test('unsupported fields are refused by name with their line; Python functions t
   await assert.rejects(loadTask(g), /gen-kw\.yaml:5: field `generation_kwargs` : do_sample must be false/);
   const s = write('sampler.yaml', 'task: x\ndataset_path: mc.jsonl\ndoc_to_text: question\ndoc_to_target: answer\nfewshot_config:\n  sampler: balanced\n');
   await assert.rejects(loadTask(s), /field `fewshot_config` : sampler must be default or first_n/);
+  const x = write('regex.yaml', 'task: x\ndataset_path: mc.jsonl\ndoc_to_text: question\ndoc_to_target: answer\nfilter_list:\n  - name: f\n    filter:\n      - function: regex\n        regex_pattern: "(?x) a"\n');
+  await assert.rejects(loadTask(x), /regex\.yaml:5: field `filter_list` : regex "\(\?x\) a": inline flag \(\?x\) is not supported/);
   const r = write('required.yaml', 'task: x\ndataset_path: mc.jsonl\ndoc_to_text: question\n');
   await assert.rejects(loadTask(r), /required\.yaml: field `doc_to_target` is required/);
 });

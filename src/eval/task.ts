@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import type { ExactMatchOptions, RegexFilterOptions } from './metrics.js';
+import { pyRegex, type ExactMatchOptions, type RegexFilterOptions } from './metrics.js';
 import { MissingFieldError, resolveDocTo, type Doc, type DocTo, type Resolved } from './task-template.js';
 
 export type OutputType = 'loglikelihood' | 'multiple_choice' | 'generate_until';
@@ -290,6 +290,7 @@ function checkMetrics(raw: unknown, outputType: OutputType, bad: (msg: string) =
     for (const b of ['ignore_case', 'ignore_punctuation', 'ignore_numbers']) if (m[b] !== undefined && typeof m[b] !== 'boolean') bad(`: ${b} of ${name} must be true or false`);
     const rti = m.regexes_to_ignore;
     if (rti !== undefined && !(Array.isArray(rti) && rti.every((r) => typeof r === 'string'))) bad(`: regexes_to_ignore of ${name} must be a list of regexes`);
+    for (const r of (rti) ?? []) checkRegex(r, bad);
     return {
       metric: name as MetricName, aggregation: 'mean', higher_is_better: (m.higher_is_better) ?? true,
       ...(m.ignore_case !== undefined ? { ignore_case: m.ignore_case as boolean } : {}),
@@ -298,6 +299,15 @@ function checkMetrics(raw: unknown, outputType: OutputType, bad: (msg: string) =
       ...(rti !== undefined ? { regexes_to_ignore: rti } : {}),
     };
   });
+}
+
+/** A Python regex JavaScript cannot run is a task-file error, found when the file is read. */
+function checkRegex(r: string, bad: (msg: string) => never): void {
+  try {
+    pyRegex(r);
+  } catch (e) {
+    bad(`: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function checkFilters(raw: unknown, outputType: OutputType, bad: (msg: string) => never): FilterConfig[] {
@@ -314,6 +324,7 @@ function checkFilters(raw: unknown, outputType: OutputType, bad: (msg: string) =
       if (fn === 'regex') {
         for (const k of Object.keys(s)) if (!['function', 'regex_pattern', 'group_select', 'fallback'].includes(k)) bad(`: \`${k}\` of the regex filter is not supported by nomoat`);
         if (s.regex_pattern !== undefined && typeof s.regex_pattern !== 'string') bad(': regex_pattern must be text');
+        if (typeof s.regex_pattern === 'string') checkRegex(s.regex_pattern, bad);
         if (s.group_select !== undefined && !Number.isInteger(s.group_select)) bad(': group_select must be an integer');
         if (s.fallback !== undefined && typeof s.fallback !== 'string') bad(': fallback must be text');
         return { function: 'regex', ...(s as RegexFilterOptions) };
