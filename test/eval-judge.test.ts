@@ -121,6 +121,7 @@ test('endpoint client: 429/5xx are retried with backoff; a server still failing,
     req.resume();
     calls++;
     if (req.url === '/hang/v1/chat/completions') return; // never answers
+    if (req.url === '/stall/v1/chat/completions') return void res.writeHead(200, { 'Content-Type': 'application/json' }).write('{"choices": ['); // headers, then half a body
     if (req.url === '/down/v1/chat/completions' || calls === 1) {
       res.writeHead(calls === 1 ? 429 : 503, { 'Content-Type': 'application/json' });
       return void res.end(JSON.stringify({ error: { message: 'busy' } }));
@@ -142,6 +143,8 @@ test('endpoint client: 429/5xx are retried with backoff; a server still failing,
 
     const hang = new EndpointChat({ url: `http://127.0.0.1:${port}/hang/v1`, model: 'm', retries: 0, timeoutMs: 200 });
     await assert.rejects(hang.complete([{ role: 'user', content: 'hi' }], 8), /POST http:\/\/127\.0\.0\.1:\d+\/hang\/v1\/chat\/completions: no answer within 0\.2 s/);
+    const stall = new EndpointChat({ url: `http://127.0.0.1:${port}/stall/v1`, model: 'm', retries: 0, timeoutMs: 200 });
+    await assert.rejects(stall.complete([{ role: 'user', content: 'hi' }], 8), /POST http:\/\/127\.0\.0\.1:\d+\/stall\/v1\/chat\/completions: no answer within 0\.2 s/);
   } finally {
     flaky.closeAllConnections();
     await new Promise((r) => flaky.close(r));

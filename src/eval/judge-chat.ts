@@ -89,8 +89,11 @@ export class EndpointChat implements ChatBackend {
     let wait = this.o.backoffMs ?? 1000;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
+      let text: string;
       try {
+        // the timeout covers the whole exchange, the body's arrival included
         res = await fetch(this.endpoint, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.o.timeoutMs ?? 600_000) });
+        text = await res.text();
       } catch (e) {
         const timedOut = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError');
         const why = timedOut ? `no answer within ${(this.o.timeoutMs ?? 600_000) / 1000} s` : e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
@@ -100,7 +103,6 @@ export class EndpointChat implements ChatBackend {
         wait *= 2;
         continue;
       }
-      const text = await res.text();
       if (res.ok) return this.content(text);
       const detail = errorMessage(text);
       if ((res.status === 429 || res.status >= 500) && attempt < retries) {
