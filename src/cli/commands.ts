@@ -13,6 +13,7 @@ export interface CommandEntry {
 export const COMMANDS: readonly CommandEntry[] = [
   { name: 'generate', summary: 'generate text from a prompt (streams, or --json)', load: () => import('./generate.js') },
   { name: 'chat', summary: 'chat with a model in the terminal (stdin may be a pipe)', load: () => import('./chat.js') },
+  { name: 'pull', summary: 'download a model from the Hugging Face Hub (hf://OWNER/REPO[:QUANT]) into the Hugging Face cache', load: () => import('./pull.js') },
   { name: 'convert', summary: 'convert between Hugging Face folders, GGUF and llama2.c', load: () => import('./convert.js') },
   { name: 'quantize', summary: 'requantize a GGUF file to q8_0 or q4_0 (llama-quantize style)', load: () => import('./quantize.js') },
   { name: 'stack', summary: 'stack LoRA adapters (a recipe or --lora flags) into one adapter file, PEFT or GGUF', load: () => import('./stack.js') },
