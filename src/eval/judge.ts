@@ -67,7 +67,7 @@ export interface JudgeStats {
   errors: number;
   /** matches not played: an answer missing, or too few turns */
   missing: number;
-  /** questions of a reference category without a reference answer (judged with the general prompt) */
+  /** matches of a reference category without a reference answer (judged with the general prompt) */
   noReference: number;
   /** the first few failures, for the report */
   errorSamples: string[];
