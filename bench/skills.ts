@@ -37,7 +37,7 @@ import type { Conversation } from '../src/data/types.js';
 import { loadConversations, mixReplay } from '../src/data/index.js';
 import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
 import {
-  ArrowRouter, COMBINATION_TYPES, LoraAdapter, PromptRouter, checkLoraConfig, combineAdapters, promptFeatures, relativeUpdateNorms, routePrompt, signPrompts,
+  ArrowRouter, COMBINATION_TYPES, LoraAdapter, PromptRouter, ROUTE_DEFAULTS, checkLoraConfig, combineAdapters, promptFeatures, relativeUpdateNorms, routePrompt, signPrompts,
   type LoraConfig,
 } from '../src/lora/index.js';
 import { evenSample } from '../src/lora/signature.js';
@@ -101,6 +101,8 @@ const EVERYDAY = [
 const SEED = 0;
 /** held-out general prompts the routed library is checked on (odd-numbered user turns of REPLAY_FILE) */
 const ROUTE_GENERAL = QUICK ? 24 : 120;
+/** training prompts each adapter is signed with (an even sample: the statistics settle long before 2400) */
+const ROUTE_SIGNED = 128;
 /** general prompts the prompt router's threshold is calibrated on (even-numbered user turns), as the CLI reads at most */
 const ROUTE_CALIBRATION = 256;
 
@@ -271,7 +273,7 @@ export async function runSkillsBench(): Promise<void> {
   }
   // ---- routing: the adapters kept apart, chosen per prompt (signatures) or mixed per token (Arrow) ----------------
   const tr = performance.now();
-  const sigs = adapters.map((a, i) => signPrompts(model, tokenizer, data[i].train.map((e) => e.prompt), { source: a.name }));
+  const sigs = adapters.map((a, i) => signPrompts(model, tokenizer, evenSample(data[i].train.map((e) => e.prompt), ROUTE_SIGNED), { source: a.name }));
   const signMs = performance.now() - tr;
   const generalPrompts = (await loadConversations(REPLAY_FILE)).conversations.map((c) => c.messages.find((m) => m.role === 'user')?.content ?? '').filter((p) => p.trim() !== '');
   const calibration = evenSample(generalPrompts.filter((_, k) => k % 2 === 0), ROUTE_CALIBRATION);
@@ -407,7 +409,7 @@ export async function runSkillsBench(): Promise<void> {
   });
   emit({
     bench: 'skills', metric: 'router_sends_general_prompts_to_base', unit: 'fraction', ours: toBase(generalRoutes), peer: 1, peer_name: 'every general prompt to the base', higher_is_better: true,
-    note: `${heldGeneral.length} held-out general prompts; τ is the 5th percentile of ${calibration.length} other general prompts' nearest distance`,
+    note: `${heldGeneral.length} held-out general prompts; τ is the ${ROUTE_DEFAULTS.quantile} quantile of ${calibration.length} other general prompts' nearest distance`,
   });
   for (const [metric, ours, arrowSame, what] of [
     ['routed_general_prompts_same_reply_as_base', routedGeneralSame, (a: (typeof arrowRows)[number]) => a.generalSame, `${heldGeneral.length} held-out general chats (user turns)`],
@@ -504,8 +506,8 @@ export async function runSkillsBench(): Promise<void> {
     `|---|${skills.map(() => '---:').join('|')}|---:|`,
     ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${['base', 'single', 'replay_single'].includes(v.name) ? '' : keep(v.name, v.ref)} |`),
     '',
-    `Routing: the ${n} adapters kept apart. Prompt router: each adapter signed with its training prompts (mean and spread of the base's hidden state after ${router.layer} of ${model.config.numLayers} blocks, pooled over the prompt's tokens; ${Math.round(signMs)} ms for all ${n}); ` +
-      `a prompt goes to the adapter whose signature is nearest (per-dimension Mahalanobis d²) when d² < τ, else to the base; τ = ${tau.toFixed(3)}, the 5th percentile of the nearest d² of ${calibration.length} general prompts (even-numbered user turns of the general chats). ` +
+    `Routing: the ${n} adapters kept apart. Prompt router: each adapter signed with ${ROUTE_SIGNED} of its training prompts (mean and spread, and k-means clumps, of the base's hidden state after ${router.layer} of ${model.config.numLayers} blocks, pooled over the prompt's tokens; ${Math.round(signMs)} ms for all ${n}); ` +
+      `a prompt goes to the adapter whose signature is nearest (per-dimension Mahalanobis d²) when d² < τ, else to the base; τ = ${tau.toFixed(3)}, the ${ROUTE_DEFAULTS.quantile} quantile of the nearest d² of ${calibration.length} general prompts (even-numbered user turns of the general chats). ` +
       `Checked on held-out prompts: the skills' test prompts, ${heldGeneral.length} odd-numbered general user turns, and the ${EVERYDAY.length} everyday prompts. Arrow: PEFT's per-token routing, no signatures. Latency: shared machine, noisy.`,
     '',
     `| router | ${skills.map((s) => `${s} prompts to its adapter`).join(' | ')} | general prompts to base | general prompts answered as base | everyday prompts answered as base | added latency per request |`,

@@ -139,7 +139,7 @@ test('generate --library routes (the choice on stderr) and equals --lora with th
   // calibrated on a general prompt file: a general prompt goes to the base
   const base = JSON.parse(ok([...args.slice(0, 4), 'qw, ., zz', ...args.slice(5)]).stdout) as { tokens: number[] };
   const gen = ok([...args.slice(0, 4), 'qw, ., zz', ...args.slice(5), '--library', L.lib, '--route-calibration', join(L.dir, 'general.txt')]);
-  assert.match(gen.stderr, /threshold τ = .* 5th percentile .* 40 general prompts/);
+  assert.match(gen.stderr, /threshold τ = .*: the 0\.02 quantile of the nearest-signature distance of 40 general prompts/);
   assert.match(gen.stderr, /route → base \(nearest: /);
   assert.deepEqual((JSON.parse(gen.stdout) as { tokens: number[] }).tokens, base.tokens);
 });

@@ -16,7 +16,7 @@ const FP: BaseFingerprint = {
 };
 
 function sig(mean: number[], std: number[], layer = 1): AdapterSignature {
-  return { format: 1, kind: 'diagonal-gaussian', layer, pooling: 'mean', prompts: 10, dim: mean.length, mean, std, ownDistance: { q50: 1, q90: 2, q99: 3 }, base: FP };
+  return { format: 1, kind: 'diagonal-gaussian-mixture', layer, pooling: 'mean', prompts: 10, dim: mean.length, mean, std, components: [{ weight: 1, mean, std }], ownDistance: { q50: 1, q90: 2, q99: 3 }, base: FP };
 }
 
 const near = (mean: number[], rng: Rng, s = 0.1): number[] => mean.map((m) => m + s * rng.normal());
