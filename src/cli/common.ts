@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { getBackend } from '../engine/index.js';
+import { resolveModelPath } from '../hub/resolve.js';
 import type { LlamaModel } from '../models/llama.js';
 import { detectFormat, loadLlama2c, loadModel, type LoadedModel } from '../models/load.js';
 import { SAMPLING_DEFAULTS, type SamplingConfig } from '../models/sampling.js';
@@ -13,16 +14,26 @@ import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 /** A failure the user can fix (bad input file, missing tokenizer…): printed without a stack, exit status 1. */
 export class CliError extends Error {}
 
-export const MODEL_KINDS = 'a GGUF file (.gguf), a Hugging Face model folder (config.json + model.safetensors) or a llama2.c checkpoint (.bin)';
+export const MODEL_KINDS = 'a GGUF file (.gguf), a Hugging Face model folder (config.json + model.safetensors), a llama2.c checkpoint (.bin) or hf://OWNER/REPO[:QUANT] (the Hugging Face Hub)';
 
 /** Loads a model for a command, timing it; `tokenizer` overrides the tokenizer of a llama2.c checkpoint. */
-export function loadForCli(path: string | undefined, tokenizerPath?: string): LoadedModel & { loadMs: number } {
-  if (path === undefined) throw new UsageError(`missing -m MODEL (${MODEL_KINDS})`);
+export function loadForCli(spec: string | undefined, tokenizerPath?: string): LoadedModel & { loadMs: number } {
+  if (spec === undefined) throw new UsageError(`missing -m MODEL (${MODEL_KINDS})`);
+  const path = modelPathOf(spec);
   if (!existsSync(path)) throw new CliError(`model not found: ${path}\n  -m takes ${MODEL_KINDS}; \`nomoat convert --help\` converts between them.`);
   if (tokenizerPath !== undefined && !existsSync(tokenizerPath)) throw new CliError(`tokenizer not found: ${tokenizerPath}`);
   const t0 = performance.now();
   const loaded = tokenizerPath !== undefined && detectFormat(path) === 'llama2c' ? loadLlama2c(path, tokenizerPath) : loadModel(path);
   return { ...loaded, loadMs: performance.now() - t0 };
+}
+
+/** A model argument as a local path: `hf://…` from the Hugging Face cache (downloaded on first use), else unchanged. */
+export function modelPathOf(spec: string): string {
+  try {
+    return resolveModelPath(spec);
+  } catch (e) {
+    throw new CliError(e instanceof Error ? e.message : String(e));
+  }
 }
 
 /** The tokenizer of a loaded model, or an error telling how to provide one. */

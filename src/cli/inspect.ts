@@ -10,7 +10,7 @@ import { openSafetensorsModel, SAFETENSORS_DTYPE_BYTES } from '../formats/safete
 import { detectFormat, type ModelFormat } from '../models/load.js';
 import type { FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
-import { CliError, MODEL_KINDS } from './common.js';
+import { CliError, MODEL_KINDS, modelPathOf } from './common.js';
 
 const FLAGS = {
   json: { kind: 'boolean', help: 'print one JSON object {format, metadata, tensors, parameters, bytes}' },
@@ -113,7 +113,8 @@ export const command = defineCommand({
   flags: FLAGS,
   positionals: [{ name: 'model', help: 'GGUF file, Hugging Face folder or llama2.c .bin' }],
   examples: ['nomoat inspect model.gguf', 'nomoat inspect ./my-hf-model --no-tensors', 'nomoat inspect model.gguf --json | jq .parameters'],
-  run({ flags: f, positionals: [path] }) {
+  run({ flags: f, positionals: [spec] }) {
+    const path = modelPathOf(spec);
     if (!existsSync(path)) throw new CliError(`model not found: ${path} (inspect reads ${MODEL_KINDS})`);
     const maxArray = f['max-array'] ?? 8;
     const format = detectFormat(path);

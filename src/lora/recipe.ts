@@ -171,7 +171,8 @@ export function loadRecipe(path: string): Recipe {
   const dir = dirname(resolve(path));
   const abs = (p: string): string => (isAbsolute(p) ? p : join(dir, p));
   const route = r.route === undefined ? {} : { route: { ...r.route, library: abs(r.route.library), ...(r.route.calibration !== undefined ? { calibration: abs(r.route.calibration) } : {}) } };
-  return { ...r, base: abs(r.base), adapters: r.adapters.map((a) => ({ ...a, path: abs(a.path) })), ...route };
+  // a Hub spec (hf://…) is not a path: it is resolved where the base is loaded
+  return { ...r, base: r.base.startsWith('hf://') ? r.base : abs(r.base), adapters: r.adapters.map((a) => ({ ...a, path: abs(a.path) })), ...route };
 }
 
 /** Loads an adapter file for a model: a PEFT folder (or its adapter_config.json) or a .gguf LoRA. */
