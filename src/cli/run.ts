@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError, suggest } from './args.js';
 import { COMMANDS, type CommandEntry } from './commands.js';
 import { CliError } from './common.js';
+import { nativeBackend, nativeLoadError } from '../engine/default.js';
 
 function version(): string {
   try {
@@ -33,6 +34,18 @@ export function mainHelp(): string {
     '  nomoat inspect model.gguf',
     '',
   ].join('\n');
+}
+
+/** Says once per command, on stderr, when the C addon did not load: the fallback is several times slower, and silent otherwise. */
+function backendNotice(): void {
+  if (process.env.NOMOAT_BACKEND === 'reference' || nativeBackend() !== null) return;
+  const why = nativeLoadError().replace(/^nomoat: /, '').split('\n')[0];
+  process.stderr.write(
+    'nomoat: running on the TypeScript backend (several times slower): the C addon did not load.\n' +
+    `  ${why}\n` +
+    '  Fix: install a C compiler and Python (Debian/Ubuntu: sudo apt install build-essential python3; macOS: xcode-select --install;\n' +
+    '  Windows: Visual Studio Build Tools), then run `npm rebuild nomoat`. NOMOAT_BACKEND=reference silences this note.\n',
+  );
 }
 
 /** The longest registered command name that argv starts with (commands may be two words). */
@@ -64,6 +77,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const name = found.entry.name;
+  backendNotice();
   try {
     const { command } = await found.entry.load();
     return await command.main(found.rest);
