@@ -8,7 +8,7 @@ import { jacobiSvd, type Mat64 } from '../linalg/index.js';
 import { arrowPrototype, arrowWeights } from './arrow.js';
 import type { BaseFingerprint } from './fingerprint.js';
 import { commonLayer, PromptRouter } from './route.js';
-import { parseSignature, quantile, signatureDistance, type AdapterSignature } from './signature.js';
+import { kmeans, parseSignature, quantile, signatureDistance, type AdapterSignature } from './signature.js';
 
 const FP: BaseFingerprint = {
   arch: 'llama', ropeMode: 'halves', shapes: { vocabSize: 8, hiddenSize: 4, intermediateSize: 8, numLayers: 2, numHeads: 1, numKvHeads: 1, headDim: 4 },
@@ -104,4 +104,17 @@ test('parseSignature refuses malformed files, naming the field and how to fix it
   assert.throws(() => parseSignature({ ...good, format: 9 }, 's.json'), /"format" is 9/);
   assert.throws(() => parseSignature([], 's.json'), /not a JSON object/);
   assert.throws(() => parseSignature({ ...good, base: {} }, 's.json'), /fingerprint field/);
+});
+
+test('mixture signatures: k-means finds two clumps deterministically; the distance is to the nearest component', () => {
+  const rng = new Rng(5);
+  const feats = Array.from({ length: 40 }, (_, i) => Float32Array.from(near(i % 2 === 0 ? [5, 0, 0] : [-5, 0, 0], rng, 0.2)));
+  const mean = [0, 0, 0];
+  const a = kmeans(feats, 2, mean);
+  assert.deepEqual(kmeans(feats, 2, mean), a);
+  feats.forEach((_, i) => assert.equal(a[i], a[i % 2], `feature ${i} joins its clump`));
+  assert.notEqual(a[0], a[1]);
+  const s = { std: [5, 0.2, 0.2], components: [{ weight: 0.5, mean: [5, 0, 0], std: [0.2, 0.2, 0.2] }, { weight: 0.5, mean: [-5, 0, 0], std: [0.2, 0.2, 0.2] }] };
+  assert.ok(signatureDistance(s, [-5, 0, 0]) < 1e-12 && signatureDistance(s, [5, 0, 0]) < 1e-12);
+  assert.ok(signatureDistance(s, [0, 0, 0]) > 10, 'between the clumps is far from both');
 });
