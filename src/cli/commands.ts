@@ -35,5 +35,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'data split', summary: 'split a dataset into train and eval files (seeded)', load: () => import('./data-split.js') },
   { name: 'data mix', summary: 'mix datasets in given shares (seeded)', load: () => import('./data-mix.js') },
   { name: 'data dedup', summary: 'remove exact and near-duplicate records (MinHash-LSH + exact Jaccard), cluster report', load: () => import('./data-dedup.js') },
+  { name: 'data filter', summary: 'drop low-quality records (Gopher, FineWeb, length and turn bounds), --explain why', load: () => import('./data-filter.js') },
   { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];
