@@ -13,7 +13,7 @@ import { LINEAR_MODULES, linearName, LlamaModel } from '../src/models/llama.js';
 import type { LoraAdapter } from '../src/lora/index.js';
 
 /** A tiny model; linears stored in `dtype`; 'interleaved' permutes q/k rows as GGUF llama stores them (same function). */
-export function makeModel(opts: { seed?: number; dtype?: Exclude<DType, 'q4_k' | 'q6_k'>; ropeMode?: 'halves' | 'interleaved'; over?: Partial<LlamaConfig> } = {}): LlamaModel {
+export function makeModel(opts: { seed?: number; dtype?: Extract<DType, 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'>; ropeMode?: 'halves' | 'interleaved'; over?: Partial<LlamaConfig> } = {}): LlamaModel {
   const cfg = tinyConfig({ intermediateSize: 64, ropeMode: opts.ropeMode ?? 'halves', ...opts.over });
   const w = initWeights(cfg, opts.seed ?? 1, 0.2);
   for (let l = 0; l < cfg.numLayers; l++) {

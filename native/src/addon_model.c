@@ -65,7 +65,7 @@ static napi_value js_gather_quant(napi_env env, napi_callback_info info) {
   char name[16];
   quant_type q = Q_F16;
   a_str(&a, 1, "dtype", name, sizeof name);
-  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_k|q6_k", "dtype", 0, 0);
+  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k|q4_k|q5_k|q6_k|iq4_nl|iq4_xs", "dtype", 0, 0);
   long N = a_int(&a, 4, "N", 0), C = a_int(&a, 5, "C", 0);
   if (!a.failed && C % quant_block_size(q))
     a_throw(&a, 1, "%s = %.0f is not a multiple of the dtype's block size %.0f", "C", C, quant_block_size(q));

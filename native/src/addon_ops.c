@@ -192,7 +192,7 @@ static napi_value quant_binding(napi_env env, napi_callback_info info, int trans
   char name[16];
   quant_type q = Q_F16;
   a_str(&a, 2, "dtype", name, sizeof name);
-  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_k|q6_k", "dtype", 0, 0);
+  if (!a.failed && quant_parse(name, &q) != 0) a_throw(&a, 1, "%s must be f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|q2_k|q3_k|q4_k|q5_k|q6_k|iq4_nl|iq4_xs", "dtype", 0, 0);
   long M = a_int(&a, 4, "M", 0), N = a_int(&a, 5, "N", 0), K = a_int(&a, 6, "K", 0);
   if (!a.failed && K % quant_block_size(q))
     a_throw(&a, 1, "%s = %.0f is not a multiple of the dtype's block size %.0f", "K", K, quant_block_size(q));

@@ -37,7 +37,10 @@ int op_attention_backward(const float *q, const float *k, const float *v, const 
                           const float *dout, float *dq, float *dk, float *dv, const attn_params *p);
 int op_rope(const float *x, float *out, long B, long T, long H, long D, const int32_t *positions, const float *inv_freq,
             int halves, int inverse);
-typedef enum { Q_F16, Q_BF16, Q_Q8_0, Q_Q4_0, Q_Q4_K, Q_Q6_K } quant_type;
+typedef enum {
+  Q_F16, Q_BF16, Q_Q8_0, Q_Q4_0, Q_Q4_K, Q_Q6_K,
+  Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q2_K, Q_Q3_K, Q_Q5_K, Q_IQ4_NL, Q_IQ4_XS, Q_COUNT
+} quant_type;
 int quant_parse(const char *s, quant_type *q); // 0 on success
 long quant_block_size(quant_type q);
 long quant_block_bytes(quant_type q);

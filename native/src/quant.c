@@ -32,17 +32,39 @@
 float quant_f16_to_f32(uint16_t h) { return half_f16_to_f32(h); }
 static inline uint16_t u16_at(const uint8_t *b) { return (uint16_t)(b[0] | (b[1] << 8)); }
 
+// names (as the TS dtype), values per block and bytes per block, in quant_type order
+static const struct { const char *name; long size, bytes; } quant_info[Q_COUNT] = {
+    [Q_F16] = {"f16", 1, 2},         [Q_BF16] = {"bf16", 1, 2},       [Q_Q8_0] = {"q8_0", 32, 34},
+    [Q_Q4_0] = {"q4_0", 32, 18},     [Q_Q4_K] = {"q4_k", 256, 144},   [Q_Q6_K] = {"q6_k", 256, 210},
+    [Q_Q4_1] = {"q4_1", 32, 20},     [Q_Q5_0] = {"q5_0", 32, 22},     [Q_Q5_1] = {"q5_1", 32, 24},
+    [Q_Q2_K] = {"q2_k", 256, 84},    [Q_Q3_K] = {"q3_k", 256, 110},   [Q_Q5_K] = {"q5_k", 256, 176},
+    [Q_IQ4_NL] = {"iq4_nl", 32, 18}, [Q_IQ4_XS] = {"iq4_xs", 256, 136},
+};
+
 int quant_parse(const char *s, quant_type *q) {
-  static const char *names[] = {"f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
-  for (int i = 0; i < 6; i++)
-    if (!strcmp(s, names[i])) { *q = (quant_type)i; return 0; }
+  for (int i = 0; i < Q_COUNT; i++)
+    if (!strcmp(s, quant_info[i].name)) { *q = (quant_type)i; return 0; }
   return -1;
 }
-long quant_block_size(quant_type q) { return q <= Q_BF16 ? 1 : (q <= Q_Q4_0 ? 32 : 256); }
-long quant_block_bytes(quant_type q) {
-  static const long bytes[] = {2, 2, 34, 18, 144, 210};
-  return bytes[q];
+long quant_block_size(quant_type q) { return quant_info[q].size; }
+long quant_block_bytes(quant_type q) { return quant_info[q].bytes; }
+
+// get_scale_min_k4 (q4_K, q5_K): the j-th 6-bit (scale, min) pair of 12 packed bytes
+static inline void scale_min_k4(int j, const uint8_t *sc, int *s, int *m) {
+  if (j < 4) { *s = sc[j] & 63; *m = sc[j + 4] & 63; }
+  else { *s = (sc[j + 4] & 0x0f) | ((sc[j - 4] >> 6) << 4); *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4); }
 }
+
+// q5_0 / q5_1: the 32 five-bit values (0..31) of a block, qh bit j the 5th bit of value j
+static inline void five_bit(const uint8_t *qh4, const uint8_t *qs, int *q) {
+  uint32_t qh = (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 | (uint32_t)qh4[3] << 24;
+  for (int j = 0; j < 16; j++) {
+    q[j] = (qs[j] & 0x0f) | (((qh >> j) << 4) & 0x10);
+    q[j + 16] = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+  }
+}
+
+static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 // out[k1 − k0] = dequant(row)[k0..k1), k0 and k1 multiples of the block size (k1 may be the row end)
 static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, float *out) {
@@ -56,7 +78,8 @@ static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, fl
     float *y = out + (kb * bs - k0);
     switch (q) {
       case Q_F16:
-      case Q_BF16: break; // above
+      case Q_BF16:
+      case Q_COUNT: break; // above
       case Q_Q8_0: {
         float d = quant_f16_to_f32(u16_at(b));
         for (int j = 0; j < 32; j++) y[j] = d * (float)(int8_t)b[2 + j];
@@ -75,15 +98,99 @@ static void dequant_range(const uint8_t *row, quant_type q, long k0, long k1, fl
         const uint8_t *sc = b + 4, *qs = b + 16;
         for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
           int s[2], m[2];
-          for (int t = 0; t < 2; t++) { // get_scale_min_k4
-            int jj = is + t;
-            if (jj < 4) { s[t] = sc[jj] & 63; m[t] = sc[jj + 4] & 63; }
-            else { s[t] = (sc[jj + 4] & 0x0f) | ((sc[jj - 4] >> 6) << 4); m[t] = (sc[jj + 4] >> 4) | ((sc[jj] >> 6) << 4); }
-          }
+          for (int t = 0; t < 2; t++) scale_min_k4(is + t, sc, &s[t], &m[t]);
           float d1 = d * (float)s[0], m1 = dmin * (float)m[0], d2 = d * (float)s[1], m2 = dmin * (float)m[1];
           for (int l = 0; l < 32; l++) y[j + l] = d1 * (float)(qs[l] & 0x0f) - m1;
           for (int l = 0; l < 32; l++) y[j + 32 + l] = d2 * (float)(qs[l] >> 4) - m2;
           qs += 32;
+        }
+        break;
+      }
+      case Q_Q5_K: { // q4_K with a 5th bit: qh bits 2i, 2i + 1 for the i-th 64 values
+        float d = quant_f16_to_f32(u16_at(b)), dmin = quant_f16_to_f32(u16_at(b + 2));
+        const uint8_t *sc = b + 4, *qh = b + 16, *qs = b + 48;
+        for (int j = 0, is = 0, u1 = 1, u2 = 2; j < 256; j += 64, is += 2, u1 <<= 2, u2 <<= 2) {
+          int s[2], m[2];
+          for (int t = 0; t < 2; t++) scale_min_k4(is + t, sc, &s[t], &m[t]);
+          float d1 = d * (float)s[0], m1 = dmin * (float)m[0], d2 = d * (float)s[1], m2 = dmin * (float)m[1];
+          for (int l = 0; l < 32; l++) y[j + l] = d1 * (float)((qs[l] & 0x0f) + (qh[l] & u1 ? 16 : 0)) - m1;
+          for (int l = 0; l < 32; l++) y[j + 32 + l] = d2 * (float)((qs[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+          qs += 32;
+        }
+        break;
+      }
+      case Q_Q2_K: { // scales[16], qs[64], d, dmin; per 16 values x = (d·sc)·q − dmin·m
+        float d = quant_f16_to_f32(u16_at(b + 80)), dmin = quant_f16_to_f32(u16_at(b + 82));
+        const uint8_t *q = b + 16;
+        int is = 0;
+        for (int n = 0; n < 256; n += 128, q += 32)
+          for (int shift = 0; shift < 8; shift += 2)
+            for (int h = 0; h < 2; h++) {
+              int sc = b[is++];
+              float dl = d * (float)(sc & 0x0f), ml = dmin * (float)(sc >> 4);
+              for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[16 * h + l] >> shift) & 3) - ml;
+            }
+        break;
+      }
+      case Q_Q3_K: { // hmask[32], qs[64], scales[12], d; q = 2 bits − (hmask bit clear ? 4 : 0)
+        float d = quant_f16_to_f32(u16_at(b + 108));
+        const uint8_t *hm = b, *q = b + 32, *sb = b + 96;
+        int sc[16];
+        for (int j = 0; j < 16; j++) {
+          int low = j < 8 ? sb[j] & 0x0f : sb[j - 8] >> 4;
+          sc[j] = (low | (((sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
+        }
+        int is = 0, m = 1;
+        for (int n = 0; n < 256; n += 128, q += 32)
+          for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+            for (int h = 0; h < 2; h++) {
+              float dl = d * (float)sc[is++];
+              for (int l = 0; l < 16; l++)
+                *y++ = dl * (float)(((q[16 * h + l] >> shift) & 3) - (hm[16 * h + l] & m ? 0 : 4));
+            }
+        break;
+      }
+      case Q_Q4_1: {
+        float d = quant_f16_to_f32(u16_at(b)), m = quant_f16_to_f32(u16_at(b + 2));
+        for (int j = 0; j < 16; j++) {
+          y[j] = (float)(b[4 + j] & 0x0f) * d + m;
+          y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+        }
+        break;
+      }
+      case Q_Q5_0: {
+        float d = quant_f16_to_f32(u16_at(b));
+        int q[32];
+        five_bit(b + 2, b + 6, q);
+        for (int j = 0; j < 32; j++) y[j] = (float)(q[j] - 16) * d;
+        break;
+      }
+      case Q_Q5_1: {
+        float d = quant_f16_to_f32(u16_at(b)), m = quant_f16_to_f32(u16_at(b + 2));
+        int q[32];
+        five_bit(b + 4, b + 8, q);
+        for (int j = 0; j < 32; j++) y[j] = (float)q[j] * d + m;
+        break;
+      }
+      case Q_IQ4_NL: {
+        float d = quant_f16_to_f32(u16_at(b));
+        for (int j = 0; j < 16; j++) {
+          y[j] = d * (float)kvalues_iq4nl[b[2 + j] & 0x0f];
+          y[j + 16] = d * (float)kvalues_iq4nl[b[2 + j] >> 4];
+        }
+        break;
+      }
+      case Q_IQ4_XS: { // d, scales_h, scales_l[4], qs[128]; per 32 values dl = d·(ls − 32)
+        float d = quant_f16_to_f32(u16_at(b));
+        int sh = u16_at(b + 2);
+        for (int ib = 0; ib < 8; ib++) {
+          int ls = ((b[4 + ib / 2] >> 4 * (ib % 2)) & 0x0f) | (((sh >> 2 * ib) & 3) << 4);
+          float dl = d * (float)(ls - 32);
+          const uint8_t *qs = b + 8 + 16 * ib;
+          for (int j = 0; j < 16; j++) {
+            y[32 * ib + j] = dl * (float)kvalues_iq4nl[qs[j] & 0x0f];
+            y[32 * ib + j + 16] = dl * (float)kvalues_iq4nl[qs[j] >> 4];
+          }
         }
         break;
       }

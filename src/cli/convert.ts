@@ -22,7 +22,7 @@ function autoType(model: LlamaModel): OutType {
   const counts = new Map<DType, number>();
   for (const [, t] of model.namedTensors()) if (t.shape.length === 2) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
   const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'f32';
-  return top === 'q4_k' || top === 'q6_k' ? 'f16' : top;
+  return (OUT_TYPES as readonly string[]).includes(top) ? (top as OutType) : 'f16'; // types we read but do not write: f16
 }
 
 export const command = defineCommand({

@@ -29,7 +29,7 @@ function autoType(model: LlamaModel, hf: boolean): OutType {
   const counts = new Map<DType, number>();
   for (const [, t] of model.namedTensors()) if (t.shape.length === 2) counts.set(t.dtype, (counts.get(t.dtype) ?? 0) + t.size);
   const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'f32';
-  const t: OutType = top === 'q4_k' || top === 'q6_k' ? 'f16' : top;
+  const t: OutType = (OUT_TYPES as readonly string[]).includes(top) ? (top as OutType) : 'f16'; // read-only types: f16
   return hf && hfDtypeOf(t) === null ? 'f16' : t;
 }
 

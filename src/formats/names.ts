@@ -124,9 +124,17 @@ export const GGUF_FILE_TYPE: Readonly<Record<DType, number>> = {
   f32: 0, // ALL_F32
   f16: 1, // MOSTLY_F16
   q4_0: 2, // MOSTLY_Q4_0
+  q4_1: 3, // MOSTLY_Q4_1
   q8_0: 7, // MOSTLY_Q8_0
+  q5_0: 8, // MOSTLY_Q5_0
+  q5_1: 9, // MOSTLY_Q5_1
+  q2_k: 10, // MOSTLY_Q2_K
+  q3_k: 12, // MOSTLY_Q3_K_M
   q4_k: 15, // MOSTLY_Q4_K_M
+  q5_k: 17, // MOSTLY_Q5_K_M
   q6_k: 18, // MOSTLY_Q6_K
+  iq4_nl: 25, // MOSTLY_IQ4_NL
+  iq4_xs: 30, // MOSTLY_IQ4_XS
   bf16: 32, // MOSTLY_BF16
 };
 

@@ -1,4 +1,5 @@
-// Checks f16/bf16 conversion and the q8_0/q4_0/q4_K/q6_K codecs bit-for-bit against vectors made by ggml's C code.
+// Checks f16/bf16 conversion and the q8_0/q4_0/q4_K/q6_K codecs bit-for-bit against vectors made by ggml's C code,
+// and the decoders of the types nomoat only reads (q4_1, q5_0, q5_1, q2_K, q3_K, q5_K, iq4_nl, iq4_xs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import {
   quantizeQ4_0,
   quantizeQ8_0,
 } from './quant.js';
+import { dtypeBytes, type DType } from '../engine/dtype.js';
 
 // Produced by test/fixtures/formats/ggml-golden.c (ggml's quantize_row_*_ref / dequantize_row_* / fp16 macros).
 interface Golden {
@@ -109,3 +111,31 @@ void test('codecs reject lengths that are not whole blocks or exceed the bytes g
   assert.throws(() => dequantizeQ4_K(new Uint8Array(143), 256), /need 144 bytes/);
   assert.throws(() => dequantize('q6_k', new Uint8Array(210), 128), /multiple of the block size 256/);
 });
+
+// Produced by test/fixtures/formats/ggml-dequant-golden.py: ggml's quantize_row_<type>_ref blocks and random blocks
+// with sane scales, dequantized by ggml's dequantize_row_<type> (node-llama-cpp's libggml-base).
+const dequantGolden = JSON.parse(
+  readFileSync(new URL('../../../test/fixtures/formats/ggml-dequant-golden.json', import.meta.url), 'utf8'),
+) as Record<string, string | number | number[]>;
+
+const READ_ONLY: readonly [string, DType][] = [
+  ['q4_1', 'q4_1'], ['q5_0', 'q5_0'], ['q5_1', 'q5_1'], ['q2_K', 'q2_k'], ['q3_K', 'q3_k'], ['q5_K', 'q5_k'],
+  ['iq4_nl', 'iq4_nl'], ['iq4_xs', 'iq4_xs'],
+];
+
+for (const [ggmlName, dtype] of READ_ONLY) {
+  void test(`${ggmlName} dequantizes bit for bit as ggml's dequantize_row_${ggmlName}`, () => {
+    const n = dequantGolden.n as number;
+    for (const label of ['', '_random']) {
+      const bytes = unhex(dequantGolden[ggmlName + label] as string);
+      assert.equal(bytes.length, dtypeBytes(dtype, n));
+      assert.deepEqual(bitsOf(dequantize(dtype, bytes, n)), dequantGolden[`${ggmlName}${label}_dequant_bits`], label || 'ref');
+    }
+    // the ggml-quantized blocks are close to the input they came from (a wrong layout would not be)
+    const ref = dequantize(dtype, unhex(dequantGolden[ggmlName] as string), n);
+    let err = 0;
+    for (let i = 0; i < n; i++) err = Math.max(err, Math.abs((ref[i] ?? 0) - (input2[i] ?? 0)));
+    assert.ok(err < 1.2, `max error ${err}`);
+  });
+}
+const input2 = fromBits(dequantGolden.input_f32_bits as number[]);

@@ -8,6 +8,17 @@
 //                                     u8 qs[128]; per 64 values: low nibbles then high nibbles of 32 bytes
 //   q6_K super-block (256 values, 210 bytes): u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits),
 //                                     int8 scales[16], f16 d
+//   q4_1 block (32 values, 20 bytes): f16 d, f16 m, u8 qs[16] (nibbles as q4_0);  x = d * nibble + m
+//   q5_0 block (32 values, 22 bytes): f16 d, u8 qh[4] (bit j: 5th bit of value j), u8 qs[16];  x = d * (q - 16)
+//   q5_1 block (32 values, 24 bytes): f16 d, f16 m, u8 qh[4], u8 qs[16];  x = d * q + m
+//   q2_K super-block (256 values, 84 bytes): u8 scales[16] (4-bit scale | 4-bit min), u8 qs[64] (2-bit), f16 d,
+//                                     f16 dmin; per 16 values x = d·sc·q − dmin·m
+//   q3_K super-block (256 values, 110 bytes): u8 hmask[32] (3rd bit, set = no −4), u8 qs[64] (2 low bits),
+//                                     u8 scales[12] (16 six-bit scales, −32), f16 d
+//   q5_K super-block (256 values, 176 bytes): f16 d, f16 dmin, u8 scales[12] (as q4_K), u8 qh[32], u8 qs[128]
+//   iq4_nl block (32 values, 18 bytes): f16 d, u8 qs[16]; x = d * KVALUES_IQ4NL[nibble]
+//   iq4_xs super-block (256 values, 136 bytes): f16 d, u16 scales_h, u8 scales_l[4], u8 qs[128]; per 32 values
+//                                     a 6-bit scale ls, x = d·(ls − 32)·KVALUES_IQ4NL[nibble]
 // Arithmetic is float32 in C, so every step below is rounded with Math.fround to get the same bits.
 
 import type { DType } from '../engine/dtype.js';
@@ -298,6 +309,206 @@ export function dequantizeQ6_K(bytes: Uint8Array, n: number): Float32Array {
   return out;
 }
 
+// ---- q4_1, q5_0, q5_1 -----------------------------------------------------------------------------------------
+
+/** dequantize_row_q4_1: x[j] = lo·d + m, x[j+16] = hi·d + m. */
+export function dequantizeQ4_1(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q4_1', n, 32, (n / 32) * 20, bytes.length);
+  const out = new Float32Array(n);
+  const fr = Math.fround;
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 20;
+    const d = f16BitsToF32(u16At(bytes, o));
+    const m = f16BitsToF32(u16At(bytes, o + 2));
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[o + 4 + j] ?? 0;
+      out[b * 32 + j] = fr((q & 0x0f) * d) + m;
+      out[b * 32 + 16 + j] = fr((q >>> 4) * d) + m;
+    }
+  }
+  return out;
+}
+
+/** The 5-bit values of a q5_0/q5_1 block: qh (u32 LE at `h`) bit j is the 5th bit of value j, nibbles at `qs`. */
+function fiveBit(bytes: Uint8Array, h: number, qs: number, q: Int32Array): void {
+  const qh = ((bytes[h] ?? 0) | ((bytes[h + 1] ?? 0) << 8) | ((bytes[h + 2] ?? 0) << 16) | ((bytes[h + 3] ?? 0) << 24)) >>> 0;
+  for (let j = 0; j < 16; j++) {
+    const x = bytes[qs + j] ?? 0;
+    q[j] = (x & 0x0f) | (((qh >>> j) << 4) & 0x10);
+    q[j + 16] = (x >>> 4) | ((qh >>> (j + 12)) & 0x10);
+  }
+}
+
+/** dequantize_row_q5_0: x = (q − 16)·d. */
+export function dequantizeQ5_0(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q5_0', n, 32, (n / 32) * 22, bytes.length);
+  const out = new Float32Array(n);
+  const q = new Int32Array(32);
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 22;
+    const d = f16BitsToF32(u16At(bytes, o));
+    fiveBit(bytes, o + 2, o + 6, q);
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = ((q[j] ?? 0) - 16) * d;
+  }
+  return out;
+}
+
+/** dequantize_row_q5_1: x = q·d + m. */
+export function dequantizeQ5_1(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q5_1', n, 32, (n / 32) * 24, bytes.length);
+  const out = new Float32Array(n);
+  const q = new Int32Array(32);
+  const fr = Math.fround;
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 24;
+    const d = f16BitsToF32(u16At(bytes, o));
+    const m = f16BitsToF32(u16At(bytes, o + 2));
+    fiveBit(bytes, o + 4, o + 8, q);
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = fr((q[j] ?? 0) * d) + m;
+  }
+  return out;
+}
+
+// ---- q2_K, q3_K, q5_K ------------------------------------------------------------------------------------------
+
+/** dequantize_row_q2_K: per 16 values x = (d·sc)·q − dmin·m, q the 2-bit field at `shift` of 32-byte groups. */
+export function dequantizeQ2_K(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q2_K', n, 256, (n / 256) * 84, bytes.length);
+  const out = new Float32Array(n);
+  const fr = Math.fround;
+  const at = (i: number): number => bytes[i] ?? 0;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 84;
+    const d = f16BitsToF32(u16At(bytes, o + 80));
+    const dmin = f16BitsToF32(u16At(bytes, o + 82));
+    let y = b * 256;
+    let is = 0;
+    for (let q = o + 16; q < o + 80; q += 32) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let half = 0; half < 2; half++) {
+          const sc = at(o + is++);
+          const dl = fr(d * (sc & 0x0f));
+          const ml = fr(dmin * (sc >>> 4));
+          for (let l = 0; l < 16; l++) out[y++] = fr(dl * ((at(q + 16 * half + l) >>> shift) & 3)) - ml;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The 16 six-bit scales of a q3_K block (12 bytes at `o`), as signed values (− 32 applied). */
+function scalesQ3_K(bytes: Uint8Array, o: number, s: Int32Array): void {
+  const at = (i: number): number => bytes[o + i] ?? 0;
+  for (let j = 0; j < 16; j++) {
+    const low = j < 8 ? at(j) & 0x0f : at(j - 8) >>> 4; // aux[0..1] low nibbles, aux[2..3] high nibbles of bytes 0..7
+    const high = (at(8 + (j & 3)) >>> (2 * (j >> 2))) & 3; // bytes 8..11, two bits per scale
+    s[j] = (low | (high << 4)) - 32;
+  }
+}
+
+/** dequantize_row_q3_K: 3-bit q = 2 bits from qs − (hmask bit clear ? 4 : 0), x = (d·scale)·q per 16 values. */
+export function dequantizeQ3_K(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q3_K', n, 256, (n / 256) * 110, bytes.length);
+  const out = new Float32Array(n);
+  const fr = Math.fround;
+  const at = (i: number): number => bytes[i] ?? 0;
+  const s = new Int32Array(16);
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 110;
+    const d = f16BitsToF32(u16At(bytes, o + 108));
+    scalesQ3_K(bytes, o + 96, s);
+    let y = b * 256;
+    let is = 0;
+    let m = 1;
+    for (let q = o + 32; q < o + 96; q += 32) {
+      for (let shift = 0; shift < 8; shift += 2) {
+        for (let half = 0; half < 2; half++) {
+          const dl = fr(d * (s[is++] ?? 0));
+          for (let l = 0; l < 16; l++) {
+            const i = 16 * half + l;
+            out[y++] = dl * (((at(q + i) >>> shift) & 3) - (at(o + i) & m ? 0 : 4));
+          }
+        }
+        m <<= 1;
+      }
+    }
+  }
+  return out;
+}
+
+/** dequantize_row_q5_K: as q4_K with a 5th bit from qh (bits 2i, 2i+1 for the i-th 64 values). */
+export function dequantizeQ5_K(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('q5_K', n, 256, (n / 256) * 176, bytes.length);
+  const out = new Float32Array(n);
+  const fr = Math.fround;
+  const at = (i: number): number => bytes[i] ?? 0;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 176;
+    const d = f16BitsToF32(u16At(bytes, o));
+    const dmin = f16BitsToF32(u16At(bytes, o + 2));
+    let ql = o + 48;
+    let y = b * 256;
+    for (let j = 0, is = 0, u1 = 1, u2 = 2; j < 256; j += 64, is += 2, u1 <<= 2, u2 <<= 2) {
+      const [sc1, m1q] = scaleMinK4(is, bytes, o + 4);
+      const [sc2, m2q] = scaleMinK4(is + 1, bytes, o + 4);
+      const d1 = fr(d * sc1);
+      const m1 = fr(dmin * m1q);
+      const d2 = fr(d * sc2);
+      const m2 = fr(dmin * m2q);
+      for (let l = 0; l < 32; l++) out[y++] = fr(d1 * ((at(ql + l) & 0x0f) + (at(o + 16 + l) & u1 ? 16 : 0))) - m1;
+      for (let l = 0; l < 32; l++) out[y++] = fr(d2 * ((at(ql + l) >>> 4) + (at(o + 16 + l) & u2 ? 16 : 0))) - m2;
+      ql += 32;
+    }
+  }
+  return out;
+}
+
+// ---- iq4_nl, iq4_xs --------------------------------------------------------------------------------------------
+
+/** ggml's kvalues_iq4nl: the 16 non-uniform levels of iq4_nl / iq4_xs. */
+export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/** dequantize_row_iq4_nl: x[j] = d·kv[lo], x[j+16] = d·kv[hi]. */
+export function dequantizeIQ4_NL(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('iq4_nl', n, 32, (n / 32) * 18, bytes.length);
+  const out = new Float32Array(n);
+  for (let b = 0; b < n / 32; b++) {
+    const o = b * 18;
+    const d = f16BitsToF32(u16At(bytes, o));
+    for (let j = 0; j < 16; j++) {
+      const q = bytes[o + 2 + j] ?? 0;
+      out[b * 32 + j] = d * (KVALUES_IQ4NL[q & 0x0f] ?? 0);
+      out[b * 32 + 16 + j] = d * (KVALUES_IQ4NL[q >>> 4] ?? 0);
+    }
+  }
+  return out;
+}
+
+/** dequantize_row_iq4_xs: per 32 values dl = d·(ls − 32), x = dl·kv[nibble]. */
+export function dequantizeIQ4_XS(bytes: Uint8Array, n: number): Float32Array {
+  checkLen('iq4_xs', n, 256, (n / 256) * 136, bytes.length);
+  const out = new Float32Array(n);
+  const fr = Math.fround;
+  for (let b = 0; b < n / 256; b++) {
+    const o = b * 136;
+    const d = f16BitsToF32(u16At(bytes, o));
+    const sh = u16At(bytes, o + 2);
+    for (let ib = 0; ib < 8; ib++) {
+      const ls = (((bytes[o + 4 + (ib >> 1)] ?? 0) >>> (4 * (ib & 1))) & 0x0f) | (((sh >>> (2 * ib)) & 3) << 4);
+      const dl = fr(d * (ls - 32));
+      const qs = o + 8 + 16 * ib;
+      const y = b * 256 + 32 * ib;
+      for (let j = 0; j < 16; j++) {
+        const q = bytes[qs + j] ?? 0;
+        out[y + j] = dl * (KVALUES_IQ4NL[q & 0x0f] ?? 0);
+        out[y + 16 + j] = dl * (KVALUES_IQ4NL[q >>> 4] ?? 0);
+      }
+    }
+  }
+  return out;
+}
+
 // ---- by dtype --------------------------------------------------------------------------------------------------
 
 /** Dtypes this project can write (q4_k/q6_k quantization needs ggml's search-based quantizer: not done). */
@@ -337,10 +548,26 @@ export function dequantize(dtype: DType, bytes: Uint8Array, n: number): Float32A
       return dequantizeQ8_0(bytes, n);
     case 'q4_0':
       return dequantizeQ4_0(bytes, n);
+    case 'q4_1':
+      return dequantizeQ4_1(bytes, n);
+    case 'q5_0':
+      return dequantizeQ5_0(bytes, n);
+    case 'q5_1':
+      return dequantizeQ5_1(bytes, n);
+    case 'q2_k':
+      return dequantizeQ2_K(bytes, n);
+    case 'q3_k':
+      return dequantizeQ3_K(bytes, n);
     case 'q4_k':
       return dequantizeQ4_K(bytes, n);
+    case 'q5_k':
+      return dequantizeQ5_K(bytes, n);
     case 'q6_k':
       return dequantizeQ6_K(bytes, n);
+    case 'iq4_nl':
+      return dequantizeIQ4_NL(bytes, n);
+    case 'iq4_xs':
+      return dequantizeIQ4_XS(bytes, n);
   }
 }
 

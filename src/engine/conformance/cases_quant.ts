@@ -1,4 +1,5 @@
-// Conformance cases for products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k).
+// Conformance cases for products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_1/q5_0/q5_1, the
+// k-quants q2_k…q6_k, iq4_nl/iq4_xs).
 // Decode-shaped q8_0/q4_0 products (M ≤ INT8_DOT_MAX_M) quantize x to int8 blocks first, on every backend alike:
 // one value rounded differently moves a result by ~max|x|/127 · |w|, far past the tolerance, so these cases check
 // the rounding bit for bit (ties included) and the integer dots over odd and even block counts. (The fall back to
@@ -20,11 +21,14 @@ import { EXACT, maxAbs, type Draw } from './harness.js';
 import { INT8_DOT_MAX_M } from '../reference/quant.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
-const BYTE_DTYPES: readonly ByteDType[] = ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'];
+const BYTE_DTYPES: readonly ByteDType[] = [
+  'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'iq4_nl', 'iq4_xs',
+];
 
 /** Where each block keeps its f16 scale(s), in bytes from the block start (ggml layouts; see dtype.ts). */
 const SCALE_OFFSETS: Readonly<Record<ByteDType, readonly number[]>> = {
-  f16: [], bf16: [], q8_0: [0], q4_0: [0], q4_k: [0, 2], q6_k: [208],
+  f16: [], bf16: [], q8_0: [0], q4_0: [0], q4_1: [0, 2], q5_0: [0], q5_1: [0, 2], q2_k: [80, 82], q3_k: [108],
+  q4_k: [0, 2], q5_k: [0, 2], q6_k: [208], iq4_nl: [0], iq4_xs: [0],
 };
 
 /** Values that test a half conversion: ±0, the smallest subnormals, the largest finite values, ±1. */
