@@ -136,18 +136,17 @@ function expectedLogits(dir: string, adapters: readonly ExportAdapter[], prompts
     const probe = prompts.map((text, i) => {
       // ids recorded so that the check does not depend on the tokenizer agreeing (a tokenizer-less model gets fixed ids)
       const ids = t !== null ? t.encode(text) : [1 + i, 2 + i, 3 + i];
-      return { text, ids, logits: {} as Record<string, number[]> };
+      const logits: Record<string, number[]> = {};
+      return { text, ids, logits };
     });
-    const last = (): void => {
-      for (const p of probe) p.logits[current] = Array.from(lastLogits(model, p.ids));
+    const record = (key: string): void => {
+      for (const p of probe) p.logits[key] = Array.from(lastLogits(model, p.ids));
     };
-    let current = 'base';
-    last();
+    record('base');
     for (const a of adapters) {
       const loaded = loadPeftAdapter(join(dir, 'adapters', a.name), model, { onWarning: () => {} });
       loaded.attach(model, { scale: 1 });
-      current = a.name;
-      last();
+      record(a.name);
       loaded.dispose();
     }
     return { format: 1, dtype: 'F32', tolerance: 1e-3, base: 'base', adapters: Object.fromEntries(adapters.map((a) => [a.name, `adapters/${a.name}`])), prompts: probe };
