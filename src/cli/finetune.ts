@@ -179,6 +179,7 @@ const FLAGS = {
   'loss-type': { kind: 'string', metavar: 'L', help: 'dpo: sigmoid (DPO) or ipo (on per-token average log-probs)', default: DPO_DEFAULTS.lossType },
   'rpo-alpha': { kind: 'number', metavar: 'A', help: 'dpo: weight of the chosen replies\' NLL added to the loss (TRL\'s rpo_alpha)', default: 0 },
   progress: { kind: 'string', metavar: 'MODE', help: 'auto|bar|lines|none', default: 'auto' },
+  handoff: { kind: 'string', metavar: 'DIR', help: 'write this run for a GPU machine (data, train.py for transformers + peft, accelerate configs) instead of training' },
   ...THREAD_FLAG,
 } as const satisfies FlagSpecs;
 
@@ -385,8 +386,9 @@ export const command = defineCommand({
     'nomoat chat -m assets/default-model --lora out',
   ],
   async run({ flags: f, positionals }) {
-    const out = f.output;
+    const out = f.output ?? (f.handoff !== undefined ? join(f.handoff, 'output') : undefined);
     if (out === undefined) throw new UsageError('missing -o DIR (where the adapter is written)');
+    if (f.handoff !== undefined && (f.method === 'dpo' || f.resume)) throw new UsageError('--handoff writes an SFT run for another machine (not --method dpo, not --resume)');
     if (f.steps !== undefined && f.epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
     const method = f.method ?? 'sft';
     if (method !== 'sft' && method !== 'dpo') throw new UsageError(`--method must be sft or dpo, got ${method}`);
@@ -436,6 +438,16 @@ export const command = defineCommand({
         `${steps} steps of ${batch}×${accum} rows of ≤${seqLen} tokens (${mode})\n`,
     );
 
+    if (f.handoff !== undefined) {
+      const h = (await import('../handoff/index.js')).writeTrainHandoff({
+        dir: f.handoff, loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch, config: trainConfig(f, steps, accum, out),
+        ...(s.init !== undefined ? { init: s.init } : {}), ...(template !== undefined ? { template } : {}),
+      });
+      process.stdout.write(`wrote ${h.files.length} files to ${h.dir}; on a GPU machine, in that folder:
+  ${h.command}
+`);
+      return undefined;
+    }
     const r = await trainAdapter({
       loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch,
       ...(s.init !== undefined ? { init: s.init } : {}), ...(template !== undefined ? { template } : {}),
