@@ -118,7 +118,7 @@ function writeHfExport(o: ExportOptions, adapters: readonly ExportAdapter[], dir
       writeJson(join(dir, 'expected-logits.json'), expectedLogits(dir, adapters, o.probePrompts ?? DEFAULT_PROBES, o.tokenizer));
       files.push('expected-logits.json');
     }
-    command = `python3 scripts/gpu-handoff-check.py logits ${o.out}`;
+    command = `python3 scripts/gpu-handoff-check.py logits ${o.out}`; // scripts/gpu-handoff-check.py in the nomoat repository
   }
   writeText(join(dir, 'README.md'), o.target === 'vllm' ? vllmReadme(command, adapters) : peftReadme(command, adapters, baseName));
   files.push('README.md');
