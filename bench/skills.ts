@@ -49,9 +49,13 @@ import { conversationExample, finetune } from '../src/train/index.js';
 import { emit } from './common.js';
 
 const QUICK = process.env.NOMOAT_SKILLS_QUICK === '1';
+// NOMOAT_SKILLS_ONLY=routing: the four adapters, the base, each adapter alone and the routing rows only (no joint or
+// replay adapters, no combinations or pairs), reported in bench-results/skills-routing.md (skills.md is left as is)
+const ONLY_ROUTING = process.env.NOMOAT_SKILLS_ONLY === 'routing';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASE = process.env.NOMOAT_SKILLS_BASE ?? join(ROOT, 'assets', 'default-model'); // override: another HF folder or GGUF
 const REPORT = join(ROOT, 'bench-results', 'skills.md');
+const ROUTING_REPORT = join(ROOT, 'bench-results', 'skills-routing.md');
 
 const envInt = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -205,10 +209,10 @@ export async function runSkillsBench(): Promise<void> {
   for (const [i, s] of skills.entries()) adapters.push(await train(s, data[i].train.map((e) => skillConversation(e)), SKILL_STEPS, SEED + i));
   // interleaved so that every batch mixes skills, as a single fine-tune on the union would see them
   const mixed = data[0].train.flatMap((_, k) => data.map((d) => skillConversation(d.train[k])));
-  const joint = await train('all skills', mixed, SKILL_STEPS * n, SEED + n);
+  const joint = ONLY_ROUTING ? null : await train('all skills', mixed, SKILL_STEPS * n, SEED + n);
   // the same skills again, each with general chats replayed (what finetune --replay does); same steps, same skill data
   const replayAdapters: LoraAdapter[] = [];
-  if (REPLAY_SHARE > 0) {
+  if (REPLAY_SHARE > 0 && !ONLY_ROUTING) {
     const generic = (await loadConversations(REPLAY_FILE)).conversations.filter((c) => conversationExample(tokenizer, c).ids.length <= REPLAY_MAX_TOKENS);
     for (const [i, s] of skills.entries()) {
       const mix = mixReplay(data[i].train.map((e) => skillConversation(e)), generic, REPLAY_SHARE, SEED + i).items;
@@ -242,14 +246,14 @@ export async function runSkillsBench(): Promise<void> {
     return r;
   };
   const baseEveryday = everydayReplies(null);
-  const alone = [...adapters, ...replayAdapters, joint].map((a) => {
+  const alone = [...adapters, ...replayAdapters, ...(joint !== null ? [joint] : [])].map((a) => {
     a.attach(model, { scale: 1 });
     const onSkill = skills.map((_, j) => replies(model, tokenizer, data[j].test));
     a.detach();
     const every = everydayReplies(a);
     return { onSkill, every, sameAsBase: every.filter((r, k) => r.trim() === baseEveryday[k].trim()).length / EVERYDAY.length };
   });
-  const jointAlone = alone.pop()!;
+  const jointAlone = joint !== null ? alone.pop()! : null;
   const ownAccuracy = (name: string, first: number): number[] => {
     const r = skills.map((s, i) => scored(s, data[i].test, alone[first + i].onSkill[i]));
     acc.set(name, r);
@@ -258,15 +262,17 @@ export async function runSkillsBench(): Promise<void> {
   };
   const single = ownAccuracy('single', 0);
   const singleReplies = skills.map((_, i) => alone[i].onSkill[i]);
-  acc.set('joint', skills.map((s, i) => scored(s, data[i].test, jointAlone.onSkill[i])));
-  log(`joint: ${acc.get('joint')!.map(pct).join(' / ')} %`);
-  evalWith('stack', adapters);
-  evalWith('stack_1_over_n', adapters, 1 / n);
+  if (jointAlone !== null) {
+    acc.set('joint', skills.map((s, i) => scored(s, data[i].test, jointAlone.onSkill[i])));
+    log(`joint: ${acc.get('joint')!.map(pct).join(' / ')} %`);
+    evalWith('stack', adapters);
+    evalWith('stack_1_over_n', adapters, 1 / n);
+  }
   if (replayAdapters.length > 0) {
     ownAccuracy('replay_single', n);
     evalWith('replay_stack', replayAdapters);
   }
-  for (const method of COMBINATION_TYPES) {
+  for (const method of ONLY_ROUTING ? [] : COMBINATION_TYPES) {
     const c = combineAdapters(adapters, method, { density: DENSITY, seed: SEED, name: method });
     evalWith(method, [c]);
     c.dispose();
@@ -331,6 +337,76 @@ export async function runSkillsBench(): Promise<void> {
     log(`${name}: ${acc.get(name)!.map(pct).join(' / ')} %, general prompts as base ${pct(generalSame)} %`);
   }
   log(`routing measured (${((performance.now() - tr) / 1000).toFixed(0)} s)`);
+
+  /** Emits the routing records and returns the routing section of the Markdown report. */
+  const routingReport = (): string[] => {
+    // routing: where the router sends prompts, everyday prompts answered as the base, its cost
+    skills.forEach((s, i) => {
+      emit({
+        bench: 'skills', metric: `${s}_router_sends_to_own_adapter`, unit: 'fraction', ours: toOwn[i], peer: 1, peer_name: 'every prompt to its own adapter', higher_is_better: true,
+        note: `prompt router, layer ${router.layer}, τ ${tau.toFixed(3)}; to the base ${pct(toBase(skillRoutes[i]))} %`,
+      });
+    });
+    emit({
+      bench: 'skills', metric: 'router_sends_general_prompts_to_base', unit: 'fraction', ours: toBase(generalRoutes), peer: 1, peer_name: 'every general prompt to the base', higher_is_better: true,
+      note: `${heldGeneral.length} held-out general prompts; τ is the ${ROUTE_DEFAULTS.quantile} quantile of ${calibration.length} other general prompts' nearest distance`,
+    });
+    for (const [metric, ours, arrowSame, what] of [
+      ['routed_general_prompts_same_reply_as_base', routedGeneralSame, (a: (typeof arrowRows)[number]) => a.generalSame, `${heldGeneral.length} held-out general chats (user turns)`],
+      ['routed_everyday_prompts_same_reply_as_base', routedEverydaySame, (a: (typeof arrowRows)[number]) => a.everydaySame, `the ${EVERYDAY.length} everyday prompts`],
+    ] as const) {
+      emit({ bench: 'skills', metric, unit: 'fraction', ours, peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `prompt router; ${what}, greedy, up to 8 tokens` });
+      for (const a of arrowRows) {
+        emit({ bench: 'skills', metric: metric.replace('routed', a.name), unit: 'fraction', ours: arrowSame(a), peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `${what}, greedy, up to 8 tokens` });
+      }
+    }
+    emit({
+      bench: 'skills', metric: 'router_added_latency_per_request', unit: 'ms', ours: mean(routeMs), peer: mean(fullMs), peer_name: 'one full-depth base forward over the same prompt',
+      ratio: mean(routeMs) / mean(fullMs), higher_is_better: false,
+      note: `mean over ${routeMs.length} prompts (median ${quantileOf(routeMs, 0.5).toFixed(2)} ms); ${router.layer} of ${model.config.numLayers} blocks; shared machine, noisy`,
+    });
+    return [
+        `Routing: the ${n} adapters kept apart. Prompt router: each adapter signed with ${ROUTE_SIGNED} of its training prompts (mean and spread, and k-means clumps, of the base's hidden state after ${router.layer} of ${model.config.numLayers} blocks, pooled over the prompt's tokens; ${Math.round(signMs)} ms for all ${n}); ` +
+          `a prompt goes to the adapter whose signature is nearest (per-dimension Mahalanobis d²) when d² < τ, else to the base; τ = ${tau.toFixed(3)}, the ${ROUTE_DEFAULTS.quantile} quantile of the nearest d² of ${calibration.length} general prompts (even-numbered user turns of the general chats). ` +
+          `Checked on held-out prompts: the skills' test prompts, ${heldGeneral.length} odd-numbered general user turns, and the ${EVERYDAY.length} everyday prompts. Arrow: PEFT's per-token routing, no signatures. Latency: shared machine, noisy.`,
+        '',
+        `| router | ${skills.map((s) => `${s} prompts to its adapter`).join(' | ')} | general prompts to base | general prompts answered as base | everyday prompts answered as base | added latency per request |`,
+        `|---|${skills.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
+        `| prompt router | ${toOwn.map(pct).join(' | ')} | ${pct(toBase(generalRoutes))} | ${pct(routedGeneralSame)} | ${pct(routedEverydaySame)} | ${mean(routeMs).toFixed(2)} ms (full-depth forward ${mean(fullMs).toFixed(2)} ms) |`,
+        ...arrowRows.map((a) => `| Arrow top_k ${a.topK} | ${skills.map(() => 'per token').join(' | ')} | — | ${pct(a.generalSame)} | ${pct(a.everydaySame)} | in every linear, every token |`),
+        '',
+    ];
+  };
+  if (ONLY_ROUTING) {
+    const rows = ['base', 'single', 'routed', ...arrowRows.map((x) => x.name)];
+    const labels: Record<string, string> = { base: 'base (no adapter)', single: 'own adapter alone', routed: `prompt-routed library of the ${n}` };
+    for (const x of arrowRows) labels[x.name] = `Arrow over the ${n}, per token (top_k ${x.topK}, router_temperature 1)`;
+    for (const v of rows.slice(2)) {
+      acc.get(v)!.forEach((x, i) => emit({ bench: 'skills', metric: `${skills[i]}_${v}_accuracy`, unit: 'exact_match', ours: x, peer: single[i], peer_name: 'single adapter', ratio: single[i] > 0 ? x / single[i] : x > 0 ? 1 : 0, higher_is_better: true }));
+    }
+    const kept = (v: string): string => {
+      const k = acc.get(v)!.flatMap((x, i) => (single[i] > 0 ? [x / single[i]] : []));
+      return k.length === 0 ? 'n/a' : `${pct(Math.min(...k))} %`;
+    };
+    const report = [
+      `# Skills bench, routing rows only (NOMOAT_SKILLS_ONLY=routing)`,
+      '',
+      `Base: ${BASE === join(ROOT, 'assets', 'default-model') ? 'assets/default-model' : BASE}. The same ${n} adapters as the full bench (${SKILL_STEPS} steps × ${BATCH}, lr ${LR}, seeds ${SEED}…${SEED + n - 1}), ${TEST_ITEMS} held-out prompts per skill, greedy, exact match. Total time ${secs()}.`,
+      '',
+      `| variant | ${skills.join(' | ')} | min kept vs own adapter |`,
+      `|---|${skills.map(() => '---:').join('|')}|---:|`,
+      ...rows.map((v) => `| ${labels[v]} | ${acc.get(v)!.map(pct).join(' | ')} | ${v === 'base' || v === 'single' ? '' : kept(v)} |`),
+      '',
+      ...routingReport(),
+    ].join('\n');
+    mkdirSync(dirname(ROUTING_REPORT), { recursive: true });
+    writeFileSync(ROUTING_REPORT, report);
+    process.stderr.write(`${report}\nskills: Markdown report written to ${ROUTING_REPORT}\n`);
+    for (const x of adapters) x.dispose();
+    model.dispose();
+    return;
+  }
+  const [jointA, jointR] = [joint!, jointAlone!];
 
   // every pair stacked alone: accuracy on the pair's two skills (is it the number of adapters, or any two?)
   const pairOf = (set: readonly LoraAdapter[], i: number, j: number): [number, number] => {
@@ -400,31 +476,7 @@ export async function runSkillsBench(): Promise<void> {
       }
     }
   }
-  // routing: where the router sends prompts, everyday prompts answered as the base, its cost
-  skills.forEach((s, i) => {
-    emit({
-      bench: 'skills', metric: `${s}_router_sends_to_own_adapter`, unit: 'fraction', ours: toOwn[i], peer: 1, peer_name: 'every prompt to its own adapter', higher_is_better: true,
-      note: `prompt router, layer ${router.layer}, τ ${tau.toFixed(3)}; to the base ${pct(toBase(skillRoutes[i]))} %`,
-    });
-  });
-  emit({
-    bench: 'skills', metric: 'router_sends_general_prompts_to_base', unit: 'fraction', ours: toBase(generalRoutes), peer: 1, peer_name: 'every general prompt to the base', higher_is_better: true,
-    note: `${heldGeneral.length} held-out general prompts; τ is the ${ROUTE_DEFAULTS.quantile} quantile of ${calibration.length} other general prompts' nearest distance`,
-  });
-  for (const [metric, ours, arrowSame, what] of [
-    ['routed_general_prompts_same_reply_as_base', routedGeneralSame, (a: (typeof arrowRows)[number]) => a.generalSame, `${heldGeneral.length} held-out general chats (user turns)`],
-    ['routed_everyday_prompts_same_reply_as_base', routedEverydaySame, (a: (typeof arrowRows)[number]) => a.everydaySame, `the ${EVERYDAY.length} everyday prompts`],
-  ] as const) {
-    emit({ bench: 'skills', metric, unit: 'fraction', ours, peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `prompt router; ${what}, greedy, up to 8 tokens` });
-    for (const a of arrowRows) {
-      emit({ bench: 'skills', metric: metric.replace('routed', a.name), unit: 'fraction', ours: arrowSame(a), peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `${what}, greedy, up to 8 tokens` });
-    }
-  }
-  emit({
-    bench: 'skills', metric: 'router_added_latency_per_request', unit: 'ms', ours: mean(routeMs), peer: mean(fullMs), peer_name: 'one full-depth base forward over the same prompt',
-    ratio: mean(routeMs) / mean(fullMs), higher_is_better: false,
-    note: `mean over ${routeMs.length} prompts (median ${quantileOf(routeMs, 0.5).toFixed(2)} ms); ${router.layer} of ${model.config.numLayers} blocks; shared machine, noisy`,
-  });
+  const routingLines = routingReport();
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
   const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
   const hijackOf = (reps: readonly string[][], i: number): { byOther: number[]; any: number } =>
@@ -443,20 +495,20 @@ export async function runSkillsBench(): Promise<void> {
     const i = k % n; // the adapter's skill (plain adapters first, then the replay-trained ones)
     const tag = k < n ? '' : '_replay';
     emit({
-      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointAlone, i),
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_answers_other_skills_from_own`, unit: 'fraction', ours: leak(c, i), peer: leak(jointR, i),
       peer_name: 'one adapter trained on all skills', higher_is_better: false,
       note: `replies to the other skills' test prompts that are ${skills[i]} answers, with the ${skills[i]} adapter alone`,
     });
     emit({
-      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointAlone.sameAsBase,
+      bench: 'skills', metric: `${skills[i]}${tag}_adapter_alone_same_reply_as_base_on_everyday_prompts`, unit: 'fraction', ours: c.sameAsBase, peer: jointR.sameAsBase,
       peer_name: 'one adapter trained on all skills', higher_is_better: true, note: `${EVERYDAY.length} prompts outside every skill, greedy, up to 8 tokens`,
     });
     const cells = skills.map((_, j) => (j === i ? '—' : pct(ownShare(c.onSkill[j], i, j))));
-    return `| ${skills[i]}${k < n ? '' : ' + replay'} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointAlone.sameAsBase)}) |`;
+    return `| ${skills[i]}${k < n ? '' : ' + replay'} | ${cells.join(' | ')} | ${pct(ownShare(c.every, i, -1))} | ${pct(c.sameAsBase)} (joint ${pct(jointR.sameAsBase)}) |`;
   });
   const everydayExample = `"${EVERYDAY[3]}" → base ${JSON.stringify(baseEveryday[3].trim())}, ${skills.map((s, i) => `${s} ${JSON.stringify(alone[i].every[3].trim())}`).join(', ')}`;
   // update sizes: median and largest ‖s·B·A‖/‖W‖ over each adapter's modules
-  const sizes = [...adapters, joint].map((a) => {
+  const sizes = [...adapters, jointA].map((a) => {
     const v = [...relativeUpdateNorms(a, model).values()].sort((x, y) => x - y);
     return { name: a.name, median: v[Math.floor(v.length / 2)], max: v[v.length - 1] };
   });
@@ -506,15 +558,7 @@ export async function runSkillsBench(): Promise<void> {
     `|---|${skills.map(() => '---:').join('|')}|---:|`,
     ...variants.map((v) => `| ${v.label} | ${acc.get(v.name)!.map(pct).join(' | ')} | ${['base', 'single', 'replay_single'].includes(v.name) ? '' : keep(v.name, v.ref)} |`),
     '',
-    `Routing: the ${n} adapters kept apart. Prompt router: each adapter signed with ${ROUTE_SIGNED} of its training prompts (mean and spread, and k-means clumps, of the base's hidden state after ${router.layer} of ${model.config.numLayers} blocks, pooled over the prompt's tokens; ${Math.round(signMs)} ms for all ${n}); ` +
-      `a prompt goes to the adapter whose signature is nearest (per-dimension Mahalanobis d²) when d² < τ, else to the base; τ = ${tau.toFixed(3)}, the ${ROUTE_DEFAULTS.quantile} quantile of the nearest d² of ${calibration.length} general prompts (even-numbered user turns of the general chats). ` +
-      `Checked on held-out prompts: the skills' test prompts, ${heldGeneral.length} odd-numbered general user turns, and the ${EVERYDAY.length} everyday prompts. Arrow: PEFT's per-token routing, no signatures. Latency: shared machine, noisy.`,
-    '',
-    `| router | ${skills.map((s) => `${s} prompts to its adapter`).join(' | ')} | general prompts to base | general prompts answered as base | everyday prompts answered as base | added latency per request |`,
-    `|---|${skills.map(() => '---:').join('|')}|---:|---:|---:|---:|`,
-    `| prompt router | ${toOwn.map(pct).join(' | ')} | ${pct(toBase(generalRoutes))} | ${pct(routedGeneralSame)} | ${pct(routedEverydaySame)} | ${mean(routeMs).toFixed(2)} ms (full-depth forward ${mean(fullMs).toFixed(2)} ms) |`,
-    ...arrowRows.map((a) => `| Arrow top_k ${a.topK} | ${skills.map(() => 'per token').join(' | ')} | — | ${pct(a.generalSame)} | ${pct(a.everydaySame)} | in every linear, every token |`),
-    '',
+    ...routingLines,
     'Pairs of adapters stacked alone (accuracy on each of the two skills; own adapter alone in parentheses):',
     '',
     `| pair | first skill | second skill |${replayAdapters.length > 0 ? ' first, replay-trained | second, replay-trained |' : ''}`,
@@ -552,6 +596,6 @@ export async function runSkillsBench(): Promise<void> {
   mkdirSync(dirname(REPORT), { recursive: true });
   writeFileSync(REPORT, table);
   process.stderr.write(`${table}\nskills: Markdown report written to ${REPORT}\n`);
-  for (const a of [...adapters, ...replayAdapters, joint]) a.dispose();
+  for (const a of [...adapters, ...replayAdapters, jointA]) a.dispose();
   model.dispose();
 }
