@@ -21,9 +21,9 @@ interface Family {
   /** does the Jinja text look like this family */
   looks(jinja: string): boolean;
   /** the Go template Ollama runs */
-  go(eos: string): string;
+  go(eos: string, bos: string): string;
   /** what that Go template renders for messages followed by a generation prompt (last message not assistant) */
-  render(messages: readonly ChatMessage[], eos: string): string;
+  render(messages: readonly ChatMessage[], eos: string, bos: string): string;
   stops(eos: string): string[];
 }
 
@@ -49,17 +49,17 @@ const FAMILIES: Record<TemplateFamily, Family> = {
   llama2: {
     looks: (j) => j.includes('[INST]') && j.includes('[/INST]'),
     // The system prompt goes inside the first [INST] block; every user turn after the first opens with <s> again.
-    go: (eos) =>
+    go: (eos, bos) =>
       '{{- $system := "" }}{{- $first := true }}\n{{- range .Messages }}\n' +
       '{{- if eq .Role "system" }}{{ $system = .Content }}\n' +
-      '{{- else if eq .Role "user" }}{{ if not $first }}<s>{{ end }}[INST] {{ if $system }}<<SYS>>\n{{ $system }}\n<</SYS>>\n\n{{ end }}{{ .Content }} [/INST]{{ $system = "" }}{{ $first = false }}\n' +
+      `{{- else if eq .Role "user" }}{{ if not $first }}${bos}{{ end }}[INST] {{ if $system }}<<SYS>>\n{{ $system }}\n<</SYS>>\n\n{{ end }}{{ .Content }} [/INST]{{ $system = "" }}{{ $first = false }}\n` +
       `{{- else if eq .Role "assistant" }} {{ .Content }} ${eos}\n{{- end }}\n{{- end }}`,
-    render: (ms, eos) => {
+    render: (ms, eos, bos) => {
       let out = '', system = '', first = true;
       for (const m of ms) {
         if (m.role === 'system') system = m.content;
         else if (m.role === 'user') {
-          out += `${first ? '' : '<s>'}[INST] ${system !== '' ? `<<SYS>>\n${system}\n<</SYS>>\n\n` : ''}${m.content} [/INST]`;
+          out += `${first ? '' : bos}[INST] ${system !== '' ? `<<SYS>>\n${system}\n<</SYS>>\n\n` : ''}${m.content} [/INST]`;
           system = '';
           first = false;
         } else if (m.role === 'assistant') out += ` ${m.content} ${eos}`;
@@ -114,15 +114,15 @@ export function translateTemplate(jinja: string, bos: string, eos: string): Temp
         return true; // e.g. a template that refuses a system message
       }
       if (bos !== '' && want.startsWith(bos)) want = want.slice(bos.length);
-      return want !== f.render(p, eos);
+      return want !== f.render(p, eos, bos);
     });
-    if (bad === undefined) return { ok: true, value: { family, template: f.go(eos), stops: f.stops(eos) } };
+    if (bad === undefined) return { ok: true, value: { family, template: f.go(eos, bos), stops: f.stops(eos) } };
     misses.push(family);
   }
   return { ok: false, why: `the chat template looks like ${misses.join('/')} but renders differently from Ollama's template for it` };
 }
 
 /** The Go template of a family (for tests and documentation). */
-export function familyTemplate(family: TemplateFamily, eos: string): string {
-  return FAMILIES[family].go(eos);
+export function familyTemplate(family: TemplateFamily, eos: string, bos = ''): string {
+  return FAMILIES[family].go(eos, bos);
 }
