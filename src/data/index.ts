@@ -20,3 +20,13 @@ export { repetitionRatio, textRatio, qualityIssues, filterConversations, type Qu
 export { trainEvalSplit, type SplitOptions, type Split } from './split.js';
 export { mixReplay, MAX_REPLAY_SHARE, type MixResult } from './mix.js';
 export { loadPreferencePairs, parsePreferencePairs, normalizePair, parseHhTranscript, type PreferencePair, type PairFormat, type PairLoadOptions, type PairLoadResult } from './preference.js';
+// `nomoat data`: streaming records (JSONL, Parquet), atomic sinks, statistics, near-dedup, quality rules, decontamination
+export { RECORD_FORMATS, OUTPUT_FORMATS, toRecord, convertRecord, detectRecordFormat, learnedText, contentText, formatProblem, type DataRecord, type RecordFormat, type OutputFormat, type RecordProblem } from './records.js';
+export { readRecords, readJsonl, readParquet, type ReadItem, type ReadOptions } from './stream.js';
+export { openSink, type RecordSink } from './sink.js';
+export { ByteProgress } from './progress.js';
+export { StatsAccumulator, textHistogram, svgHistogram, type DatasetStats } from './stats.js';
+export { wordShingles, jaccardSorted, minhash, optimalParams, falsePositiveProbability, falseNegativeProbability, UnionFind } from './lsh.js';
+export { planDedup, DEFAULT_LSH_WEIGHTS, type DedupConfig, type DedupPlan, type DedupCluster, type TextSource } from './near-dedup.js';
+export { gopherQuality, gopherRepetition, finewebQuality, GOPHER_QUALITY, GOPHER_REPETITION, FINEWEB, type RuleFailure, type GopherQualityOptions, type GopherRepetitionOptions, type FinewebOptions } from './quality.js';
+export { ContaminationIndex, decontamWords, type Contamination, type EvalRef } from './decontam.js';
