@@ -9,7 +9,11 @@
 // llama.cpp's f16 rounding of x is 8× finer and within the parity tolerance without it).
 // Decode-shaped products (M ≤ QINT8_MAX_M) with q8_0/q4_0 weights go the llama.cpp way instead: x is quantized to
 // q8 blocks once and each weight block is dotted with it in integers (kernels_quant.h), QDOT_MAX_M rows at a time;
-// with inference (no gradient recorded) every M does, as in llama.cpp's prefill.
+// with inference (no gradient recorded) every M does, as in llama.cpp's prefill. The other 32-value block types take
+// the same path (llama.cpp's vec_dot_q5_0_q8_0, _q4_1_q8_1, _q5_1_q8_1, _iq4_nl_q8_0): each weight row is repacked
+// exactly into q8_0 blocks (q5_0: q − 16; iq4_nl: the table's int8 levels; q4_1/q5_1: q, same f16 d) and dotted
+// by the q8_0 kernels of every SIMD level; q4_1/q5_1's offsets add Σ_b m_b · s_m,b, s_m,b = d_x · Σ_j q_m,b,j (what
+// ggml's q8_1 blocks carry).
 #include <stdlib.h>
 #include <string.h>
 #include "kernels_quant.h"
@@ -230,6 +234,7 @@ typedef struct {
   int failed;
   const int8_t *xq; // the int8 path: x quantized, [M, K] values and [M, K / QK] scales
   const float *xd;
+  const float *xs;  // q4_1/q5_1: [M, K / QK] block sums d_x · Σ_j q_j, else NULL
   const quant_kernels_t *qk;
 } quant_ctx;
 
@@ -305,39 +310,111 @@ static int quant_threads(long M, long N, long K, long units) {
   return threads < 1 ? 1 : (int)threads;
 }
 
-// The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) for a range of weight rows n; each output is one
-// thread's, whatever the thread count.
+// Types the int8 path takes: q8_0/q4_0 in the kernels' own formats, the others repacked row by row (repack_q8_0)
+static int int8_path(quant_type q) {
+  return q == Q_Q8_0 || q == Q_Q4_0 || q == Q_Q5_0 || q == Q_Q4_1 || q == Q_Q5_1 || q == Q_IQ4_NL;
+}
+static int has_min(quant_type q) { return q == Q_Q4_1 || q == Q_Q5_1; }
+
+// One weight row of nb blocks as q8_0 blocks (f16 d copied, 32 int8), exactly: the value of block b is then
+// d · dst_b,j (+ mins[b] for q4_1/q5_1, f32 of the block's f16 m)
+static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst, float *mins) {
+  long bb = quant_block_bytes(q);
+  for (long b = 0; b < nb; b++) {
+    const uint8_t *s = row + b * bb;
+    uint8_t *d = dst + b * 34;
+    int8_t *w = (int8_t *)(d + 2);
+    int v[32];
+    d[0] = s[0];
+    d[1] = s[1];
+    switch (q) {
+      case Q_Q5_0:
+        five_bit(s + 2, s + 6, v);
+        for (int j = 0; j < 32; j++) w[j] = (int8_t)(v[j] - 16);
+        break;
+      case Q_Q5_1:
+        five_bit(s + 4, s + 8, v);
+        for (int j = 0; j < 32; j++) w[j] = (int8_t)v[j];
+        mins[b] = quant_f16_to_f32(u16_at(s + 2));
+        break;
+      case Q_Q4_1:
+        for (int j = 0; j < 16; j++) {
+          w[j] = (int8_t)(s[4 + j] & 0x0f);
+          w[j + 16] = (int8_t)(s[4 + j] >> 4);
+        }
+        mins[b] = quant_f16_to_f32(u16_at(s + 2));
+        break;
+      case Q_IQ4_NL:
+        for (int j = 0; j < 16; j++) {
+          w[j] = kvalues_iq4nl[s[2 + j] & 0x0f];
+          w[j + 16] = kvalues_iq4nl[s[2 + j] >> 4];
+        }
+        break;
+      default: break; // q8_0/q4_0 are dotted as stored
+    }
+  }
+}
+
+// The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) (+ Σ_b m_b · s_m,b) for a range of weight rows n; each
+// output is one thread's, whatever the thread count.
 static void quant_int8_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
   long lo, hi, nb = c->K / QK;
   pool_range(c->N, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  int native = c->q == Q_Q8_0 || c->q == Q_Q4_0;
+  uint8_t *rp = NULL; // the repacked row and its block offsets (the GEMM slot: this task runs no GEMM, and the
+  float *mins = NULL; // quant slot holds x)
+  if (!native) {
+    mins = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * nb + 34 * (size_t)nb);
+    if (!mins) { c->failed = 1; return; }
+    rp = (uint8_t *)(mins + nb);
+  }
   for (long mt = 0; mt < c->M; mt += QINT8_TILE_M) {
     long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
-    for (long n = lo; n < hi; n++)
+    for (long n = lo; n < hi; n++) {
+      const uint8_t *row = c->w + n * c->row_bytes;
+      if (!native) repack_q8_0(row, c->q, nb, rp, mins);
       for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
         int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
-        c->qk->dot(c->q == Q_Q4_0, c->w + n * c->row_bytes, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
+        c->qk->dot(c->q == Q_Q4_0, native ? row : rp, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
                    c->out + m0 * c->N + n, c->N);
+        if (!c->xs) continue;
+        for (int r = 0; r < rows; r++) {
+          const float *xs = c->xs + (m0 + r) * nb;
+          float corr = 0.0f;
+          for (long b = 0; b < nb; b++) corr += mins[b] * xs[b];
+          c->out[(m0 + r) * c->N + n] += corr;
+        }
       }
+    }
   }
 }
 
-// Quantizes x[M, K] to q8 blocks in the caller's quant scratch (the int8 task takes no scratch of its own) and runs
-// the int8 path. 1 when done, 0 when some x is not finite (the float path then keeps inf/NaN semantics), −1 when
-// out of memory.
+// Quantizes x[M, K] to q8 blocks in the caller's quant scratch (the int8 task keeps its repacked rows in another
+// slot) and runs the int8 path. 1 when done, 0 when some x is not finite (the float path then keeps inf/NaN
+// semantics), −1 when out of memory.
 static int quant_int8(quant_ctx *c) {
   const quant_kernels_t *qk = quant_kernels_current();
   long nb = c->K / QK;
-  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * c->M * nb + (size_t)(c->M * c->K));
+  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * 2 * c->M * nb + (size_t)(c->M * c->K));
   if (!xd) return -1;
-  int8_t *xq = (int8_t *)(xd + c->M * nb);
+  float *xs = xd + c->M * nb;
+  int8_t *xq = (int8_t *)(xs + c->M * nb);
   for (long m = 0; m < c->M; m++)
     if (qk->quantize_row_q8(c->x + m * c->K, c->K, xq + m * c->K, xd + m * nb) != 0) return 0;
+  if (has_min(c->q))
+    for (long i = 0; i < c->M * nb; i++) {
+      int32_t sum = 0;
+      for (int j = 0; j < QK; j++) sum += xq[i * QK + j];
+      xs[i] = xd[i] * (float)sum;
+    }
   c->xq = xq;
   c->xd = xd;
+  c->xs = has_min(c->q) ? xs : NULL;
   c->qk = qk;
   pool_run(quant_int8_task, c, quant_threads(c->M, c->N, c->K, c->N));
-  return 1;
+  return c->failed ? -1 : 1;
 }
 
 // dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
@@ -361,7 +438,7 @@ static void quant_t_task(void *ctx, int t, int parts) {
 int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int inference) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
-  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
+  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL};
   if (q == Q_F16 || q == Q_BF16) {
     if (q == Q_BF16 && inference) {
       float *xr = thread_scratch(SCRATCH_QUANT, sizeof(float) * M * K);
@@ -377,7 +454,7 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
     }
     return 0;
   }
-  if ((M <= QINT8_MAX_M || inference) && (q == Q_Q8_0 || q == Q_Q4_0)) {
+  if ((M <= QINT8_MAX_M || inference) && int8_path(q)) {
     int rc = quant_int8(&c);
     if (rc != 0) return rc < 0 ? -1 : 0;
   }
@@ -394,7 +471,7 @@ int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx
     gemm(dy, w, dx, &p);
     return 0;
   }
-  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL};
+  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL};
   long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
   pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
   return c.failed ? -1 : 0;

@@ -1,6 +1,6 @@
 // Conformance cases for products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_1/q5_0/q5_1, the
 // k-quants q2_k…q6_k, iq4_nl/iq4_xs).
-// Decode-shaped q8_0/q4_0 products (M ≤ INT8_DOT_MAX_M) quantize x to int8 blocks first, on every backend alike:
+// Decode-shaped q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl products (M ≤ INT8_DOT_MAX_M) quantize x to int8 blocks first, on every backend alike:
 // one value rounded differently moves a result by ~max|x|/127 · |w|, far past the tolerance, so these cases check
 // the rounding bit for bit (ties included) and the integer dots over odd and even block counts. (The fall back to
 // the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
@@ -21,6 +21,8 @@ import { EXACT, maxAbs, type Draw } from './harness.js';
 import { INT8_DOT_MAX_M } from '../reference/quant.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
+/** The int8 path's weights (x quantized to q8 blocks; the rest are repacked into q8_0 blocks natively). */
+const INT8_DTYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'] as const;
 const BYTE_DTYPES: readonly ByteDType[] = [
   'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'iq4_nl', 'iq4_xs',
 ];
@@ -100,7 +102,7 @@ function quantShapes(d: Draw): QuantShape[] {
     const w = randomWeight(d, 'bf16', N, K);
     shapes.push({ dtype: 'bf16', M, N, K, w, wMax: maxAbs(dequantize('bf16', w, N * K)), inference: true });
   }
-  for (const dtype of ['q8_0', 'q4_0'] as const) {
+  for (const dtype of INT8_DTYPES) {
     for (let i = 0; i < 3; i++) { // the int8 path: every M it takes, block counts 3..9 (pairs and a last odd one)
       // the first: one full chunk of the kernels' QDOT_MAX_M = INT8_DOT_MAX_M / 2 rows and a one-row remainder
       const M = i === 0 ? INT8_DOT_MAX_M / 2 + 1 : d.int(1, INT8_DOT_MAX_M);
@@ -169,7 +171,7 @@ function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
 
 export const matmulQuantCases: CaseGenerator = (d) => {
   const cases = quantShapes(d).map((q) => quantCase(q, d.normal(q.M * q.K), ''));
-  for (const dtype of ['q8_0', 'q4_0'] as const) {
+  for (const dtype of INT8_DTYPES) {
     for (const [M, inference] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
       const [N, K] = [17, 32 * 7];
       const w = randomWeight(d, dtype, N, K);

@@ -3,11 +3,13 @@
 // dequantized copy of the whole weight.
 // Decode-shaped products (M ≤ INT8_DOT_MAX_M rows) with q8_0/q4_0 weights compute what native/src/quant.c does
 // there, as llama.cpp does: each x row quantized to q8 blocks (quantizeRowQ8, bit-exact with the C), integer dots
-// per block, the block sums scaled by d_w · d_x and added up.
+// per block, the block sums scaled by d_w · d_x and added up. q5_0, iq4_nl, q4_1 and q5_1 weights do too (llama.cpp's
+// vec_dot_*_q8_0 / _q8_1): their blocks are integers times an f16 d as well, and q4_1/q5_1's offsets m add
+// m · s_x per block, s_x = d_x · Σ_j q_x,j.
 
 import type { Buf } from '../backend.js';
-import { dtypeBytes, type DType } from '../dtype.js';
-import { bf16BitsToF32, dequantize, f16BitsToF32, f32ToBf16Bits } from '../../formats/quant.js';
+import { DTYPES, dtypeBytes, type DType } from '../dtype.js';
+import { bf16BitsToF32, dequantize, f16BitsToF32, f32ToBf16Bits, KVALUES_IQ4NL } from '../../formats/quant.js';
 import { needLength } from './check.js';
 
 type ByteDType = Exclude<DType, 'f32'>;
@@ -22,8 +24,8 @@ function checkShapes(kernel: string, w: Uint8Array, dtype: ByteDType, N: number,
   needLength(kernel, `w (${dtype})`, w, N * dtypeBytes(dtype, K));
 }
 
-/** Up to this many rows of x (or at any M with inference), q8_0/q4_0 products take the int8 path (QINT8_MAX_M in
- *  native/src/quant.c). */
+/** Up to this many rows of x (or at any M with inference), products with these weights take the int8 path
+ *  (QINT8_MAX_M in native/src/quant.c). */
 export const INT8_DOT_MAX_M = 8;
 /** Values per block: q8_0/q4_0 weights and the quantized x rows alike. */
 const QK = 32;
@@ -57,29 +59,54 @@ export function quantizeRowQ8(x: ArrayLike<number>, off: number, K: number, qs: 
   return true;
 }
 
-/** The int8 path's weight block b of one row as integers (q8_0 as stored; q4_0 nibble − 8, low nibbles first) and
- *  its scale. */
-function weightBlock(row: Uint8Array, dtype: 'q8_0' | 'q4_0', b: number, w: Int32Array): number {
-  const o = b * (dtype === 'q8_0' ? 34 : 18);
+/** Weight dtypes of the int8 path: blocks of 32 integers times an f16 d (plus an f16 offset m for q4_1/q5_1). */
+export type Int8DType = 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'iq4_nl';
+const INT8_DTYPES: readonly DType[] = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'];
+
+/** The int8 path's weight block b of one row as integers (q8_0 as stored; q4_0 nibble − 8 and q4_1 nibble, low
+ *  nibbles first; q5_0 q − 16 and q5_1 q; iq4_nl the table's level) and its scale d and offset m (0 without). */
+function weightBlock(row: Uint8Array, dtype: Int8DType, b: number, w: Int32Array): [number, number] {
+  const o = b * DTYPES[dtype].blockBytes;
+  const u16 = (i: number): number => row[o + i] | (row[o + i + 1] << 8);
+  const d = f16BitsToF32(u16(0));
+  if (dtype === 'q5_0' || dtype === 'q5_1') {
+    const h = dtype === 'q5_0' ? o + 2 : o + 4;
+    const qh = (row[h] | (row[h + 1] << 8) | (row[h + 2] << 16) | (row[h + 3] << 24)) >>> 0;
+    const bias = dtype === 'q5_0' ? 16 : 0;
+    for (let j = 0; j < 16; j++) {
+      const byte = row[h + 4 + j];
+      w[j] = ((byte & 0x0f) | (((qh >>> j) << 4) & 0x10)) - bias;
+      w[j + 16] = ((byte >> 4) | ((qh >>> (j + 12)) & 0x10)) - bias;
+    }
+    return [d, dtype === 'q5_1' ? f16BitsToF32(u16(2)) : 0];
+  }
   for (let j = 0; j < 16; j++) {
-    const byte = row[o + 2 + j];
     if (dtype === 'q8_0') {
-      w[j] = (byte << 24) >> 24;
+      w[j] = (row[o + 2 + j] << 24) >> 24;
       w[j + 16] = (row[o + 18 + j] << 24) >> 24;
     } else {
-      w[j] = (byte & 0x0f) - 8;
-      w[j + 16] = (byte >> 4) - 8;
+      const byte = row[o + (dtype === 'q4_1' ? 4 : 2) + j];
+      const [lo, hi] = [byte & 0x0f, byte >> 4];
+      if (dtype === 'q4_0') [w[j], w[j + 16]] = [lo - 8, hi - 8];
+      else if (dtype === 'q4_1') [w[j], w[j + 16]] = [lo, hi];
+      else [w[j], w[j + 16]] = [KVALUES_IQ4NL[lo], KVALUES_IQ4NL[hi]];
     }
   }
-  return f16BitsToF32(row[o] | (row[o + 1] << 8));
+  return [d, dtype === 'q4_1' ? f16BitsToF32(u16(2)) : 0];
 }
 
 /** The int8 path; false (nothing written) when some x is not finite, left to the float path. */
-function matmulQuantInt8(x: Buf, w: Uint8Array, dtype: 'q8_0' | 'q4_0', out: Buf, M: number, N: number, K: number): boolean {
+function matmulQuantInt8(x: Buf, w: Uint8Array, dtype: Int8DType, out: Buf, M: number, N: number, K: number): boolean {
   const nb = K / QK;
   const qs = new Int8Array(M * K);
   const d = new Float32Array(M * nb);
   for (let m = 0; m < M; m++) if (!quantizeRowQ8(x, m * K, K, qs.subarray(m * K), d.subarray(m * nb))) return false;
+  const s = new Float32Array(M * nb); // block sums d_x · Σ q (float32, as the C)
+  for (let i = 0; i < M * nb; i++) {
+    let sum = 0;
+    for (let j = 0; j < QK; j++) sum += qs[i * QK + j];
+    s[i] = d[i] * sum;
+  }
   const rowBytes = dtypeBytes(dtype, K);
   const wb = new Int32Array(QK);
   const acc = new Float64Array(M);
@@ -87,11 +114,11 @@ function matmulQuantInt8(x: Buf, w: Uint8Array, dtype: 'q8_0' | 'q4_0', out: Buf
     const row = w.subarray(n * rowBytes, (n + 1) * rowBytes);
     acc.fill(0);
     for (let b = 0; b < nb; b++) {
-      const dw = weightBlock(row, dtype, b, wb);
+      const [dw, mw] = weightBlock(row, dtype, b, wb);
       for (let m = 0; m < M; m++) {
         let isum = 0; // exact: |Σ| ≤ 32 · 128 · 127
         for (let j = 0; j < QK; j++) isum += wb[j] * qs[m * K + b * QK + j];
-        acc[m] += f32(dw * d[m * nb + b]) * isum;
+        acc[m] += f32(dw * d[m * nb + b]) * isum + mw * s[m * nb + b];
       }
     }
     for (let m = 0; m < M; m++) out[m * N + n] = acc[m];
@@ -101,14 +128,14 @@ function matmulQuantInt8(x: Buf, w: Uint8Array, dtype: 'q8_0' | 'q4_0', out: Buf
 
 /**
  * out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ:  out[m, n] = Σ_k x[m, k] · w[n, k]  (written). For M ≤ INT8_DOT_MAX_M
- * (any M with inference) and q8_0/q4_0 weights, x is quantized first (matmulQuantInt8), as the native backend and
+ * (any M with inference) and int8-path weights (q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl), x is quantized first (matmulQuantInt8), as the native backend and
  * llama.cpp do; with inference and bf16 weights, x is rounded to bf16 first (llama.cpp's vec_dot_type).
  */
 export function matmulQuant(x: Buf, w: Uint8Array, dtype: ByteDType, out: Buf, M: number, N: number, K: number, inference = false): void {
   checkShapes('matmulQuant', w, dtype, N, K);
   needLength('matmulQuant', 'x', x, M * K);
   needLength('matmulQuant', 'out', out, M * N);
-  if ((M <= INT8_DOT_MAX_M || inference) && (dtype === 'q8_0' || dtype === 'q4_0') && matmulQuantInt8(x, w, dtype, out, M, N, K)) return;
+  if ((M <= INT8_DOT_MAX_M || inference) && INT8_DTYPES.includes(dtype) && matmulQuantInt8(x, w, dtype as Int8DType, out, M, N, K)) return;
   if (dtype === 'bf16' && inference) x = Float32Array.from(x.subarray(0, M * K), (v) => bf16BitsToF32(f32ToBf16Bits(v)));
   for (let n = 0; n < N; n++) {
     const wn = weightRow(w, dtype, n, K);
