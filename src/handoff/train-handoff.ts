@@ -11,6 +11,7 @@
 //   DIR/base/                               the base as a Hugging Face folder, when it was a GGUF file
 //   DIR/init_adapter/                       --init-adapter, as a PEFT folder
 
+import { existsSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { Conversation } from '../data/types.js';
 import type { LoraAdapter } from '../lora/adapter.js';
@@ -90,6 +91,7 @@ export function handoffSettings(o: TrainHandoffOptions, rows: { train: number; e
 export function writeTrainHandoff(o: TrainHandoffOptions): TrainHandoffResult {
   const template = o.template ?? o.tokenizer.chatTemplate;
   if (template === null) throw new Error(`${o.loaded.path}: the tokenizer has no chat template; pass --chat-template FILE`);
+  if (existsSync(o.dir)) throw new Error(`${o.dir} exists; give --handoff a new folder (a hand-off is never written over another)`);
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
   const rowsOf = (cs: readonly Conversation[]): number => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, template)), o.mode, o.seqLen, padId).rows.length;
   const rows = { train: rowsOf(o.train), eval: rowsOf(o.eval) };
