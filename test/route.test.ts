@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { noGrad, tidy } from '../src/engine/index.js';
 import {
-  ArrowRouter, LoraAdapter, PromptRouter, loadAdapter, loadLibrary, parseRecipe, promptFeatures, readPromptFile, routePrompt, saveGgufLora, savePeftAdapter,
+  ArrowRouter, LoraAdapter, PromptRouter, loadAdapter, loadLibrary, parseRecipe, parseSignature, promptFeatures, readPromptFile, routePrompt, saveGgufLora, savePeftAdapter,
   saveSignature, signPrompts, signaturePath,
 } from '../src/lora/index.js';
 import { saveGguf } from '../src/models/convert.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
 import { randomModel, testConfig, tinyTokenizer } from './cli-model.js';
+import { skillExamples, skillJsonl, writeTinyHfModel } from './finetune-cli-model.js';
 import { randomize } from './lora-helpers.js';
 import { maxDiff, nomoat, ok } from './stack-helpers.js';
 
@@ -194,4 +195,26 @@ test('bad input: adapters of different bases, an unsigned adapter, an empty prom
   assert.match(s.stderr, /empty\.txt: no prompts/);
   assert.match(nomoat(['generate', '-m', L.base, '-p', 'hi', '--route', 'prompt']).stderr, /--route and its options need --library DIR/);
   model.dispose();
+});
+
+test('finetune signs what it writes: the same signature beside the PEFT folder and the GGUF file, ready for --library', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nomoat-route-ft-'));
+  const model = join(dir, 'model');
+  mkdirSync(model);
+  writeTinyHfModel(model);
+  const data = join(dir, 'data.jsonl');
+  writeFileSync(data, skillJsonl(skillExamples(24)));
+  const lib = join(dir, 'lib');
+  mkdirSync(lib);
+  const out = join(lib, 'skill');
+  ok(['finetune', data, '-o', out, '--steps', '2', '-m', model, '--batch', '2', '-c', '48', '--progress', 'none', '-t', '1']);
+  const folder = readFileSync(join(out, 'nomoat_signature.json'), 'utf8');
+  assert.equal(readFileSync(join(out, 'adapter.gguf.signature.json'), 'utf8'), folder);
+  const sig = parseSignature(JSON.parse(folder), 'nomoat_signature.json');
+  assert.ok(sig.prompts >= 2 && sig.components.length >= 1);
+  const { model: m } = loadModel(model);
+  const [entry] = loadLibrary(lib, m, { signatures: true, ...quiet });
+  assert.equal(entry.name, 'skill');
+  entry.adapter.dispose();
+  m.dispose();
 });
