@@ -6,9 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadRecipe } from '../src/lora/recipe.js';
 import { commitOf, etagOf, layOut, readFolder } from './hub-layout.js';
 
 const BIN = join(process.cwd(), 'bin', 'nomoat.js');
@@ -82,4 +83,12 @@ test('offline and not cached: says so and shows the pull line; several matches: 
   const none = nomoat(['generate', '-m', 'hf://nomoat-test/tiny-GGUF', '-p', 'x']);
   assert.equal(none.status, 1);
   assert.match(none.stderr, /3 GGUF files and no single Q4_K_M/);
+});
+
+test('a recipe\'s base may be hf://…: kept as written (adapter paths still resolve against the recipe\'s folder)', () => {
+  const file = join(home, 'recipe.json');
+  writeFileSync(file, JSON.stringify({ base: 'hf://nomoat-test/tiny', adapters: [{ path: 'a', scale: 0.5 }] }));
+  const r = loadRecipe(file);
+  assert.equal(r.base, 'hf://nomoat-test/tiny');
+  assert.equal(r.adapters[0].path, join(home, 'a'));
 });
