@@ -12,13 +12,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/models/load.js';
 import { saveGguf } from '../src/models/convert.js';
 import { readGguf } from '../src/formats/gguf.js';
 import { greedyLlama, greedyOurs, maxProbDiff, useLlamaOracle } from './llama-oracle.js';
-import { testConfig, tinyTokenizer, trainedModel } from './cli-model.js';
+import { randomModel, testConfig, tinyTokenizer, trainedModel } from './cli-model.js';
 import type { LlamaConfig } from '../src/models/config.js';
 
 const THREADS = 1;
@@ -95,3 +96,23 @@ test('llama.cpp-quantized mixes of a SmolLM-135M-shaped model load and give llam
 test('llama.cpp\'s Q2_K / Q3_K_M / Q4_K_M / Q5_K_M mixes of a 256-wide model load and give llama.cpp\'s greedy tokens', { skip: skipQuantizer }, (t) =>
   // two layers: llama-quantize gives the last one more bits, the first the mix's own types
   checkMixes(t, 'wide256', testConfig({ hiddenSize: 256, intermediateSize: 768, numHeads: 4, numKvHeads: 2, headDim: 64, numLayers: 2 }), WIDE256_MIXES));
+
+test('a tensor type nomoat does not read still stops the load with a clear error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nomoat-mixes-'));
+  try {
+    const path = join(dir, 'm.gguf');
+    const model = randomModel();
+    saveGguf(model, tinyTokenizer(), path, { dtype: 'f32' });
+    model.dispose();
+    const bytes = readFileSync(path);
+    // tensor info: name (u64 length + bytes), n_dims u32, dims u64 × 2, then the ggml type u32: f32 (0) → q8_1 (9)
+    const name = Buffer.from('token_embd.weight');
+    const at = bytes.indexOf(name) + name.length + 4 + 16;
+    assert.equal(bytes.readUInt32LE(at), 0);
+    bytes.writeUInt32LE(9, at);
+    writeFileSync(path, bytes);
+    assert.throws(() => loadModel(path), /tensor token_embd\.weight has type q8_1, which nomoat cannot read yet/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -125,17 +125,18 @@ void test('raw bytes for q4_K/q6_K are stored as given and decoded on read', () 
 
 void test('a type we cannot decode parses (dtype null), reads raw, and fails clearly as f32', () => {
   const bytes = encodeGguf({ metadata: [], tensors: [{ name: 'w', dtype: 'q8_0', shape: [32], data: ramp(32) }] });
-  // patch the tensor's ggml type (the u32 after name and dims) from q8_0 (8) to q5_0 (6, 22-byte blocks)
+  // patch the tensor's ggml type (the u32 after name and dims) from q8_0 (8) to q8_1 (9, 40-byte blocks: an
+  // activation type that no GGUF mix writes)
   const typeAt = 4 + 4 + 8 + 8 + (8 + 1) + 4 + 8;
   assert.equal(bytes[typeAt], 8);
-  bytes[typeAt] = 6;
-  const file = readGguf(new MemorySource('q5.gguf', bytes));
+  bytes[typeAt] = 9;
+  const file = readGguf(new MemorySource('q81.gguf', bytes));
   const info = file.tensors[0];
   assert.ok(info);
   assert.equal(info.dtype, null);
-  assert.equal(info.typeName, 'q5_0');
-  assert.equal(readGgufTensor(file, info).length, 22);
-  assert.throws(() => readGgufTensorF32(file, info), /q5\.gguf: tensor 'w'.*q5_0 \(6\) cannot be decoded/);
+  assert.equal(info.typeName, 'q8_1');
+  assert.equal(readGgufTensor(file, info).length, 40);
+  assert.throws(() => readGgufTensorF32(file, info), /q81\.gguf: tensor 'w'.*q8_1 \(9\) cannot be decoded/);
 });
 
 void test('writer rejects bad metadata values and bad tensors before writing', () => {
