@@ -22,7 +22,8 @@ export const command = defineCommand({
     'Q4_K_M. Files go to $HF_HUB_CACHE (or $HF_HOME/hub, default ~/.cache/huggingface/hub) in huggingface_hub\'s layout,\n' +
     'shared with Transformers. Interrupted downloads resume. Prints the local path on stdout.\n' +
     'Environment: HF_TOKEN (private or gated repositories), HF_ENDPOINT (a mirror), HF_HUB_OFFLINE=1 (no network).\n' +
-    'Every -m MODEL also takes hf://… and pulls it on first use.',
+    'Every -m MODEL also takes hf://… and pulls it on first use; after that the cached copy is used without asking the\n' +
+    'Hub (run `nomoat pull` again to update to the newest commit).',
   flags: FLAGS,
   positionals: [{ name: 'model', help: 'hf://OWNER/REPO, hf://OWNER/REPO:Q4_K_M or hf://OWNER/REPO:FILE.gguf (@REV after REPO for a branch, tag or commit)' }],
   examples: [
