@@ -10,7 +10,7 @@
 // A runtime scale other than 1 is folded into lora_alpha (alpha·s / r = s·alpha / r: exact) for the engines that have no
 // per-adapter scale (vLLM, PEFT, Ollama); llama.cpp gets it as --lora-scaled. What each engine refuses: engine-rules.ts.
 
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { noGrad, tidy } from '../engine/index.js';
 import { LoraAdapter } from '../lora/adapter.js';
 import { saveGgufLora } from '../lora/gguf.js';
@@ -103,7 +103,7 @@ function writeHfExport(o: ExportOptions, adapters: readonly ExportAdapter[], dir
   saveHfFolder(o.model, o.tokenizer, join(dir, 'base'), { dtype });
   files.push('base/config.json', 'base/model.safetensors', 'base/generation_config.json');
   if (o.tokenizer !== null) files.push('base/tokenizer.json', 'base/tokenizer_config.json');
-  const baseName = o.baseName ?? join(o.out, 'base');
+  const baseName = o.baseName ?? resolve(o.out, 'base');
   for (const a of adapters) {
     savePeftAdapter(a.adapter, join(dir, 'adapters', a.name), { baseModelNameOrPath: baseName, dtype });
     files.push(`adapters/${a.name}/adapter_config.json`, `adapters/${a.name}/adapter_model.safetensors`);
