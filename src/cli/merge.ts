@@ -9,6 +9,7 @@ import type { LlamaModel } from '../models/llama.js';
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, loadForCli, setThreads } from './common.js';
+import { DISTILL_MERGE_FLAGS, distillMergeCommand } from './merge-distill.js';
 import { INPUT_FLAGS, checkOutput, combineRecipe, describe, loadAdapters, resolveInputs, stackToFile } from './stack.js';
 
 const FORMATS = ['model', 'peft', 'gguf'] as const;
@@ -21,6 +22,7 @@ const FLAGS = {
   unmerge: { kind: 'boolean', help: 'subtract the adapters from -m MODEL, a model they were merged into (last first)' },
   force: { kind: 'boolean', help: 'overwrite OUT if it exists' },
   ...INPUT_FLAGS,
+  ...DISTILL_MERGE_FLAGS,
 } as const satisfies FlagSpecs;
 
 /** auto: the precision the base's 2-D weights have (bf16 stays bf16, q8_0 stays q8_0; types nomoat cannot write,
@@ -56,11 +58,19 @@ export const command = defineCommand({
     'nomoat merge -m ./base-hf --lora ./math --lora-scaled ./style 0.5 -o ./merged-hf --outtype f16',
     'nomoat merge stack.json --method dare_ties --density 0.5 --merge-seed 1 -o ./dare-merged',
     'nomoat merge stack.json --format gguf --method svd -o combined-lora.gguf',
+    'nomoat merge --lora ./math --lora ./style -m base.gguf --method distill --prompts math.jsonl --prompts style.txt -o ./fused',
     'nomoat merge stack.json --unmerge -m merged.gguf -o restored.gguf --outtype f32',
   ],
-  run({ flags: f, positionals: [recipePath] }) {
+  async run({ flags: f, positionals: [recipePath] }) {
     const out = f.output;
     if (out === undefined) throw new UsageError('missing -o OUT');
+    if (f.method === 'distill') {
+      const recipe = resolveInputs(recipePath, { ...f, method: undefined });
+      checkOutput(out, f.force);
+      setThreads(f.threads);
+      return distillMergeCommand(recipe, out, f);
+    }
+    if (f.prompts.length > 0) throw new UsageError('--prompts is for --method distill');
     const format = f.format ?? 'model';
     if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be ${FORMATS.join(', ')}; got ${JSON.stringify(format)}`);
     const want = f.outtype ?? 'auto';

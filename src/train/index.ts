@@ -14,3 +14,4 @@ export { distill, distillObjective, scoreRows, lastReplyStart, DISTILL_DEFAULTS,
 export { distillLoss, bucketDivergence, sparseTopK, DIVERGENCES, DIVERGENCE_DEFAULTS, type Divergence, type DivergenceConfig, type SparseTeacher } from './distill-loss.js';
 export { TeacherCache, writeTeacherCache, readCacheHeader, tokenizerFingerprint, filesFingerprint, rowsFingerprint, type CacheHeader } from './distill-cache.js';
 export { parseStudentShape, checkStudentConfig, spacedLayers, weightsFromTeacher, randomStudentWeights, saveStudentFolder } from './distill-student.js';
+export { distillMerge, checkDistillMerge, greedyReplies, DISTILL_MERGE_DEFAULTS, type DistillMergeOptions, type DistillMergeResult } from './distill-merge.js';
