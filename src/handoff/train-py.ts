@@ -255,9 +255,9 @@ def main():
     trainer.train()
     if eval_convs:
         print(json.dumps(trainer.evaluate()), file=sys.stderr)
+    adapter_dir = out_dir / "adapter"
+    trainer.save_model(str(adapter_dir))  # every process: ZeRO-3 and FSDP gather the sharded adapter here
     if trainer.is_world_process_zero():
-        adapter_dir = out_dir / "adapter"
-        trainer.model.save_pretrained(str(adapter_dir))
         # the base fingerprint nomoat recorded, so that nomoat import can check the adapter comes back to its base
         conf_path = adapter_dir / "adapter_config.json"
         conf = json.loads(conf_path.read_text(encoding="utf-8"))
