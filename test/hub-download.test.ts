@@ -129,3 +129,20 @@ test('401 without a token and 404 for an unknown repository or file say what to 
   assert.match(firstUse.stderr, /the download failed/);
   assert.ok(!existsSync(join(home, 'hub', 'models--org--tiny', 'refs')));
 });
+
+test('two pulls at once fetch each blob once; a lock left by a dead process is taken over', async () => {
+  const home = join(tmp, 'home4');
+  const env = { HF_HOME: home, HF_ENDPOINT: hub.url, HF_TOKEN: TOKEN };
+  const locks = join(home, 'hub', '.locks', 'models--org--tiny-GGUF');
+  mkdirSync(locks, { recursive: true });
+  const lock = join(locks, `${sha256(gguf)}.nomoat.lock`);
+  writeFileSync(lock, '999999999'); // above any pid_max: its owner is gone
+  hub.log.length = 0;
+  const [a, b] = await Promise.all([1, 2].map(() => nomoat(['pull', 'hf://org/tiny-GGUF:Q8_0', '-q'], env)));
+  assert.equal(a.status, 0, a.stderr);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.deepEqual(readFileSync(a.stdout.trim()), gguf);
+  assert.equal(hub.log.filter((l) => l.server === 'cdn' && l.method === 'GET').length, 1);
+  assert.ok(!existsSync(lock));
+});

@@ -8,8 +8,8 @@
 // Xet-stored blobs by the ETag huggingface_hub uses, and whose WebBlob hides whether a Range was honoured (206).
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { HubApiError, modelInfo } from '@huggingface/hub';
 import { hubCacheDir, hubEndpoint, hubOffline, hubToken, linkSnapshotFile, repoFolder, writeRef } from './cache.js';
 import { ProgressBar, formatBytes } from './progress.js';
@@ -127,6 +127,45 @@ async function fetchInto(url: string, headers: Record<string, string>, incomplet
   return got;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One downloader per blob across processes (two commands started at once on a new hf:// model): an exclusive lock
+ * file holding the owner's pid, where huggingface_hub keeps its locks (<cache>/.locks/models--OWNER--REPO/), under a
+ * name of its own (Python's filelock leaves its empty `<etag>.lock` files behind). A lock whose owner died is taken over.
+ */
+async function lockBlob(folder: string, etag: string): Promise<() => void> {
+  const path = join(dirname(folder), '.locks', basename(folder), `${etag}.nomoat.lock`);
+  mkdirSync(dirname(path), { recursive: true });
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(path, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    // no pid yet: its owner is between creating and writing the file, unless that was long ago (it died there)
+    const stale = Number.isInteger(pid) && pid > 0 ? !alive(pid) : Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) > 10_000;
+    if (stale) rmSync(path, { force: true });
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Fetches one file of the repository at `commit` into the cache (blob + snapshot link); returns bytes downloaded. */
 async function pullFile(folder: string, repo: string, commit: string, file: string, o: Required<Omit<PullOptions, 'cacheDir' | 'token'>> & { token?: string }, spec: string): Promise<number> {
   const pointer = join(folder, 'snapshots', commit, ...file.split('/'));
@@ -137,11 +176,22 @@ async function pullFile(folder: string, repo: string, commit: string, file: stri
   const m = await fileMeta(url, headers, spec, file);
   if (m.commit !== null && m.commit !== commit) throw new Error(`${spec}: ${file}: the Hub answered for commit ${m.commit}, not ${commit}; run the pull again`);
   const blob = join(folder, 'blobs', m.etag);
-  if (existsSync(blob) && statSync(blob).size === m.size) {
-    linkSnapshotFile(folder, commit, file, m.etag);
-    o.log(`${file}: already in the cache (${formatBytes(m.size)})`);
-    return 0;
+  const release = await lockBlob(folder, m.etag);
+  try {
+    if (existsSync(blob) && statSync(blob).size === m.size) {
+      linkSnapshotFile(folder, commit, file, m.etag);
+      o.log(`${file}: already in the cache (${formatBytes(m.size)})`);
+      return 0;
+    }
+    return await fetchBlob(folder, commit, file, blob, m, url, headers, o, spec);
+  } finally {
+    release();
   }
+}
+
+/** Downloads blob `m` (resuming its .incomplete), checks it, renames it into place and links the snapshot file. */
+async function fetchBlob(folder: string, commit: string, file: string, blob: string, m: FileMeta, url: string, headers: Record<string, string>,
+  o: { progress: boolean; attempts: number; log: (l: string) => void }, spec: string): Promise<number> {
   mkdirSync(join(folder, 'blobs'), { recursive: true });
   const incomplete = `${blob}.incomplete`;
   // A signed CDN URL takes no token (file_download.py drops authorization when the host changes).
