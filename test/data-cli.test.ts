@@ -185,3 +185,13 @@ test('nomoat data lists its subcommands', () => {
   assert.equal(r.status, 0);
   for (const sub of ['stats', 'validate', 'convert', 'split', 'mix', 'dedup', 'filter', 'decontaminate']) assert.match(r.stdout, new RegExp(`\\n  data ${sub} `));
 });
+
+test('stats --tokenizer counts tokens with a model\'s tokenizer', () => {
+  writeFileSync(p('tok.jsonl'), jsonl(chat('Once upon a time', 'there was a cat.')));
+  const r = nomoat('stats', 'tok.jsonl', '--tokenizer', join(process.cwd(), 'assets', 'default-model'), '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { lengthUnit: string; tokens: { total: number }; characters: { total: number } };
+  assert.equal(s.lengthUnit, 'tokens');
+  assert.ok(s.tokens.total > 3 && s.tokens.total < s.characters.total, JSON.stringify(s.tokens));
+});
+
