@@ -26,9 +26,15 @@
 // skill, the router's accuracy (skill prompts sent to their own adapter, general prompts to none), everyday prompts
 // answered as the base answers them (ROUTE_GENERAL odd-numbered general user turns, held out from calibration, and
 // the 12 EVERYDAY prompts), and the router's added latency per request (one partial base forward).
+//
+// Distilled merge (issue 14): the four adapters distilled into ONE new adapter (rank DM_RANK ≤ 32;
+// src/train/distill-merge.ts): each adapter answers an even sample of its skill's training prompts (no answers kept),
+// the base answers even-numbered general user turns, and the new adapter learns those teachers' distributions.
+// Measured as the routed library is (accuracy per skill, general and everyday prompts answered as the base), with
+// its time (replies + teachers + training); it runs in NOMOAT_SKILLS_ONLY=routing too.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/engine/index.js';
@@ -45,7 +51,7 @@ import { generateTokens } from '../src/models/generate.js';
 import type { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
 import { renderChat, type Tokenizer } from '../src/tokenizer/index.js';
-import { conversationExample, finetune } from '../src/train/index.js';
+import { conversationExample, distillMerge, finetune } from '../src/train/index.js';
 import { emit } from './common.js';
 
 const QUICK = process.env.NOMOAT_SKILLS_QUICK === '1';
@@ -109,6 +115,11 @@ const ROUTE_GENERAL = QUICK ? 24 : 120;
 const ROUTE_SIGNED = 128;
 /** general prompts the prompt router's threshold is calibrated on (even-numbered user turns), as the CLI reads at most */
 const ROUTE_CALIBRATION = 256;
+/** distilled merge: rank of the new adapter, prompts per skill and general prompts it learns from, its updates */
+const DM_RANK = 32;
+const DM_PROMPTS = QUICK ? 16 : 160;
+const DM_GENERAL = QUICK ? 16 : 160;
+const DM_STEPS = envInt('NOMOAT_SKILLS_DM_STEPS', QUICK ? 5 : 400);
 
 interface Variant {
   name: string;
@@ -206,7 +217,9 @@ export async function runSkillsBench(): Promise<void> {
 
   // ---- one adapter per skill, and one on all skills together (same examples, same number of updates in all) -----
   const adapters: LoraAdapter[] = [];
+  const ta = performance.now();
   for (const [i, s] of skills.entries()) adapters.push(await train(s, data[i].train.map((e) => skillConversation(e)), SKILL_STEPS, SEED + i));
+  const adaptersSeconds = (performance.now() - ta) / 1000; // the distilled merge's time is reported against it
   // interleaved so that every batch mixes skills, as a single fine-tune on the union would see them
   const mixed = data[0].train.flatMap((_, k) => data.map((d) => skillConversation(d.train[k])));
   const joint = ONLY_ROUTING ? null : await train('all skills', mixed, SKILL_STEPS * n, SEED + n);
@@ -338,6 +351,47 @@ export async function runSkillsBench(): Promise<void> {
   }
   log(`routing measured (${((performance.now() - tr) / 1000).toFixed(0)} s)`);
 
+  // ---- distilled merge: one new adapter learning each adapter's replies to its prompts, the base's elsewhere ------
+  const dmPrompts = data.map((d) => evenSample(d.train.map((e) => e.prompt), DM_PROMPTS));
+  const dmGeneral = evenSample(generalPrompts.filter((_, k) => k % 2 === 0), DM_GENERAL);
+  const dm = await distillMerge({
+    model, tokenizer, adapters: adapters.map((adapter) => ({ adapter, scale: 1 })), prompts: dmPrompts, general: dmGeneral,
+    lora: { r: DM_RANK, loraAlpha: 2 * DM_RANK, targetModules: 'all-linear' }, replyTokens: 24, seqLen: MAX_SEQ, batchSize: BATCH, seed: SEED,
+    cachePath: join(tmpdir(), `nomoat-skills-dm-${process.pid}.bin`),
+    train: { steps: DM_STEPS, lr: LR, warmupSteps: Math.min(10, Math.floor(DM_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
+  });
+  const dmSeconds = dm.seconds.replies + dm.seconds.cache + dm.seconds.train;
+  dm.adapter.attach(model);
+  const dmReps = skills.map((_, i) => replies(model, tokenizer, data[i].test));
+  const dmGeneralSame = same(answer(model, tokenizer, heldGeneral, 8), baseGeneral);
+  const dmEverydaySame = same(answer(model, tokenizer, EVERYDAY, 8), baseEveryday);
+  dm.adapter.detach();
+  dm.adapter.dispose();
+  acc.set('distilled', skills.map((s, i) => scored(s, data[i].test, dmReps[i])));
+  log(`distilled merge: ${acc.get('distilled')!.map(pct).join(' / ')} %, general as base ${pct(dmGeneralSame)} %, everyday as base ${pct(dmEverydaySame)} %, ${dmSeconds.toFixed(0)} s`);
+
+  /** Emits the distilled merge's records beside its accuracy rows and returns its section of the Markdown report. */
+  const distilledReport = (): string[] => {
+    for (const [metric, ours, what] of [
+      ['distilled_general_prompts_same_reply_as_base', dmGeneralSame, `${heldGeneral.length} held-out general chats (user turns)`],
+      ['distilled_everyday_prompts_same_reply_as_base', dmEverydaySame, `the ${EVERYDAY.length} everyday prompts`],
+    ] as const) {
+      emit({ bench: 'skills', metric, unit: 'fraction', ours, peer: 1, peer_name: 'the base itself', higher_is_better: true, note: `distilled merge (rank ${DM_RANK}); ${what}, greedy, up to 8 tokens` });
+    }
+    emit({
+      bench: 'skills', metric: 'distilled_merge_time', unit: 's', ours: dmSeconds, peer: adaptersSeconds, peer_name: `training the ${n} skill adapters`, higher_is_better: false,
+      note: `replies ${dm.seconds.replies.toFixed(0)} s, teachers ${dm.seconds.cache.toFixed(0)} s, ${DM_STEPS} training steps ${dm.seconds.train.toFixed(0)} s`,
+    });
+    return [
+      `Distilled merge: the ${n} adapters distilled into one new adapter (rank ${DM_RANK}, all linear modules; src/train/distill-merge.ts). Each adapter answered ${DM_PROMPTS} of its skill's training prompts greedily (their answers unused), the base answered ${dmGeneral.length} even-numbered general user turns; the new adapter learned those teachers' top-32 distributions (forward KL, ${DM_STEPS} steps × ${BATCH}, lr ${LR}).`,
+      '',
+      '| merge | general prompts answered as base | everyday prompts answered as base | time (replies + teachers + training) |',
+      '|---|---:|---:|---:|',
+      `| distilled merge into one adapter (rank ${DM_RANK}) | ${pct(dmGeneralSame)} | ${pct(dmEverydaySame)} | ${dmSeconds.toFixed(0)} s (${dm.seconds.replies.toFixed(0)} + ${dm.seconds.cache.toFixed(0)} + ${dm.seconds.train.toFixed(0)}) |`,
+      '',
+    ];
+  };
+
   /** Emits the routing records and returns the routing section of the Markdown report. */
   const routingReport = (): string[] => {
     // routing: where the router sends prompts, everyday prompts answered as the base, its cost
@@ -378,8 +432,8 @@ export async function runSkillsBench(): Promise<void> {
     ];
   };
   if (ONLY_ROUTING) {
-    const rows = ['base', 'single', 'routed', ...arrowRows.map((x) => x.name)];
-    const labels: Record<string, string> = { base: 'base (no adapter)', single: 'own adapter alone', routed: `prompt-routed library of the ${n}` };
+    const rows = ['base', 'single', 'routed', ...arrowRows.map((x) => x.name), 'distilled'];
+    const labels: Record<string, string> = { base: 'base (no adapter)', single: 'own adapter alone', routed: `prompt-routed library of the ${n}`, distilled: `distilled merge into one adapter (rank ${DM_RANK})` };
     for (const x of arrowRows) labels[x.name] = `Arrow over the ${n}, per token (top_k ${x.topK}, router_temperature 1)`;
     for (const v of rows.slice(2)) {
       acc.get(v)!.forEach((x, i) => emit({ bench: 'skills', metric: `${skills[i]}_${v}_accuracy`, unit: 'exact_match', ours: x, peer: single[i], peer_name: 'single adapter', ratio: single[i] > 0 ? x / single[i] : x > 0 ? 1 : 0, higher_is_better: true }));
@@ -398,6 +452,7 @@ export async function runSkillsBench(): Promise<void> {
       ...rows.map((v) => `| ${labels[v]} | ${acc.get(v)!.map(pct).join(' | ')} | ${v === 'base' || v === 'single' ? '' : kept(v)} |`),
       '',
       ...routingReport(),
+      ...distilledReport(),
     ].join('\n');
     mkdirSync(dirname(ROUTING_REPORT), { recursive: true });
     writeFileSync(ROUTING_REPORT, report);
@@ -448,6 +503,7 @@ export async function runSkillsBench(): Promise<void> {
     ...COMBINATION_TYPES.map((m) => ({ name: m, label: m })),
     { name: 'routed', label: `prompt-routed library of the ${n} (one adapter or none per prompt)` },
     ...arrowRows.map((a) => ({ name: a.name, label: `Arrow over the ${n}, per token (top_k ${a.topK}, router_temperature 1)` })),
+    { name: 'distilled', label: `distilled merge into one adapter (rank ${DM_RANK})` },
   ];
   for (const v of variants) {
     const ref = acc.get(v.ref ?? 'single')!;
@@ -476,7 +532,7 @@ export async function runSkillsBench(): Promise<void> {
       }
     }
   }
-  const routingLines = routingReport();
+  const routingLines = [...routingReport(), ...distilledReport()];
   // hijacked replies: in the stack, and with the skill's own adapter alone (the peer)
   const others = (i: number): number[] => skills.flatMap((_, j) => (j === i ? [] : [j]));
   const hijackOf = (reps: readonly string[][], i: number): { byOther: number[]; any: number } =>
