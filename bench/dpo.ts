@@ -7,7 +7,7 @@
 // right answer, rejected = its own wrong greedy reply (the errors DPO should push down). =mixed: every prompt, the
 // rejected reply being the SFT model's mistake when it makes one, else a near-miss: a number off by one (add-digit,
 // counting), the word itself or another word's opposite (opposites), another animal's sound (animal-sounds).
-// Held-out pairs are made the same way from the test prompts (which training never shows) for the reward accuracy.
+// Held-out pairs (always the mixed kind, one per test prompt: training never shows them) give the reward accuracy.
 //
 // Lines: held-out exact match of SFT+DPO (ours) vs SFT alone (peer "sft-only"); the same against SFT continued for
 // as many steps on the chosen replies alone (peer "sft-continued": the RPO term is such an NLL, so this separates the
