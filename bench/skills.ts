@@ -118,7 +118,7 @@ const ROUTE_CALIBRATION = 256;
 /** distilled merge: rank of the new adapter, prompts per skill and general prompts it learns from, its updates */
 const DM_RANK = 32;
 const DM_PROMPTS = QUICK ? 16 : 160;
-const DM_GENERAL = QUICK ? 16 : 160;
+const DM_GENERAL = envInt('NOMOAT_SKILLS_DM_GENERAL', QUICK ? 16 : 160);
 const DM_STEPS = envInt('NOMOAT_SKILLS_DM_STEPS', QUICK ? 5 : 400);
 
 interface Variant {
