@@ -19,7 +19,7 @@ import type { Tokenizer } from '../tokenizer/types.js';
 import { batchesOf, collate, IGNORE_INDEX, Loader, type Batch, type Row } from './batching.js';
 import { concatTeachers, rowsFingerprint, TeacherCache, tokenizerFingerprint, writeTeacherCache, type CacheHeader } from './distill-cache.js';
 import { checkDivergence, DIVERGENCE_DEFAULTS, distillLoss, sparseTopK, type DivergenceConfig, type SparseTeacher } from './distill-loss.js';
-import { conversationExample, finetuneRows } from './finetune.js';
+import { conversationExample, dropoutStream, finetuneRows } from './finetune.js';
 import { Trainer, type Stateful, type TrainConfig, type TrainerHooks, type TrainResult } from './trainer.js';
 import type { NamedParam, Objective } from './types.js';
 
@@ -185,18 +185,6 @@ export function distillObjective(cache: TeacherCache, c: DistillLossOptions): Ob
   };
 }
 
-/** Replays the LoRA dropout seeds after a resume (one per module per training forward), as finetune does. */
-function dropoutSeeds(adapter: LoraAdapter, trainer: () => Trainer): Stateful {
-  return {
-    key: 'lora_dropout_seeds',
-    save: () => (adapter.dropout > 0 ? trainer().forwardCount * adapter.modules.size : 0),
-    restore: (s) => {
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new Error(`resume: lora_dropout_seeds must be a count, got ${JSON.stringify(s)}`);
-      for (let i = 0; i < s; i++) adapter.nextSeed();
-    },
-  };
-}
-
 /** Trains the student on the teacher's distributions; writes nothing but the Trainer's files (the caller saves). */
 export async function distill(o: DistillOptions): Promise<DistillResult> {
   const { student, adapter } = o;
@@ -271,7 +259,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
     },
   };
   const data = { train: loader, eval: batchesOf(all.slice(train.rows.length), o.batchSize, padId) };
-  const stateful = adapter !== undefined ? [draws, dropoutSeeds(adapter, () => trainer)] : [draws];
+  const stateful = adapter !== undefined ? [draws, dropoutStream(adapter, () => trainer)] : [draws];
   const trainer: Trainer = new Trainer(student, params, data, o.train, { onStep: o.onStep, objective: distillObjective(cache, loss), stateful });
   const wasTraining = adapter?.training ?? false;
   if (adapter !== undefined) adapter.training = true;
