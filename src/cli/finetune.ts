@@ -103,7 +103,13 @@ function writeAdapter(o: Pick<TrainAdapterOptions, 'loaded' | 'tokenizer' | 'con
   savePeftAdapter(adapter, out, { baseModelNameOrPath: o.loaded.path });
   const gguf = join(out, 'adapter.gguf');
   saveGgufLora(adapter, gguf, { name });
-  signTrainedAdapter(o.loaded.model, o.tokenizer, trained, [out, gguf]); // for routing (--library); beside the files, not in them
+  // The routing signature (--library), beside the files, not in them. The adapter is already written: a data set too
+  // small to sign (fewer than 2 prompts) costs the signature, not the run.
+  try {
+    signTrainedAdapter(o.loaded.model, o.tokenizer, trained, [out, gguf]);
+  } catch (e) {
+    process.stderr.write(`nomoat finetune: no routing signature written (${e instanceof Error ? e.message : String(e)}); sign it later with \`nomoat adapter sign ${out} --prompts FILE\`\n`);
+  }
   return gguf;
 }
 
