@@ -41,6 +41,17 @@ export interface LoadResult {
 /** One raw record before parsing: JSONL line text, an already-parsed JSON array element, or a read error. */
 type RawRecord = { where: string; text: string } | { where: string; value: unknown } | { where: string; error: string };
 
+/** A raw record's JSON value, or what is wrong with it (its reading error, or the JSON parser's). */
+export function recordValue(r: { text: string } | { value: unknown } | { error: string }): { value: unknown } | { error: string } {
+  if ('error' in r) return r;
+  if (!('text' in r)) return r;
+  try {
+    return { value: JSON.parse(r.text) as unknown };
+  } catch (e) {
+    return { error: `invalid JSON (${(e as Error).message})` };
+  }
+}
+
 /** Collects records one at a time: detects the format, normalizes, validates, and keeps or reports each. */
 class Collector {
   private format: DataFormat | null;
@@ -60,15 +71,9 @@ class Collector {
 
   add(r: RawRecord): void {
     const bad = (message: string): void => void this.problems.push({ where: r.where, message });
-    if ('error' in r) return bad(r.error);
-    let value: unknown;
-    if ('text' in r) {
-      try {
-        value = JSON.parse(r.text);
-      } catch (e) {
-        return bad(`invalid JSON (${(e as Error).message})`);
-      }
-    } else value = r.value;
+    const v = recordValue(r);
+    if ('error' in v) return bad(v.error);
+    const value = v.value;
     const seen = detectFormat(value);
     if (this.format === null) {
       if (seen === null) return bad('cannot tell the format: expected a "messages", "conversations" or "instruction" field');

@@ -13,6 +13,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
+import { recordValue } from './load.js';
 import { LineSplitter, type LineOptions, type LineRecord } from './lines.js';
 import type { Message, Role } from './types.js';
 import { validateConversation } from './validate.js';
@@ -168,16 +169,9 @@ class PairCollector {
 
   add(where: string, r: { text: string } | { value: unknown } | { error: string }): void {
     const bad = (message: string): void => void this.out.skipped.push({ where, message });
-    if ('error' in r) return bad(r.error);
-    let value: unknown;
-    if ('text' in r) {
-      try {
-        value = JSON.parse(r.text);
-      } catch (e) {
-        return bad(`invalid JSON (${(e as Error).message})`);
-      }
-    } else value = r.value;
-    const n = normalizePair(value);
+    const v = recordValue(r);
+    if ('error' in v) return bad(v.error);
+    const n = normalizePair(v.value);
     if (!n.ok) return bad(n.error);
     this.out.pairs.push(n.pair);
     this.out.sources.push(where);
