@@ -21,7 +21,7 @@ import {
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, loadForCli, requireTokenizer, setThreads, THREAD_FLAG } from './common.js';
-import { defaultModelOr, LORA_TRAIN_FLAGS, loraFrom, parseProgress, readData } from './finetune.js';
+import { defaultModelOr, LORA_TRAIN_FLAGS, loraFrom, OPTIMIZER_FLAGS, parseProgress, readData } from './finetune.js';
 import { readRecipeFlag } from './recipe.js';
 
 const FLAGS = {
@@ -47,19 +47,9 @@ const FLAGS = {
   'gen-max': { kind: 'int', metavar: 'N', help: 'on-policy reply length cap (tokens)', default: DISTILL_DEFAULTS.genMaxTokens },
   'teacher-cache': { kind: 'string', metavar: 'FILE', help: 'the teacher\'s top-k cache (built when absent, refused when stale)', default: 'OUT/teacher-topk.bin' },
   ...LORA_TRAIN_FLAGS,
-  lr: { kind: 'number', metavar: 'LR', help: 'peak learning rate', default: 5e-4 },
-  epochs: { kind: 'number', metavar: 'N', help: 'passes over the training data (default 1 unless --steps)' },
-  steps: { kind: 'int', metavar: 'N', help: 'optimizer updates (instead of --epochs)' },
+  ...OPTIMIZER_FLAGS,
   batch: { kind: 'int', short: 'b', metavar: 'N', help: 'conversations per micro-batch', default: 4 },
   'seq-len': { kind: 'int', short: 'c', metavar: 'N', help: 'tokens per conversation (longer ones are cut)', default: 'min(512, model context)' },
-  'grad-accum': { kind: 'int', metavar: 'N', help: 'micro-batches per update', default: 1 },
-  warmup: { kind: 'int', metavar: 'N', help: 'warmup updates', default: 0 },
-  schedule: { kind: 'string', metavar: 'S', help: 'constant|constant_with_warmup|linear|cosine', default: 'cosine' },
-  'weight-decay': { kind: 'number', metavar: 'W', help: 'AdamW decoupled weight decay', default: 0 },
-  'eval-split': { kind: 'number', metavar: 'F', help: 'fraction of DATA held out for evaluation', default: 0.05 },
-  'eval-every': { kind: 'int', metavar: 'N', help: 'evaluate every N updates (and at the end)', default: 0 },
-  'save-every': { kind: 'int', metavar: 'N', help: 'checkpoint every N updates (also at the end and on Ctrl-C)', default: 0 },
-  resume: { kind: 'boolean', help: 'continue from the newest checkpoint in the output folder' },
   seed: { kind: 'int', short: 's', metavar: 'N', help: 'seed of the student init, split, data order, on-policy draws and sampling', default: 0 },
   'chat-template': { kind: 'string', metavar: 'FILE', help: 'a Jinja chat template (default: the tokenizer\'s)' },
   progress: { kind: 'string', metavar: 'MODE', help: 'auto|bar|lines|none', default: 'auto' },

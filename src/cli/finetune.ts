@@ -141,6 +141,21 @@ export const LORA_TRAIN_FLAGS = {
   dropout: { kind: 'number', metavar: 'P', help: 'LoRA dropout while training', default: 0 },
 } as const satisfies FlagSpecs;
 
+/** The optimizer, schedule, evaluation and checkpoint flags every training command shares (finetune, distill). */
+export const OPTIMIZER_FLAGS = {
+  lr: { kind: 'number', metavar: 'LR', help: 'peak learning rate', default: 5e-4 },
+  epochs: { kind: 'number', metavar: 'N', help: 'passes over the training data (default 1 unless --steps)' },
+  steps: { kind: 'int', metavar: 'N', help: 'optimizer updates (instead of --epochs)' },
+  'grad-accum': { kind: 'int', metavar: 'N', help: 'micro-batches per update', default: 1 },
+  warmup: { kind: 'int', metavar: 'N', help: 'warmup updates', default: 0 },
+  schedule: { kind: 'string', metavar: 'S', help: 'constant|constant_with_warmup|linear|cosine', default: 'cosine' },
+  'weight-decay': { kind: 'number', metavar: 'W', help: 'AdamW decoupled weight decay', default: 0 },
+  'eval-split': { kind: 'number', metavar: 'F', help: 'fraction of DATA held out for evaluation', default: 0.05 },
+  'eval-every': { kind: 'int', metavar: 'N', help: 'evaluate every N updates (and at the end)', default: 0 },
+  'save-every': { kind: 'int', metavar: 'N', help: 'checkpoint every N updates (also at the end and on Ctrl-C)', default: 0 },
+  resume: { kind: 'boolean', help: 'continue from the newest checkpoint in the output folder' },
+} as const satisfies FlagSpecs;
+
 export function loraFrom(f: FlagValues<typeof LORA_TRAIN_FLAGS>, defaults: { targets: string; r: number; alpha: number }): Partial<LoraConfig> {
   const c = { targetModules: parseTargets(f['target-modules'] ?? defaults.targets), r: f.rank ?? defaults.r, loraAlpha: f.alpha ?? defaults.alpha, loraDropout: f.dropout ?? 0 };
   if (!Number.isInteger(c.r) || c.r < 1) throw new UsageError(`-r must be a positive integer, got ${c.r}`);
@@ -163,20 +178,10 @@ const FLAGS = {
   replay: { kind: 'string', metavar: 'FILE', help: 'general conversations mixed into training against forgetting (same formats as DATA)' },
   'replay-share': { kind: 'number', metavar: 'F', help: `share of the training conversations drawn from --replay, in [0, ${MAX_REPLAY_SHARE}]`, default: 0.5 },
   ...LORA_TRAIN_FLAGS,
-  lr: { kind: 'number', metavar: 'LR', help: 'peak learning rate', default: 5e-4 },
-  epochs: { kind: 'number', metavar: 'N', help: 'passes over the training data (default 1 unless --steps)' },
-  steps: { kind: 'int', metavar: 'N', help: 'optimizer updates (instead of --epochs)' },
+  ...OPTIMIZER_FLAGS,
   batch: { kind: 'int', short: 'b', metavar: 'N', help: 'rows per micro-batch (dpo: pairs, two rows each)', default: 4 },
   'seq-len': { kind: 'int', short: 'c', metavar: 'N', help: 'tokens per row', default: 'min(512, model context)' },
-  'grad-accum': { kind: 'int', metavar: 'N', help: 'micro-batches per update', default: 1 },
   packing: { kind: 'string', metavar: 'MODE', help: 'packed (conversations fill whole rows) or padded (one per row)', default: 'packed' },
-  warmup: { kind: 'int', metavar: 'N', help: 'warmup updates', default: 0 },
-  schedule: { kind: 'string', metavar: 'S', help: 'constant|constant_with_warmup|linear|cosine', default: 'cosine' },
-  'weight-decay': { kind: 'number', metavar: 'W', help: 'AdamW decoupled weight decay', default: 0 },
-  'eval-split': { kind: 'number', metavar: 'F', help: 'fraction of DATA held out for evaluation', default: 0.05 },
-  'eval-every': { kind: 'int', metavar: 'N', help: 'evaluate every N updates (and at the end)', default: 0 },
-  'save-every': { kind: 'int', metavar: 'N', help: 'checkpoint every N updates (also at the end and on Ctrl-C)', default: 0 },
-  resume: { kind: 'boolean', help: 'continue from the newest checkpoint in the output folder' },
   seed: { kind: 'int', short: 's', metavar: 'N', help: 'seed of the adapter init, dropout, split and data order', default: 0 },
   'chat-template': { kind: 'string', metavar: 'FILE', help: 'a Jinja chat template (default: the tokenizer\'s)' },
   'init-adapter': { kind: 'string', metavar: 'DIR', help: 'continue training this adapter (PEFT folder or .gguf) instead of a fresh one; with dpo it is also the reference' },
