@@ -21,7 +21,7 @@ import {
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, loadForCli, requireTokenizer, setThreads, THREAD_FLAG } from './common.js';
-import { defaultModelOr, LORA_TRAIN_FLAGS, loraFrom, OPTIMIZER_FLAGS, parseProgress, readData } from './finetune.js';
+import { defaultModelOr, LORA_TRAIN_FLAGS, loraFrom, OPTIMIZER_FLAGS, tryUsage, parseProgress, readData } from './finetune.js';
 import { readRecipeFlag } from './recipe.js';
 
 const FLAGS = {
@@ -60,14 +60,6 @@ const FLAGS = {
 function definingFiles(path: string): string[] {
   if (!existsSync(path) || !statSync(path).isDirectory()) return [path];
   return ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json'].map((f) => join(path, f)).filter((f) => existsSync(f));
-}
-
-function usage<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
 }
 
 export const command = defineCommand({
@@ -119,7 +111,7 @@ export const command = defineCommand({
     if (genMax < 1) throw new UsageError(`--gen-max must be positive, got ${genMax}`);
     const init = f['student-init'] ?? 'teacher';
     if (init !== 'teacher' && init !== 'random') throw new UsageError(`--student-init must be teacher or random, got ${init}`);
-    const schedule = usage(() => parseScheduleKind(f.schedule ?? 'cosine'));
+    const schedule = tryUsage(() => parseScheduleKind(f.schedule ?? 'cosine'));
     const progress = parseProgress(f.progress);
     const evalSplit = f['eval-split'] ?? 0.05;
     if (!(evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be in [0, 1), got ${evalSplit}`);
@@ -179,13 +171,13 @@ export const command = defineCommand({
           throw new CliError(`${p}: ${e instanceof Error ? e.message : String(e)}`);
         }
       } else {
-        sc = usage(() => parseStudentShape(f['student-shape'] ?? '', tc));
+        sc = tryUsage(() => parseStudentShape(f['student-shape'] ?? '', tc));
       }
       let weights;
       if (init === 'teacher') {
-        const pick = f['student-layers'] !== undefined ? f['student-layers'].split(',').map((x) => Number(x.trim())) : usage(() => spacedLayers(sc.numLayers, tc.numLayers));
+        const pick = f['student-layers'] !== undefined ? f['student-layers'].split(',').map((x) => Number(x.trim())) : tryUsage(() => spacedLayers(sc.numLayers, tc.numLayers));
         if (pick.some((x) => !Number.isInteger(x))) throw new UsageError(`--student-layers takes comma-separated layer indices, got ${f['student-layers']}`);
-        weights = usage(() => weightsFromTeacher(teacherNow!.model, sc, pick, teacherNow!.stack));
+        weights = tryUsage(() => weightsFromTeacher(teacherNow!.model, sc, pick, teacherNow!.stack));
         describe = `a ${sc.numLayers}-layer student (C ${sc.hiddenSize}, MLP ${sc.intermediateSize}; ${(paramCount(sc) / 1e6).toFixed(2)}M parameters) from teacher layers ${pick.join(',')}`;
       } else {
         weights = randomStudentWeights(sc, seed);

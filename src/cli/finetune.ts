@@ -468,7 +468,8 @@ export const command = defineCommand({
   },
 });
 
-function tryUsage<T>(f: () => T): T {
+/** Runs f, turning what it throws into a usage error (exit status 2): for parsers of flag values. */
+export function tryUsage<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
