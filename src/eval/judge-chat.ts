@@ -72,6 +72,13 @@ export interface EndpointOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An OpenAI-compatible chat completions endpoint (OpenAI, vLLM, llama.cpp's server, `nomoat serve`…). */
+/** Sampled decoding for one request (best-of-n in `data synth`); absent, a request decodes at temperature 0. */
+export interface EndpointSampling {
+  temperature: number;
+  top_p?: number;
+  seed: number;
+}
+
 export class EndpointChat implements ChatBackend {
   readonly name: string;
   private readonly endpoint: string;
@@ -81,8 +88,8 @@ export class EndpointChat implements ChatBackend {
     this.endpoint = `${o.url.replace(/\/+$/, '')}/chat/completions`;
   }
 
-  async complete(messages: readonly ChatMessage[], maxTokens: number): Promise<string> {
-    const body = JSON.stringify({ model: this.o.model, messages: messages.map((m) => ({ role: m.role, content: m.content })), temperature: 0, max_tokens: maxTokens });
+  async complete(messages: readonly ChatMessage[], maxTokens: number, sampling?: EndpointSampling): Promise<string> {
+    const body = JSON.stringify({ model: this.o.model, messages: messages.map((m) => ({ role: m.role, content: m.content })), temperature: 0, max_tokens: maxTokens, ...sampling });
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     if (this.o.apiKey !== undefined && this.o.apiKey !== '') headers.Authorization = `Bearer ${this.o.apiKey}`;
     const retries = this.o.retries ?? 5;
