@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dtypeBytes, getBackend, noGrad, Rng, Tensor, tidy } from '../src/engine/index.js';
-import { f32ToF16Bits } from '../src/formats/quant.js';
+import { f32ToF16Bits } from '../src/engine/quant/index.js';
 import { KVCache } from '../src/models/kvcache.js';
 import { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { noGrad, tidy } from '../src/engine/index.js';
 import { readGguf, readGgufTensor } from '../src/formats/gguf.js';
 import { hfToGgufName } from '../src/formats/names.js';
-import { encodeBf16, tensorValues } from '../src/formats/quant.js';
+import { encodeBf16, tensorValues } from '../src/engine/quant/index.js';
 import { openSafetensorsModel, readSafetensorsBytes } from '../src/formats/safetensors.js';
 import { quantizeGguf, saveGguf, saveHfFolder, tensorOutType, type OutType } from '../src/models/convert.js';
 import type { LlamaModel } from '../src/models/llama.js';

@@ -14,7 +14,7 @@ export interface DTypeInfo {
 
 // q8_0: f16 scale + 32 int8. q4_0: f16 scale + 16 bytes of nibbles. q4_k: 256-element super-blocks of
 // 2×f16 + 12 bytes scales + 128 bytes nibbles. q6_k: 128 ql + 64 qh + 16 scales + f16 d. The others (q4_1, q5_0,
-// q5_1, q2_k, q3_k, q5_k, iq4_nl, iq4_xs): read from llama.cpp's mixes; layouts in formats/quant.ts.
+// q5_1, q2_k, q3_k, q5_k, iq4_nl, iq4_xs): read from llama.cpp's mixes; layouts in engine/quant/legacy.ts.
 export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
   f32: { blockSize: 1, blockBytes: 4 },
   f16: { blockSize: 1, blockBytes: 2 },

@@ -4,7 +4,7 @@
 
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAX_NAME_BYTES, GGUF_TYPE_ARRAY, GGML_TYPE_OF, ggufTypeId, ggufTypeName } from './gguf-types.js';
 import type { GgufKV, GgufScalar, GgufScalarType } from './gguf-types.js';
-import { isWritableDType, quantize } from './quant.js';
+import { isWritableDType, quantize } from '../engine/quant/index.js';
 import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
 import { ByteWriter, collect, writeFileAtomic, type Sink } from './writer.js';
 

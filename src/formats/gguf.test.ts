@@ -8,7 +8,7 @@ import { emitGguf, encodeGguf, writeGguf, type GgufTensorSpec } from './gguf-wri
 import { findGgufTensor, readGguf, readGgufTensor, readGgufTensorF32 } from './gguf.js';
 import type { GgufKV } from './gguf-types.js';
 import { MemorySource } from './source.js';
-import { dequantize, quantize } from './quant.js';
+import { dequantize, quantize } from '../engine/quant/index.js';
 
 function ramp(n: number, scale = 0.01): Float32Array {
   const a = new Float32Array(n);

@@ -10,7 +10,7 @@
 
 import type { DType } from '../engine/dtype.js';
 import { ByteReader, FormatError, toSource, type ByteSource } from './source.js';
-import { dequantize } from './quant.js';
+import { dequantize } from '../engine/quant/index.js';
 import {
   GGML_TYPES,
   GGUF_DEFAULT_ALIGNMENT,

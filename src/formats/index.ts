@@ -20,7 +20,7 @@ export {
   dequantize,
   isWritableDType,
   type WritableDType,
-} from './quant.js';
+} from '../engine/quant/index.js';
 export {
   GGML_TYPES,
   GGML_TYPE_OF,

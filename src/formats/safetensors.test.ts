@@ -14,7 +14,7 @@ import {
   writeSafetensors,
 } from './safetensors.js';
 import { MemorySource } from './source.js';
-import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './quant.js';
+import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from '../engine/quant/index.js';
 
 const vals = (n: number, k = 1): Float32Array => Float32Array.from({ length: n }, (_, i) => (i - n / 2) * 0.125 * k);
 

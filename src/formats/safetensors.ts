@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteReader, decodeUtf8, FormatError, toSource, type ByteSource } from './source.js';
-import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './quant.js';
+import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from '../engine/quant/index.js';
 import { bytesFromF32, f32FromBytes } from './source.js';
 import { collect, writeFileAtomic, type Sink } from './writer.js';
 

@@ -13,7 +13,7 @@ import type { DType } from '../engine/dtype.js';
 import { noGrad, tidy } from '../engine/context.js';
 import { matmul } from '../engine/ops/index.js';
 import { Tensor } from '../engine/tensor.js';
-import { dequantize, isWritableDType, quantize, tensorValues } from '../formats/quant.js';
+import { dequantize, isWritableDType, quantize, tensorValues } from '../engine/quant/index.js';
 import type { Linear } from '../models/linear.js';
 import type { LlamaModel } from '../models/llama.js';
 import type { LoraAdapter } from './adapter.js';

@@ -2,7 +2,7 @@
 // updates add up the way the skills bench hopes only while they are small perturbations of the base; this is the
 // number that says whether they are (PEFT adapters on billion-parameter models sit around a few per cent).
 
-import { tensorValues } from '../formats/quant.js';
+import { tensorValues } from '../engine/quant/index.js';
 import type { LlamaModel } from '../models/llama.js';
 import type { LoraAdapter } from './adapter.js';
 import { parseTargetName } from './config.js';

@@ -12,7 +12,7 @@ import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
 import type { GgufKV, GgufScalar, GgufType } from '../formats/gguf-types.js';
 import { GGUF_FILE_TYPE, GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
-import { tensorValues } from '../formats/quant.js';
+import { tensorValues } from '../engine/quant/index.js';
 import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
 import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
 import {

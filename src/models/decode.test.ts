@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { linear, noGrad, scale, Tensor, tidy } from '../engine/index.js';
-import { encodeBf16, encodeF16, quantize } from '../formats/quant.js';
+import { encodeBf16, encodeF16, quantize } from '../engine/quant/index.js';
 import { decodeRows, decodeStep } from './decode.js';
 import { initWeights, tinyConfig } from './init.js';
 import { KVCache } from './kvcache.js';

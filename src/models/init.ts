@@ -2,7 +2,7 @@
 
 import { Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
-import { encodeBf16, encodeF16 } from '../formats/quant.js';
+import { encodeBf16, encodeF16 } from '../engine/quant/index.js';
 import type { LlamaConfig } from './config.js';
 import { LINEAR_MODULES, linearName } from './llama.js';
 

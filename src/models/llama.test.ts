@@ -9,7 +9,7 @@ import { KVCache } from './kvcache.js';
 import { LlamaModel } from './llama.js';
 import { generateTokens } from './generate.js';
 import { Tensor } from '../engine/tensor.js';
-import { dequantize, quantize } from '../formats/quant.js';
+import { dequantize, quantize } from '../engine/quant/index.js';
 
 function close(a: Float32Array, b: Float32Array, tol: number, what: string): void {
   assert.equal(a.length, b.length, what);

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { Tensor } from '../engine/tensor.js';
 import { writeSafetensors } from '../formats/safetensors.js';
-import { tensorValues } from '../formats/quant.js';
+import { tensorValues } from '../engine/quant/index.js';
 import type { LoraAdapter } from '../lora/adapter.js';
 import { configToHf, type LlamaConfig } from '../models/config.js';
 import { initWeights } from '../models/init.js';

@@ -15,7 +15,7 @@
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
-import { dequantize, encodeBf16, encodeF16, f32ToF16Bits } from '../../formats/quant.js';
+import { dequantize, encodeBf16, encodeF16, f32ToF16Bits } from '../quant/index.js';
 import type { Case, CaseGenerator } from './case.js';
 import { EXACT, maxAbs, type Draw } from './harness.js';
 import { INT8_DOT_MAX_M } from '../reference/quant.js';

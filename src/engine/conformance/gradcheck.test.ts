@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { AttentionParams, Buf, RopeMode, UnaryOp } from '../backend.js';
-import { encodeF16 } from '../../formats/quant.js';
+import { encodeF16 } from '../quant/index.js';
 import { ReferenceBackend } from '../reference/index.js';
 import { Rng } from '../rng.js';
 import { checkGradient, dot, type GradCheck } from './gradcheck.js';

@@ -4,7 +4,7 @@
 // activation rounding.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dequantize, quantize } from '../../formats/quant.js';
+import { dequantize, quantize } from '../quant/index.js';
 import { matmulQuant as referenceMatmulQuant } from '../reference/quant.js';
 import { loadNativeAddon, type SimdLevel } from './addon.js';
 import { NativeBackend } from './backend.js';

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getBackend, noGrad, Tensor, tidy } from '../index.js';
-import { encodeBf16, quantize } from '../../formats/quant.js';
+import { encodeBf16, quantize } from '../quant/index.js';
 import { INT8_DOT_MAX_M } from '../reference/quant.js';
 import { qlinear } from './quant.js';
 

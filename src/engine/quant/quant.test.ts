@@ -19,8 +19,8 @@ import {
   quantize,
   quantizeQ4_0,
   quantizeQ8_0,
-} from './quant.js';
-import { dtypeBytes, type DType } from '../engine/dtype.js';
+} from './index.js';
+import { dtypeBytes, type DType } from '../dtype.js';
 
 // Produced by test/fixtures/formats/ggml-golden.c (ggml's quantize_row_*_ref / dequantize_row_* / fp16 macros).
 interface Golden {
@@ -41,7 +41,7 @@ interface Golden {
   special_bf16: string;
 }
 const golden = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/formats/ggml-quant-golden.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../../test/fixtures/formats/ggml-quant-golden.json', import.meta.url), 'utf8'),
 ) as Golden;
 
 const fromBits = (bits: number[]): Float32Array => new Float32Array(new Uint32Array(bits).buffer);
@@ -115,7 +115,7 @@ void test('codecs reject lengths that are not whole blocks or exceed the bytes g
 // Produced by test/fixtures/formats/ggml-dequant-golden.py: ggml's quantize_row_<type>_ref blocks and random blocks
 // with sane scales, dequantized by ggml's dequantize_row_<type> (node-llama-cpp's libggml-base).
 const dequantGolden = JSON.parse(
-  readFileSync(new URL('../../../test/fixtures/formats/ggml-dequant-golden.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../../test/fixtures/formats/ggml-dequant-golden.json', import.meta.url), 'utf8'),
 ) as Record<string, string | number | number[]>;
 
 const READ_ONLY: readonly [string, DType][] = [

@@ -1,5 +1,5 @@
 // Reference products with frozen byte-dtype weights (f16, bf16, ggml q8_0/q4_0/q4_k/q6_k): dequantize one weight
-// row at a time with formats/quant.ts (ggml's block layouts), then plain dot products summed in double. Never a
+// row at a time with engine/quant (ggml's block layouts), then plain dot products summed in double. Never a
 // dequantized copy of the whole weight.
 // Decode-shaped products (M ≤ INT8_DOT_MAX_M rows) with q8_0/q4_0 weights compute what native/src/quant.c does
 // there, as llama.cpp does: each x row quantized to q8 blocks (quantizeRowQ8, bit-exact with the C), integer dots
@@ -9,7 +9,7 @@
 
 import type { Buf } from '../backend.js';
 import { DTYPES, dtypeBytes, type DType } from '../dtype.js';
-import { bf16BitsToF32, dequantize, f16BitsToF32, f32ToBf16Bits, KVALUES_IQ4NL } from '../../formats/quant.js';
+import { bf16BitsToF32, dequantize, f16BitsToF32, f32ToBf16Bits, KVALUES_IQ4NL } from '../quant/index.js';
 import { needLength } from './check.js';
 
 type ByteDType = Exclude<DType, 'f32'>;

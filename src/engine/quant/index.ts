@@ -1,0 +1,89 @@
+// ggml's block quantization formats and half-precision conversions, bit-exact with ggml's reference C code:
+// the engine owns this arithmetic; src/formats only carries the bytes.
+
+import type { DType } from '../dtype.js';
+import type { Tensor } from '../tensor.js';
+import { checkLen, f32FromLeBytes, leBytesFromF32 } from './block.js';
+import { decodeBf16, decodeF16, encodeBf16, encodeF16 } from './half.js';
+import {
+  dequantizeIQ4_NL,
+  dequantizeQ4_0,
+  dequantizeQ4_1,
+  dequantizeQ5_0,
+  dequantizeQ5_1,
+  dequantizeQ8_0,
+  quantizeQ4_0,
+  quantizeQ8_0,
+} from './legacy.js';
+import { dequantizeIQ4_XS, dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K } from './kquants.js';
+
+export * from './half.js';
+export * from './legacy.js';
+export * from './kquants.js';
+
+// ---- by dtype --------------------------------------------------------------------------------------------------
+
+/** Dtypes this project can write (q4_k/q6_k quantization needs ggml's search-based quantizer: not done). */
+export type WritableDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+
+export function isWritableDType(d: DType): d is WritableDType {
+  return d === 'f32' || d === 'f16' || d === 'bf16' || d === 'q8_0' || d === 'q4_0';
+}
+
+/** Encodes f32 values into `dtype` bytes. */
+export function quantize(dtype: WritableDType, src: Float32Array): Uint8Array {
+  switch (dtype) {
+    case 'f32':
+      return leBytesFromF32(src);
+    case 'f16':
+      return encodeF16(src);
+    case 'bf16':
+      return encodeBf16(src);
+    case 'q8_0':
+      return quantizeQ8_0(src);
+    case 'q4_0':
+      return quantizeQ4_0(src);
+  }
+}
+
+/** Decodes n values of `dtype` from bytes (which must hold at least dtypeBytes(dtype, n)). */
+export function dequantize(dtype: DType, bytes: Uint8Array, n: number): Float32Array {
+  switch (dtype) {
+    case 'f32':
+      checkLen('f32', n, 1, n * 4, bytes.length);
+      return f32FromLeBytes(bytes.subarray(0, n * 4));
+    case 'f16':
+      return decodeF16(bytes, n);
+    case 'bf16':
+      return decodeBf16(bytes, n);
+    case 'q8_0':
+      return dequantizeQ8_0(bytes, n);
+    case 'q4_0':
+      return dequantizeQ4_0(bytes, n);
+    case 'q4_1':
+      return dequantizeQ4_1(bytes, n);
+    case 'q5_0':
+      return dequantizeQ5_0(bytes, n);
+    case 'q5_1':
+      return dequantizeQ5_1(bytes, n);
+    case 'q2_k':
+      return dequantizeQ2_K(bytes, n);
+    case 'q3_k':
+      return dequantizeQ3_K(bytes, n);
+    case 'q4_k':
+      return dequantizeQ4_K(bytes, n);
+    case 'q5_k':
+      return dequantizeQ5_K(bytes, n);
+    case 'q6_k':
+      return dequantizeQ6_K(bytes, n);
+    case 'iq4_nl':
+      return dequantizeIQ4_NL(bytes, n);
+    case 'iq4_xs':
+      return dequantizeIQ4_XS(bytes, n);
+  }
+}
+
+/** f32 values of any tensor: a copy of f32 data, or byte dtypes (f16, bf16, ggml blocks) decoded. */
+export function tensorValues(t: Tensor): Float32Array {
+  return t.dtype === 'f32' ? t.toArray() : dequantize(t.dtype, t.bytes, t.size);
+}
