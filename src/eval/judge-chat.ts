@@ -77,6 +77,7 @@ export interface EndpointSampling {
   temperature: number;
   top_p?: number;
   seed: number;
+  stop?: string[];
 }
 
 export class EndpointChat implements ChatBackend {
