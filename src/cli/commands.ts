@@ -38,6 +38,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'data filter', summary: 'drop low-quality records (Gopher, FineWeb, length and turn bounds), --explain why', load: () => import('./data-filter.js') },
   { name: 'export', summary: 'write a model, adapter or recipe for vLLM, llama.cpp, Ollama or Transformers + PEFT, with the command to run it', load: () => import('./export.js') },
   { name: 'import', summary: 'check an adapter or model trained elsewhere against its base and register it in a library folder', load: () => import('./import.js') },
+  { name: 'data synth', summary: 'synthesize instruction data: Self-Instruct from seed tasks, or best-of-n answers to prompts, with provenance', load: () => import('./data-synth.js') },
   { name: 'data decontaminate', summary: 'drop training records sharing a 13-gram with eval sets, with a report', load: () => import('./data-decontaminate.js') },
   { name: 'demo', summary: 'fine-tune the bundled model on four small skills in minutes, offline; before/after', load: () => import('./demo.js') },
 ];
