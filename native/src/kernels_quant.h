@@ -11,7 +11,9 @@
 #ifndef NOMOAT_KERNELS_QUANT_H
 #define NOMOAT_KERNELS_QUANT_H
 #include <stdint.h>
+#include "kernels_kquant.h"
 #include "nomoat.h"
+#include "ops.h"
 
 #define QK 32 // values per block, weights and activations alike
 
@@ -25,6 +27,11 @@ typedef struct {
   // The integer sums are exact; only the float accumulation over blocks rounds.
   void (*dot)(int q4, const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd, int M,
               float *out, long ldo);
+  // K-quants (kernels_kquant.h): out[nsb] ← one weight row of type q (q2_K … q6_K) unpacked
+  void (*kunpack)(quant_type q, const uint8_t *row, long nsb, kq_block *out);
+  // out[m · ldo + r] = the product of unpacked weight row r (its nsb blocks at w + r · nsb) and q8_K row m of x, for
+  // r < R ≤ KQ_MAX_R, m < M ≤ QDOT_MAX_M, in the float order of kernels_kquant.h (folded: q6_K/q3_K offsets)
+  void (*kdot)(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo);
 } quant_kernels_t;
 
 extern const quant_kernels_t quant_kernels_scalar;

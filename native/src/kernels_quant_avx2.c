@@ -3,6 +3,7 @@
 // the int16 sums into 8 int32 lanes (exact: |w| ≤ 128, |x| ≤ 127), converted to float and scaled by d_w · d_x.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 
 #if defined(__clang__)
@@ -94,7 +95,76 @@ static void dot_avx2(int q4, const uint8_t *row, long nb, const int8_t *xq, long
 #undef QKA_CASE
 }
 
-const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2};
+// ---- K-quants (kernels_kquant.h): one group of 32 values per ymm; u unsigned, so maddubs takes it as it is ----
+
+static void kunpack_avx2(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
+
+// acc += one superblock's lanes in kernels_kquant.h's float order (isum, osum: the 8 int32 lanes)
+static inline __m256 kq_acc_avx2(int folded, __m256 acc, __m256i isum, __m256i osum, const kq_block *b, float dx) {
+  __m256 dd = _mm256_set1_ps(b->d * dx);
+  if (folded) return _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, osum))));
+  acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)));
+  return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_set1_ps(b->dmin * dx), _mm256_cvtepi32_ps(osum)));
+}
+
+// RB weight rows × M rows of x (both constant after inlining, so the int32 accumulators stay in registers)
+static inline __attribute__((always_inline)) void kdot_body(int folded, const kq_block *w, long nsb, int RB,
+                                                            const kq_x *x, int M, float *out, long ldo) {
+  __m256 facc[2][QDOT_MAX_M];
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) facc[r][m] = _mm256_setzero_ps();
+  for (long i = 0; i < nsb; i++) {
+    __m256i iacc[2][QDOT_MAX_M];
+    for (int r = 0; r < RB; r++)
+      for (int m = 0; m < M; m++) iacc[r][m] = _mm256_setzero_si256();
+    for (int g = 0; g < 8; g++) {
+      __m256i xg[QDOT_MAX_M];
+      for (int m = 0; m < M; m++) xg[m] = _mm256_loadu_si256((const __m256i *)(x->qs + m * x->K + i * QK_K + 32 * g));
+      for (int r = 0; r < RB; r++) {
+        const kq_block *b = w + r * nsb + i;
+        __m256i u = _mm256_load_si256((const __m256i *)(b->u + 32 * g));
+        __m256i sc = _mm256_load_si256((const __m256i *)b->s[g]);
+        for (int m = 0; m < M; m++)
+          iacc[r][m] = _mm256_add_epi32(iacc[r][m], _mm256_madd_epi16(_mm256_maddubs_epi16(u, xg[m]), sc));
+      }
+    }
+    for (int m = 0; m < M; m++) {
+      __m256i bs = _mm256_loadu_si256((const __m256i *)(x->bsum + m * (x->K / 16) + 16 * i));
+      float dx = x->d[m * nsb + i];
+      for (int r = 0; r < RB; r++) {
+        const kq_block *b = w + r * nsb + i;
+        __m256i osum = _mm256_madd_epi16(bs, _mm256_load_si256((const __m256i *)b->o));
+        facc[r][m] = kq_acc_avx2(folded, facc[r][m], iacc[r][m], osum, b, dx);
+      }
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) out[m * ldo + r] = hsum8(facc[r][m]);
+}
+
+static void kdot_avx2(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
+#define KQ_CASE(F, RB, MM) kdot_body(F, w + r * nsb, nsb, RB, x, MM, out + r, ldo)
+#define KQ_MS(F, RB)                          \
+  switch (M) {                                \
+    case 1: KQ_CASE(F, RB, 1); break;         \
+    case 2: KQ_CASE(F, RB, 2); break;         \
+    case 3: KQ_CASE(F, RB, 3); break;         \
+    default: KQ_CASE(F, RB, 4); break;        \
+  }
+  for (int r = 0; r < R;) {
+    int rb = R - r >= 2 ? 2 : 1;
+    if (folded) {
+      if (rb == 2) KQ_MS(1, 2) else KQ_MS(1, 1)
+    } else {
+      if (rb == 2) KQ_MS(0, 2) else KQ_MS(0, 1)
+    }
+    r += rb;
+  }
+#undef KQ_MS
+#undef KQ_CASE
+}
+
+const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2, kunpack_avx2, kdot_avx2};
 
 #if defined(__clang__)
 #pragma clang attribute pop

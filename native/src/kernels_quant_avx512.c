@@ -3,6 +3,7 @@
 // AVX-512 VNNI. Integer sums are exact, so both give identical results.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 
 #if defined(__clang__)
@@ -51,11 +52,29 @@ static inline __m512i weights2_q4(const uint8_t *b0, const uint8_t *b1) {
   return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
 }
 
+static void kunpack_avx512(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
+
+// K-quants: acc += one superblock's 8 lanes in kernels_kquant.h's float order; the fixed-order sum of the lanes
+static inline __m256 kq_acc_x86(int folded, __m256 acc, __m256i isum, __m256i osum, const kq_block *b, float dx) {
+  __m256 dd = _mm256_set1_ps(b->d * dx);
+  if (folded) return _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, osum))));
+  acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)));
+  return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_set1_ps(b->dmin * dx), _mm256_cvtepi32_ps(osum)));
+}
+static inline float kq_hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 #define QKA_DOT(name) name##_avx512
 #define QKA_DPBUSD(aw, sx) _mm512_madd_epi16(_mm512_maddubs_epi16(aw, sx), _mm512_set1_epi16(1))
+#define QKA_DPWSSD(acc, p, s) _mm512_add_epi32(acc, _mm512_madd_epi16(p, s))
 #include "kernels_quant_avx512.h"
 #undef QKA_DOT
 #undef QKA_DPBUSD
+#undef QKA_DPWSSD
 
 #if defined(__clang__)
 #pragma clang attribute pop
@@ -66,12 +85,16 @@ static inline __m512i weights2_q4(const uint8_t *b0, const uint8_t *b1) {
 
 #define QKA_DOT(name) name##_avx512_vnni
 #define QKA_DPBUSD(aw, sx) _mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx)
+#define QKA_DPWSSD(acc, p, s) _mm512_dpwssd_epi32(acc, p, s)
 #include "kernels_quant_avx512.h"
 #undef QKA_DOT
 #undef QKA_DPBUSD
+#undef QKA_DPWSSD
 
-const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512};
-const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni};
+const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512, kunpack_avx512,
+                                              kdot_avx512};
+const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni,
+                                                   kunpack_avx512, kdot_avx512_vnni};
 
 #if defined(__clang__)
 #pragma clang attribute pop

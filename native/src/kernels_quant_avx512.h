@@ -57,3 +57,64 @@ static void QKA_DOT(dot)(int q4, const uint8_t *row, long nb, const int8_t *xq, 
   }
 #undef QKA_CASE
 }
+
+// ---- K-quants (kernels_kquant.h): two groups of 32 values per zmm; QKA_DPWSSD(acc, p, s) adds the int16 pairs of
+// p · s to acc's int32 lanes (madd + add, or VNNI's vpdpwssd). The lanes of the two groups are added at the end of
+// each superblock (exact), then the float steps are AVX2's.
+
+// RB weight rows × M rows of x (both constant after inlining, so the int32 accumulators stay in registers)
+static inline __attribute__((always_inline)) void QKA_DOT(kbody)(int folded, const kq_block *w, long nsb, int RB,
+                                                                 const kq_x *x, int M, float *out, long ldo) {
+  __m256 facc[KQ_MAX_R][QDOT_MAX_M];
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) facc[r][m] = _mm256_setzero_ps();
+  for (long i = 0; i < nsb; i++) {
+    __m512i iacc[KQ_MAX_R][QDOT_MAX_M];
+    for (int r = 0; r < RB; r++)
+      for (int m = 0; m < M; m++) iacc[r][m] = _mm512_setzero_si512();
+    for (int h = 0; h < 4; h++) {
+      __m512i xg[QDOT_MAX_M];
+      for (int m = 0; m < M; m++) xg[m] = _mm512_loadu_si512((const void *)(x->qs + m * x->K + i * QK_K + 64 * h));
+      for (int r = 0; r < RB; r++) {
+        const kq_block *b = w + r * nsb + i;
+        __m512i u = _mm512_load_si512((const void *)(b->u + 64 * h));
+        __m512i sc = _mm512_load_si512((const void *)b->s[2 * h]);
+        for (int m = 0; m < M; m++) iacc[r][m] = QKA_DPWSSD(iacc[r][m], _mm512_maddubs_epi16(u, xg[m]), sc);
+      }
+    }
+    for (int m = 0; m < M; m++) {
+      __m256i bs = _mm256_loadu_si256((const __m256i *)(x->bsum + m * (x->K / 16) + 16 * i));
+      float dx = x->d[m * nsb + i];
+      for (int r = 0; r < RB; r++) {
+        const kq_block *b = w + r * nsb + i;
+        __m256i osum = _mm256_madd_epi16(bs, _mm256_load_si256((const __m256i *)b->o));
+        __m256i isum = _mm256_add_epi32(_mm512_castsi512_si256(iacc[r][m]), _mm512_extracti64x4_epi64(iacc[r][m], 1));
+        facc[r][m] = kq_acc_x86(folded, facc[r][m], isum, osum, b, dx);
+      }
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) out[m * ldo + r] = kq_hsum8(facc[r][m]);
+}
+
+static void QKA_DOT(kdot)(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
+#define KQ_CASE(F, RB, MM) QKA_DOT(kbody)(F, w + r * nsb, nsb, RB, x, MM, out + r, ldo)
+#define KQ_MS(F, RB)                          \
+  switch (M) {                                \
+    case 1: KQ_CASE(F, RB, 1); break;         \
+    case 2: KQ_CASE(F, RB, 2); break;         \
+    case 3: KQ_CASE(F, RB, 3); break;         \
+    default: KQ_CASE(F, RB, 4); break;        \
+  }
+  for (int r = 0; r < R;) {
+    int rb = R - r >= 4 ? 4 : R - r >= 2 ? 2 : 1;
+    if (folded) {
+      if (rb == 4) KQ_MS(1, 4) else if (rb == 2) KQ_MS(1, 2) else KQ_MS(1, 1)
+    } else {
+      if (rb == 4) KQ_MS(0, 4) else if (rb == 2) KQ_MS(0, 2) else KQ_MS(0, 1)
+    }
+    r += rb;
+  }
+#undef KQ_MS
+#undef KQ_CASE
+}

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -59,7 +60,72 @@ static void dot_scalar(int q4, const uint8_t *row, long nb, const int8_t *xq, lo
   for (int m = 0; m < M; m++) out[m * ldo] = acc[m];
 }
 
-const quant_kernels_t quant_kernels_scalar = {"scalar", quantize_row_q8_scalar, dot_scalar};
+// ---- K-quants (kernels_kquant.h) ----
+
+int quant_quantize_row_q8k(const float *x, long K, int8_t *qs, float *d, int16_t *bsum) {
+  for (long b = 0; b < K / QK_K; b++) {
+    const float *xb = x + b * QK_K;
+    int8_t *q = qs + b * QK_K;
+    float max = 0.0f, amax = 0.0f;
+    for (int j = 0; j < QK_K; j++) {
+      float a = fabsf(xb[j]);
+      if (!(a <= FLT_MAX)) return -1; // inf or NaN
+      if (a > amax) { amax = a; max = xb[j]; }
+    }
+    if (amax == 0.0f) {
+      d[b] = 0.0f;
+      memset(q, 0, QK_K);
+      memset(bsum + b * 16, 0, 16 * sizeof(int16_t));
+      continue;
+    }
+    float iscale = -127.0f / max;
+    if (!(fabsf(iscale) <= FLT_MAX)) return -1; // max below 127 / FLT_MAX
+    for (int j = 0; j < QK_K; j++) {
+      float v = round_even(iscale * xb[j]);
+      q[j] = (int8_t)(v < 127.0f ? v : 127.0f);
+    }
+    for (int i = 0; i < 16; i++) {
+      int sum = 0;
+      for (int j = 0; j < 16; j++) sum += q[16 * i + j];
+      bsum[b * 16 + i] = (int16_t)sum;
+    }
+    d[b] = 1.0f / iscale;
+  }
+  return 0;
+}
+
+static void kunpack_scalar(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
+
+// The 8 lanes of kernels_kquant.h written out: lane l takes the values k with k mod 32 in [4l, 4l + 4)
+static void kdot_scalar(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
+  for (int r = 0; r < R; r++)
+    for (int m = 0; m < M; m++) {
+      const int8_t *qs = x->qs + m * x->K;
+      const int16_t *bs = x->bsum + m * (x->K / 16);
+      const float *xd = x->d + m * nsb;
+      float acc[8] = {0};
+      for (long i = 0; i < nsb; i++) {
+        const kq_block *b = w + r * nsb + i;
+        const int8_t *q = qs + i * QK_K;
+        int32_t isum[8] = {0}, osum[8];
+        for (int g = 0; g < 8; g++)
+          for (int j = 0; j < 32; j++) isum[j >> 2] += b->s[g][j >> 1] * b->u[32 * g + j] * q[32 * g + j];
+        for (int l = 0; l < 8; l++) osum[l] = b->o[2 * l] * bs[16 * i + 2 * l] + b->o[2 * l + 1] * bs[16 * i + 2 * l + 1];
+        float dd = b->d * xd[i], dm = b->dmin * xd[i];
+        for (int l = 0; l < 8; l++) {
+          if (folded) {
+            acc[l] = acc[l] + dd * (float)(isum[l] - osum[l]);
+          } else {
+            acc[l] = acc[l] + dd * (float)isum[l];
+            acc[l] = acc[l] - dm * (float)osum[l];
+          }
+        }
+      }
+      out[m * ldo + r] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    }
+}
+
+const quant_kernels_t quant_kernels_scalar = {"scalar", quantize_row_q8_scalar, dot_scalar, kunpack_scalar, kdot_scalar};
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static void table_build(void) {

@@ -3,6 +3,7 @@
 // Baseline Advanced SIMD only (no dotprod extension), so it runs on any AArch64 CPU.
 #if defined(__aarch64__)
 #include <arm_neon.h>
+#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 
 static int quantize_row_q8_neon(const float *x, long K, int8_t *qs, float *d) {
@@ -78,5 +79,54 @@ static void dot_neon(int q4, const uint8_t *row, long nb, const int8_t *xq, long
 #undef QKA_CASE
 }
 
-const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon};
+// ---- K-quants (kernels_kquant.h): the 8 lanes as two int32x4 (lanes 0-3: the first 16 values of each group of 32,
+// lanes 4-7: the last 16), u ≤ 63 read as int8 for vmull_s8 ----
+
+static void kunpack_neon(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
+
+// 4 int32 lanes, lane t = Σ_{j<4} u[4t + j] · x[4t + j] over 16 values
+static inline int32x4_t kq_dot16(const uint8_t *u, const int8_t *x) {
+  int8x16_t a = vreinterpretq_s8_u8(vld1q_u8(u)), b = vld1q_s8(x);
+  int16x8_t p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b)), p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
+  return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
+}
+
+// acc (lanes 0-3, 4-7) += one superblock in kernels_kquant.h's float order
+static inline void kq_acc_neon(int folded, float32x4_t acc[2], const int32x4_t isum[2], const int32x4_t osum[2],
+                               const kq_block *b, float dx) {
+  float dd = b->d * dx, dm = b->dmin * dx;
+  for (int h = 0; h < 2; h++) {
+    if (folded) {
+      acc[h] = vaddq_f32(acc[h], vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(isum[h], osum[h])), dd));
+    } else {
+      acc[h] = vaddq_f32(acc[h], vmulq_n_f32(vcvtq_f32_s32(isum[h]), dd));
+      acc[h] = vsubq_f32(acc[h], vmulq_n_f32(vcvtq_f32_s32(osum[h]), dm));
+    }
+  }
+}
+
+static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
+  for (int r = 0; r < R; r++)
+    for (int m = 0; m < M; m++) {
+      float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+      for (long i = 0; i < nsb; i++) {
+        const kq_block *b = w + r * nsb + i;
+        const int8_t *q = x->qs + m * x->K + i * QK_K;
+        int32x4_t isum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)}, osum[2];
+        for (int g = 0; g < 8; g++)
+          for (int h = 0; h < 2; h++)
+            isum[h] = vmlaq_n_s32(isum[h], kq_dot16(b->u + 32 * g + 16 * h, q + 32 * g + 16 * h), b->s[g][8 * h]);
+        const int16_t *bs = x->bsum + m * (x->K / 16) + 16 * i;
+        for (int h = 0; h < 2; h++) { // lane t of half h: o · bsum over sub-blocks 8h + 2t, 8h + 2t + 1
+          int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(b->o + 8 * h);
+          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_s16(vget_high_s16(bv), vget_high_s16(ov)));
+        }
+        kq_acc_neon(folded, acc, isum, osum, b, x->d[m * nsb + i]);
+      }
+      float32x4_t s = vaddq_f32(acc[0], acc[1]); // (a0 + a4, a1 + a5, a2 + a6, a3 + a7)
+      out[m * ldo + r] = (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
+    }
+}
+
+const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon};
 #endif

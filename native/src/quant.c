@@ -14,8 +14,13 @@
 // exactly into q8_0 blocks (q5_0: q − 16; iq4_nl: the table's int8 levels; q4_1/q5_1: q, same f16 d) and dotted
 // by the q8_0 kernels of every SIMD level; q4_1/q5_1's offsets add Σ_b m_b · s_m,b, s_m,b = d_x · Σ_j q_m,b,j (what
 // ggml's q8_1 blocks carry).
+// K-quant weights (q2_K … q6_K) take the int8 path under the same conditions, as llama.cpp's vec_dot_q*_K_q8_K:
+// x is quantized to q8_K superblocks (256 values) and each thread unpacks KQ_MAX_R weight rows at a time into L1
+// (kernels_kquant.h), dotted with QDOT_MAX_M rows of x per call, so each loaded x block serves KQ_MAX_R weight rows
+// and each unpacked weight block QDOT_MAX_M rows of x. The backward product (dx = dy·W) keeps the float path.
 #include <stdlib.h>
 #include <string.h>
+#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 #include "ops.h"
 
@@ -236,6 +241,7 @@ typedef struct {
   const float *xd;
   const float *xs;  // q4_1/q5_1: [M, K / QK] block sums d_x · Σ_j q_j, else NULL
   const quant_kernels_t *qk;
+  kq_x xk; // the K-quant int8 path: x as q8_K
 } quant_ctx;
 
 // out[M, N] = x[M, K] · dequant(w)[N, K]ᵀ; thread t takes a range of weight-row panels
@@ -417,6 +423,51 @@ static int quant_int8(quant_ctx *c) {
   return c->failed ? -1 : 1;
 }
 
+static int kint8_path(quant_type q) {
+  return q == Q_Q2_K || q == Q_Q3_K || q == Q_Q4_K || q == Q_Q5_K || q == Q_Q6_K;
+}
+
+// The K-quant int8 path for a range of weight rows: KQ_MAX_R rows unpacked (once per tile of x), then dotted with
+// the tile's rows QDOT_MAX_M at a time. Each output is one thread's, whatever the thread count.
+static void quant_kint8_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long lo, hi, nsb = c->K / QK_K;
+  pool_range(c->N, t, parts, &lo, &hi);
+  if (lo >= hi) return;
+  kq_block *wb = thread_scratch(SCRATCH_GEMM_B, sizeof(kq_block) * KQ_MAX_R * nsb); // GEMM slot: no GEMM here
+  if (!wb) { c->failed = 1; return; }
+  int folded = kq_folded(c->q);
+  for (long mt = 0; mt < c->M; mt += QINT8_TILE_M) {
+    long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
+    for (long n0 = lo; n0 < hi; n0 += KQ_MAX_R) {
+      int R = hi - n0 < KQ_MAX_R ? (int)(hi - n0) : KQ_MAX_R;
+      for (int r = 0; r < R; r++) c->qk->kunpack(c->q, c->w + (n0 + r) * c->row_bytes, nsb, wb + r * nsb);
+      for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
+        int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
+        kq_x xs = {c->xk.qs + m0 * c->K, c->xk.d + m0 * nsb, c->xk.bsum + m0 * (c->K / 16), c->K};
+        c->qk->kdot(folded, wb, nsb, R, &xs, rows, c->out + m0 * c->N + n0, c->N);
+      }
+    }
+  }
+}
+
+// Quantizes x[M, K] to q8_K in the caller's quant scratch and runs the K-quant int8 path; returns as quant_int8.
+static int quant_kint8(quant_ctx *c) {
+  long nsb = c->K / QK_K;
+  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * c->M * nsb + sizeof(int16_t) * (size_t)(c->M * c->K / 16) +
+                                                (size_t)(c->M * c->K));
+  if (!xd) return -1;
+  int16_t *bsum = (int16_t *)(xd + c->M * nsb);
+  int8_t *xq = (int8_t *)(bsum + c->M * c->K / 16);
+  for (long m = 0; m < c->M; m++)
+    if (quant_quantize_row_q8k(c->x + m * c->K, c->K, xq + m * c->K, xd + m * nsb, bsum + m * (c->K / 16)) != 0)
+      return 0;
+  c->xk = (kq_x){xq, xd, bsum, c->K};
+  c->qk = quant_kernels_current();
+  pool_run(quant_kint8_task, c, quant_threads(c->M, c->N, c->K, c->N));
+  return c->failed ? -1 : 1;
+}
+
 // dx[M, K] = dy[M, N] · dequant(w)[N, K]; thread t takes a block-aligned range of K columns of dx
 static void quant_t_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
@@ -438,7 +489,7 @@ static void quant_t_task(void *ctx, int t, int parts) {
 int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int inference) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
-  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL};
+  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}};
   if (q == Q_F16 || q == Q_BF16) {
     if (q == Q_BF16 && inference) {
       float *xr = thread_scratch(SCRATCH_QUANT, sizeof(float) * M * K);
@@ -454,8 +505,8 @@ int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, 
     }
     return 0;
   }
-  if ((M <= QINT8_MAX_M || inference) && int8_path(q)) {
-    int rc = quant_int8(&c);
+  if ((M <= QINT8_MAX_M || inference) && (int8_path(q) || kint8_path(q))) {
+    int rc = int8_path(q) ? quant_int8(&c) : quant_kint8(&c);
     if (rc != 0) return rc < 0 ? -1 : 0;
   }
   if (M <= QSMALL_M) pool_run(quant_small_m_task, &c, quant_threads(M, N, K, N));
@@ -471,7 +522,7 @@ int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx
     gemm(dy, w, dx, &p);
     return 0;
   }
-  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL};
+  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}};
   long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
   pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
   return c.failed ? -1 : 0;

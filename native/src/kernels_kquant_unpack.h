@@ -1,0 +1,134 @@
+// The K-quant unpackers (kernels_kquant.h): one ggml superblock → one kq_block. Plain C written for the
+// vectorizer: every kernels_quant_*.c includes it, so each SIMD level compiles it with its own target (the value
+// loops become a few shifts and masks per 32 bytes there). Layouts (ggml's block_q*_K, bytes from the block start):
+//   q2_K (84):  scales[16] (low nibble s, high nibble o) @0, qs[64] @16, d @80, dmin @82
+//   q3_K (110): hmask[32] @0, qs[64] @32, scales[12] (16 6-bit, −32) @96, d @108
+//   q4_K (144): d @0, dmin @2, scales[12] (8 6-bit s and o per 32 values) @4, qs[128] @16
+//   q5_K (176): d @0, dmin @2, scales[12] @4, qh[32] @16, qs[128] @48
+//   q6_K (210): ql[128] @0, qh[64] @128, scales[16] (int8) @192, d @208
+#ifndef NOMOAT_KERNELS_KQUANT_UNPACK_H
+#define NOMOAT_KERNELS_KQUANT_UNPACK_H
+#include <string.h>
+#include "kernels_kquant.h"
+#include "kernels_quant.h"
+#include "ops.h"
+
+// s[g][i] from the 16 sub-block scales sc[j]
+static inline void kq_spread(kq_block *o, const int *sc) {
+  for (int g = 0; g < 8; g++)
+    for (int i = 0; i < 16; i++) o->s[g][i] = (int16_t)sc[2 * g + (i >> 3)];
+}
+
+// get_scale_min_k4 (q4_K, q5_K): the j-th 6-bit (scale, min) pair of 12 packed bytes
+static inline void kq_scale_min_k4(int j, const uint8_t *sc, int *s, int *m) {
+  if (j < 4) { *s = sc[j] & 63; *m = sc[j + 4] & 63; }
+  else { *s = (sc[j + 4] & 0x0f) | ((sc[j - 4] >> 6) << 4); *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4); }
+}
+
+// q4_K / q5_K (q5 = 1: the 5th bit of value 64i + l is qh[l] bit 2i, of 64i + 32 + l bit 2i + 1)
+static inline void kq_unpack_q45(const uint8_t *b, int q5, kq_block *o) {
+  int sc[16];
+  const uint8_t *qs = b + (q5 ? 48 : 16), *qh = b + 16;
+  for (int i = 0; i < 4; i++) {
+    int s0, m0, s1, m1;
+    kq_scale_min_k4(2 * i, b + 4, &s0, &m0);
+    kq_scale_min_k4(2 * i + 1, b + 4, &s1, &m1);
+    sc[4 * i] = sc[4 * i + 1] = s0;
+    sc[4 * i + 2] = sc[4 * i + 3] = s1;
+    o->o[4 * i] = o->o[4 * i + 1] = (int16_t)m0;
+    o->o[4 * i + 2] = o->o[4 * i + 3] = (int16_t)m1;
+    uint8_t *u = o->u + 64 * i;
+    const uint8_t *q = qs + 32 * i;
+    if (q5) {
+      for (int l = 0; l < 32; l++) {
+        u[l] = (uint8_t)((q[l] & 0x0f) | (((qh[l] >> (2 * i)) & 1) << 4));
+        u[l + 32] = (uint8_t)((q[l] >> 4) | (((qh[l] >> (2 * i + 1)) & 1) << 4));
+      }
+    } else {
+      for (int l = 0; l < 32; l++) {
+        u[l] = q[l] & 0x0f;
+        u[l + 32] = q[l] >> 4;
+      }
+    }
+  }
+  kq_spread(o, sc);
+  o->d = quant_f16(b);
+  o->dmin = quant_f16(b + 2);
+}
+
+// q6_K: value 128h + 32k + l (k < 4, l < 32) is ql's nibble k & 1 of byte 64h + 32(k >> 1) + l with bits 2k, 2k + 1 of
+// qh[32h + l] above it; sub-block j's scale is scales[j]; value = d · s · (u − 32)
+static inline void kq_unpack_q6(const uint8_t *b, kq_block *o) {
+  int sc[16];
+  for (int j = 0; j < 16; j++) {
+    sc[j] = (int8_t)b[192 + j];
+    o->o[j] = (int16_t)(32 * sc[j]);
+  }
+  for (int h = 0; h < 2; h++) {
+    const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+    uint8_t *u = o->u + 128 * h;
+    for (int l = 0; l < 32; l++) {
+      u[l] = (uint8_t)((ql[l] & 0x0f) | ((qh[l] & 3) << 4));
+      u[l + 32] = (uint8_t)((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4));
+      u[l + 64] = (uint8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      u[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+  kq_spread(o, sc);
+  o->d = quant_f16(b + 208);
+  o->dmin = 0.0f;
+}
+
+// q2_K / q3_K: sub-block j = 8n + 2p + h (n < 2 halves of 128, p < 4 bit pairs, h < 2) holds the 2-bit field p of
+// qs[32n + 16h + l]; q3_K adds 4 where hmask[16h + l] has bit 4n + p (value = d · s · (u − 4))
+static inline void kq_unpack_q23(const uint8_t *b, int q3, kq_block *o) {
+  int sc[16];
+  const uint8_t *qs = b + (q3 ? 32 : 16), *hm = b;
+  if (q3) {
+    const uint8_t *sb = b + 96;
+    for (int j = 0; j < 16; j++) {
+      int low = j < 8 ? sb[j] & 0x0f : sb[j - 8] >> 4;
+      sc[j] = (low | (((sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
+      o->o[j] = (int16_t)(4 * sc[j]);
+    }
+  } else {
+    for (int j = 0; j < 16; j++) {
+      sc[j] = b[j] & 0x0f;
+      o->o[j] = (int16_t)(b[j] >> 4);
+    }
+  }
+  for (int n = 0; n < 2; n++)
+    for (int p = 0; p < 4; p++) {
+      uint8_t *u = o->u + 128 * n + 32 * p;
+      const uint8_t *q = qs + 32 * n;
+      if (q3) {
+        for (int l = 0; l < 32; l++)
+          u[l] = (uint8_t)(((q[l] >> (2 * p)) & 3) | (((hm[l] >> (4 * n + p)) & 1) << 2));
+      } else {
+        for (int l = 0; l < 32; l++) u[l] = (uint8_t)((q[l] >> (2 * p)) & 3);
+      }
+    }
+  kq_spread(o, sc);
+  o->d = quant_f16(b + (q3 ? 108 : 80));
+  o->dmin = q3 ? 0.0f : quant_f16(b + 82);
+}
+
+// Whether a K-quant type's offsets are folded into the integers (q6_K, q3_K) rather than scaled by dmin
+static inline int kq_folded(quant_type q) { return q == Q_Q6_K || q == Q_Q3_K; }
+
+// out[nsb] ← the nsb superblocks of one weight row of type q (q2_K … q6_K)
+static inline void kq_unpack_row(quant_type q, const uint8_t *row, long nsb, kq_block *out) {
+  long bb = quant_block_bytes(q);
+  for (long i = 0; i < nsb; i++) {
+    const uint8_t *b = row + i * bb;
+    switch (q) {
+      case Q_Q4_K: kq_unpack_q45(b, 0, out + i); break;
+      case Q_Q5_K: kq_unpack_q45(b, 1, out + i); break;
+      case Q_Q6_K: kq_unpack_q6(b, out + i); break;
+      case Q_Q2_K: kq_unpack_q23(b, 0, out + i); break;
+      default: kq_unpack_q23(b, 1, out + i); break; // Q_Q3_K
+    }
+  }
+}
+
+#endif
