@@ -9,3 +9,6 @@ trap 'rm -rf "$out"' EXIT
 aarch64-linux-gnu-gcc -O3 -std=gnu11 -fno-strict-aliasing -ffp-contract=off -fopenmp-simd -Wall -Wno-unused-function \
   -I"$S" native/check/neon_half.c "$S/kernels_neon.c" "$S/kernels_generic.c" -o "$out/neon_half" -lm -static
 qemu-aarch64 "$out/neon_half"
+aarch64-linux-gnu-gcc -O3 -std=gnu11 -fno-strict-aliasing -ffp-contract=off -fopenmp-simd -Wall -Wno-unused-function \
+  -I"$S" native/check/neon_kquant.c "$S/kernels_quant_neon.c" "$S/kernels_quant_generic.c" -o "$out/neon_kquant" -lm -static
+qemu-aarch64 "$out/neon_kquant"
