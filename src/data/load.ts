@@ -52,58 +52,86 @@ export function recordValue(r: { text: string } | { value: unknown } | { error: 
   }
 }
 
-/** Collects records one at a time: detects the format, normalizes, validates, and keeps or reports each. */
-class Collector {
-  private format: DataFormat | null;
+/**
+ * Checks records one at a time: detects the format (decided by the first record that shows one, then required of
+ * every later one), normalizes and validates. Shared by the in-memory loader below and the file index (record-index.ts), which
+ * checks records when training reads them.
+ */
+export class RecordChecker {
+  private _format: DataFormat | null;
   private decidedAt = '';
+
+  constructor(format: DataFormat | 'auto' = 'auto') {
+    if (format !== 'auto' && !DATA_FORMATS.includes(format)) {
+      throw new Error(`unknown data format "${String(format)}"; expected auto|${DATA_FORMATS.join('|')}`);
+    }
+    this._format = format === 'auto' ? null : format;
+    if (this._format !== null) this.decidedAt = 'the format option';
+  }
+
+  /** The format, once given or decided by a valid record (null before). */
+  get format(): DataFormat | null {
+    return this._format;
+  }
+
+  /** The record's conversation, or what is wrong with it (without its location: `where` only names the decider). */
+  check(r: { where: string } & ({ text: string } | { value: unknown } | { error: string })): { conversation: Conversation } | { error: string } {
+    const v = recordValue(r);
+    if ('error' in v) return v;
+    const value = v.value;
+    const seen = detectFormat(value);
+    if (this._format === null) {
+      if (seen === null) return { error: 'cannot tell the format: expected a "messages", "conversations" or "instruction" field' };
+      this._format = seen;
+      this.decidedAt = r.where;
+    } else if (seen !== null && seen !== this._format) {
+      return { error: `record looks like ${seen} but the file is ${this._format} (decided by ${this.decidedAt})` };
+    }
+    const n = normalizeRecord(value, this._format);
+    if (!n.ok) return { error: n.errors.join('; ') };
+    const errors = validateConversation(n.conversation, n.paths);
+    if (errors.length > 0) return { error: errors.join('; ') };
+    return { conversation: n.conversation };
+  }
+}
+
+/** Collects records one at a time (RecordChecker), keeping the conversations and reporting the bad ones. */
+class Collector {
+  private readonly checker: RecordChecker;
   readonly conversations: Conversation[] = [];
   readonly sources: string[] = [];
   readonly problems: LoadProblem[] = [];
 
   constructor(private readonly file: string, private readonly opts: LoadOptions) {
-    const f = opts.format ?? 'auto';
-    if (f !== 'auto' && !DATA_FORMATS.includes(f)) {
-      throw new Error(`unknown data format "${String(f)}"; expected auto|${DATA_FORMATS.join('|')}`);
-    }
-    this.format = f === 'auto' ? null : f;
-    if (this.format !== null) this.decidedAt = 'the format option';
+    this.checker = new RecordChecker(opts.format ?? 'auto');
   }
 
   add(r: RawRecord): void {
-    const bad = (message: string): void => void this.problems.push({ where: r.where, message });
-    const v = recordValue(r);
-    if ('error' in v) return bad(v.error);
-    const value = v.value;
-    const seen = detectFormat(value);
-    if (this.format === null) {
-      if (seen === null) return bad('cannot tell the format: expected a "messages", "conversations" or "instruction" field');
-      this.format = seen;
-      this.decidedAt = r.where;
-    } else if (seen !== null && seen !== this.format) {
-      return bad(`record looks like ${seen} but the file is ${this.format} (decided by ${this.decidedAt})`);
+    const c = this.checker.check(r);
+    if ('error' in c) {
+      this.problems.push({ where: r.where, message: c.error });
+      return;
     }
-    const n = normalizeRecord(value, this.format);
-    if (!n.ok) return bad(n.errors.join('; '));
-    const errors = validateConversation(n.conversation, n.paths);
-    if (errors.length > 0) return bad(errors.join('; '));
-    this.conversations.push(n.conversation);
+    this.conversations.push(c.conversation);
     this.sources.push(r.where);
   }
 
   finish(): LoadResult {
     const { file, problems } = this;
     const total = this.conversations.length + problems.length;
-    if (problems.length > 0 && !this.opts.skip) {
-      const shown = this.opts.maxErrorsShown ?? 5;
-      const lines = problems.slice(0, shown).map((p) => `  ${p.where}: ${p.message}`);
-      if (problems.length > shown) lines.push(`  … and ${problems.length - shown} more`);
-      throw new Error(`${file}: ${problems.length} bad record(s) out of ${total} (fix them or load with {skip: true}):\n${lines.join('\n')}`);
-    }
+    if (problems.length > 0 && !this.opts.skip) throw badRecordsError(file, problems, total, this.opts.maxErrorsShown);
     if (this.conversations.length === 0) {
       throw new Error(total === 0 ? `${file}: no records` : `${file}: no valid records (${problems.length} skipped, first: ${problems[0].where}: ${problems[0].message})`);
     }
-    return { file, format: this.format!, conversations: this.conversations, sources: this.sources, skipped: problems };
+    return { file, format: this.checker.format!, conversations: this.conversations, sources: this.sources, skipped: problems };
   }
+}
+
+/** The error a load with bad records (and no {skip: true}) throws: the first `shown` problems and the count. */
+export function badRecordsError(file: string, problems: readonly LoadProblem[], total: number, shown = 5): Error {
+  const lines = problems.slice(0, shown).map((p) => `  ${p.where}: ${p.message}`);
+  if (problems.length > shown) lines.push(`  … and ${problems.length - shown} more`);
+  return new Error(`${file}: ${problems.length} bad record(s) out of ${total} (fix them or load with {skip: true}):\n${lines.join('\n')}`);
 }
 
 function containerOf(file: string, opts: LoadOptions): 'json' | 'jsonl' {

@@ -118,6 +118,19 @@ export function padRows(examples: readonly Example[], maxLen: number): Row[] {
   return rows;
 }
 
+/** How conversations become rows: 'packed' concatenates them into full rows, 'padded' gives each its own. */
+export type BatchMode = 'packed' | 'padded';
+
+/**
+ * Training rows of the examples (packed or one per example), without the rows that have no trained token: in padded
+ * mode an example whose whole reply falls past seqLen, in packed mode a row holding only prompt tokens of a
+ * conversation longer than seqLen. `dropped` counts them (a larger seqLen keeps them).
+ */
+export function finetuneRows(examples: readonly Example[], mode: BatchMode, seqLen: number, padId = 0): { rows: Row[]; dropped: number } {
+  // Chat templates end every turn with their own end-of-turn token, so packing adds no separator.
+  return dropUntrained(mode === 'packed' ? packExamples(examples, { seqLen, eosId: null, padId }) : padRows(examples, seqLen));
+}
+
 /** Number of trained labels (not -100) in a row. */
 export function rowTargets(r: Row): number {
   let n = 0;
@@ -153,8 +166,22 @@ export function collate(rows: readonly Row[], padId = 0): Batch {
 /** Where a loader stands: everything needed to continue the same batch sequence. */
 export interface LoaderState {
   epoch: number;
-  /** rows of this epoch already handed out */
+  /** units of this epoch already handed out (Loader: rows; StreamLoader: conversations read, but for `skip`) */
   index: number;
+  /** StreamLoader, packed: tokens of conversation `index` already packed into rows handed out */
+  skip?: number;
+}
+
+/** What the Trainer draws micro-batches from: an endless, seeded, resumable batch sequence (Loader, StreamLoader). */
+export interface BatchSource {
+  readonly batchSize: number;
+  readonly seed: number;
+  /** units of one epoch (rows, or conversations for a StreamLoader): part of a checkpoint's settings */
+  readonly size: number;
+  readonly state: LoaderState;
+  /** moves to a saved position (checkpoint resume) */
+  restore(s: LoaderState): void;
+  next(): Batch;
 }
 
 /** The row order of an epoch: a Fisher–Yates shuffle seeded by (seed, epoch), so it needs no stored RNG state. */
@@ -176,7 +203,7 @@ export function epochOrder(n: number, seed: number, epoch: number, shuffle = tru
  * An endless, seeded sequence of batches over fixed rows: each epoch visits every row once in its own shuffled
  * order; a batch never spans two epochs (the epoch's last rows may form a smaller batch).
  */
-export class Loader {
+export class Loader implements BatchSource {
   private _state: LoaderState = { epoch: 0, index: 0 };
   private order: Uint32Array;
 
@@ -190,6 +217,10 @@ export class Loader {
     if (rows.length === 0) throw new Error('Loader: no rows to train on');
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`Loader: batchSize must be a positive integer, got ${batchSize}`);
     this.order = epochOrder(rows.length, seed, 0, shuffle);
+  }
+
+  get size(): number {
+    return this.rows.length;
   }
 
   get state(): LoaderState {

@@ -1,6 +1,9 @@
 // Fine-tuning: conversations → chat-template ids + assistant mask → packed or padded rows → only a LoRA adapter's
 // A/B tensors updated over the frozen base; loss only on assistant tokens; the result saved as a PEFT adapter.
+// Training conversations stream from a ConversationSource (an indexed file, or an array): rows are made a batch at
+// a time (stream-rows.ts), so a dataset of any size costs the same memory; only the eval set is held as rows.
 
+import { arraySource, splitIndices, subsetSource, type ConversationSource } from '../data/conversation-source.js';
 import type { Conversation } from '../data/types.js';
 import { trainEvalSplit } from '../data/split.js';
 import type { LoraAdapter } from '../lora/adapter.js';
@@ -8,11 +11,12 @@ import { savePeftAdapter } from '../lora/peft.js';
 import type { LlamaModel } from '../models/llama.js';
 import { tokenizeChat } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { batchesOf, dropUntrained, Loader, packExamples, padRows, type Example, type Row } from './batching.js';
+import { batchesOf, finetuneRows, type BatchMode, type Example } from './batching.js';
+import { countRows, ExampleCache, StreamLoader, type BadRecordHandler } from './stream-rows.js';
 import { Trainer, type Stateful, type TrainConfig, type TrainerHooks, type TrainResult } from './trainer.js';
 import type { NamedParam } from './types.js';
 
-export type BatchMode = 'packed' | 'padded';
+export { finetuneRows, type BatchMode } from './batching.js';
 
 export interface FinetuneOptions {
   /** the frozen base model */
@@ -20,7 +24,8 @@ export interface FinetuneOptions {
   /** the adapter to train (LoraAdapter.create(model, …) or a loaded one); attached here if it is not yet */
   adapter: LoraAdapter;
   tokenizer: Tokenizer;
-  conversations: readonly Conversation[];
+  /** training conversations: in memory, or a source read as training goes (an indexed JSONL file) */
+  conversations: readonly Conversation[] | ConversationSource;
   /** held-out conversations; absent: evalFraction of `conversations` is split off */
   evalConversations?: readonly Conversation[];
   evalFraction?: number; // default 0.05
@@ -33,15 +38,21 @@ export interface FinetuneOptions {
   /** also train on system/user tokens (default false: loss only on assistant replies) */
   trainOnPrompt?: boolean;
   dataSeed?: number; // default 0
+  /** a bad record met while training (a source checks records when it reads them): called, and skipped; absent:
+   *  training stops with an error naming file:line */
+  onBadRecord?: BadRecordHandler;
+  /** the tokenized examples of `conversations` made so far (trainingCache), so that they are not made twice */
+  cache?: ExampleCache;
   train: Partial<TrainConfig> & { steps: number };
   onStep?: TrainerHooks['onStep'];
 }
 
 export interface FinetuneResult {
   result: TrainResult;
+  /** rows one epoch of the training conversations makes (estimated from a sample for a large source) */
   trainRows: number;
   evalRows: number;
-  /** training rows with no trained token, left out (see finetuneRows) */
+  /** training rows with no trained token, left out (see finetuneRows; estimated as trainRows is) */
   droppedTrainRows: number;
 }
 
@@ -51,14 +62,9 @@ export function conversationExample(tokenizer: Tokenizer, c: Conversation, templ
   return trainOnPrompt ? { ids: t.ids } : { ids: t.ids, mask: t.assistantMask };
 }
 
-/**
- * Training rows of the examples (packed or one per example), without the rows that have no trained token: in padded
- * mode an example whose whole reply falls past seqLen, in packed mode a row holding only prompt tokens of a
- * conversation longer than seqLen. `dropped` counts them (a larger seqLen keeps them).
- */
-export function finetuneRows(examples: readonly Example[], mode: BatchMode, seqLen: number, padId = 0): { rows: Row[]; dropped: number } {
-  // Chat templates end every turn with their own end-of-turn token, so packing adds no separator.
-  return dropUntrained(mode === 'packed' ? packExamples(examples, { seqLen, eosId: null, padId }) : padRows(examples, seqLen));
+/** The example cache training reads through: the source's conversations, tokenized as finetune() does. */
+export function trainingCache(tokenizer: Tokenizer, source: ConversationSource, o: { template?: string; trainOnPrompt?: boolean; onBadRecord?: BadRecordHandler } = {}): ExampleCache {
+  return new ExampleCache(source, (c) => conversationExample(tokenizer, c, o.template, o.trainOnPrompt ?? false), o.onBadRecord ?? null);
 }
 
 /**
@@ -83,17 +89,18 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   else if (adapter.attachedTo !== model) throw new Error(`finetune: adapter ${adapter.name} is attached to another model`);
   const params: NamedParam[] = adapter.namedParameters().map(([name, tensor]) => ({ name, tensor }));
   for (const [, t] of model.namedTensors()) t.requiresGrad = false; // the base stays frozen: no gradients computed for it
-  const split = o.evalConversations !== undefined ? { train: [...o.conversations], eval: [...o.evalConversations] } : trainEvalSplit(o.conversations, { evalFraction: o.evalFraction ?? 0.05, seed: o.dataSeed ?? 0 });
+  const { train, evalConvs } = trainAndEval(o);
   const ex = (cs: readonly Conversation[]): Example[] => cs.map((c) => conversationExample(o.tokenizer, c, o.template, o.trainOnPrompt ?? false));
   const mode = o.mode ?? 'packed';
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
-  const train = finetuneRows(ex(split.train), mode, o.seqLen, padId);
-  const trainRows = train.rows;
-  const evalRows = finetuneRows(ex(split.eval), mode, o.seqLen, padId).rows;
-  if (trainRows.length === 0) {
-    throw new Error(`finetune: no training rows (no conversations, all shorter than 2 tokens, or every reply past seqLen ${o.seqLen}${train.dropped > 0 ? `: ${train.dropped} row(s) dropped` : ''})`);
+  const cache = o.cache?.source === train ? o.cache : trainingCache(o.tokenizer, train, o);
+  const count = countRows(cache, mode, o.seqLen, padId);
+  const evalRows = finetuneRows(ex(evalConvs), mode, o.seqLen, padId).rows;
+  if (count.exact && count.rows === 0) {
+    throw new Error(`finetune: no training rows (no conversations, all shorter than 2 tokens, or every reply past seqLen ${o.seqLen}${count.dropped > 0 ? `: ${count.dropped} row(s) dropped` : ''})`);
   }
-  const data = { train: new Loader(trainRows, o.batchSize, o.dataSeed ?? 0, padId), eval: batchesOf(evalRows, o.batchSize, padId) };
+  const loader = new StreamLoader(cache, { mode, seqLen: o.seqLen, batchSize: o.batchSize, seed: o.dataSeed ?? 0, padId });
+  const data = { train: loader, eval: batchesOf(evalRows, o.batchSize, padId) };
   const trainer: Trainer = new Trainer(model, params, data, o.train, { onStep: o.onStep, stateful: [dropoutStream(adapter, () => trainer)] });
   const wasTraining = adapter.training;
   adapter.training = true; // dropout on while recording gradients (evaluation runs without a tape, so without dropout)
@@ -101,9 +108,33 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const result = await trainer.run();
     const out = o.train.outDir;
     if (out !== undefined && out !== null && !result.interrupted) savePeftAdapter(adapter, out);
-    return { result, trainRows: trainRows.length, evalRows: evalRows.length, droppedTrainRows: train.dropped };
+    return { result, trainRows: count.rows, evalRows: evalRows.length, droppedTrainRows: count.dropped };
   } finally {
     adapter.training = wasTraining;
     trainer.dispose();
   }
+}
+
+/** The training source and eval conversations: as given, or evalFraction of the conversations split off (seeded). */
+function trainAndEval(o: FinetuneOptions): { train: ConversationSource; evalConvs: readonly Conversation[] } {
+  const c = o.conversations;
+  const frac = o.evalFraction ?? 0.05;
+  if (isArray(c)) {
+    if (o.evalConversations !== undefined) return { train: arraySource(c), evalConvs: o.evalConversations };
+    const split = trainEvalSplit(c, { evalFraction: frac, seed: o.dataSeed ?? 0 });
+    return { train: arraySource(split.train), evalConvs: split.eval };
+  }
+  if (o.evalConversations !== undefined) return { train: c, evalConvs: o.evalConversations };
+  if (!(frac >= 0 && frac <= 1)) throw new Error(`evalFraction must be in [0, 1], got ${frac}`);
+  const ids = splitIndices(c.size, Math.round(frac * c.size), o.dataSeed ?? 0);
+  const evalConvs = Array.from(ids.eval, (i) => {
+    const r = c.read(i);
+    if ('error' in r) throw new Error(`${r.where}: ${r.error}`);
+    return r.conversation;
+  });
+  return { train: subsetSource(c, ids.train), evalConvs };
+}
+
+function isArray(c: readonly Conversation[] | ConversationSource): c is readonly Conversation[] {
+  return Array.isArray(c);
 }

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW, backward, clipGradNorm, crossEntropy, noGrad, scale, tidy, zeroGrad, type Tensor } from '../engine/index.js'; // the index picks the backend
-import type { Batch, Loader } from './batching.js';
+import type { Batch, BatchSource } from './batching.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointState, type HistoryPoint } from './checkpoint.js';
 import { MetricsWriter, Progress, type MetricsRecord, type ProgressMode } from './metrics.js';
 import { lrAt, type ScheduleKind } from './schedule.js';
@@ -47,7 +47,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'steps'> = {
 };
 
 export interface TrainData {
-  train: Loader;
+  train: BatchSource;
   /** fixed evaluation batches (no gradients); absent or empty = no evaluation */
   eval?: readonly Batch[];
 }
@@ -172,7 +172,7 @@ export class Trainer {
     const l = this.data.train;
     return {
       lr: c.lr, schedule: c.schedule, warmupSteps: c.warmupSteps, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2, eps: c.eps,
-      gradAccum: c.gradAccum, maxGradNorm: c.maxGradNorm, batchSize: l.batchSize, dataSeed: l.seed, trainRows: l.rows.length,
+      gradAccum: c.gradAccum, maxGradNorm: c.maxGradNorm, batchSize: l.batchSize, dataSeed: l.seed, trainRows: l.size,
     };
   }
 
@@ -294,7 +294,7 @@ export class Trainer {
           // Every label of every micro-batch was -100: no gradient, no optimizer update, so not a step (no loss or
           // tokens/s to log). finetune() drops such rows; this guards rows made elsewhere.
           idle += this.config.gradAccum;
-          if (idle > this.data.train.rows.length) throw new Error('Trainer: no training row has a trained token (every label is -100)');
+          if (idle > this.data.train.size) throw new Error('Trainer: no training row has a trained token (every label is -100)');
           continue;
         }
         idle = 0;
