@@ -6,6 +6,10 @@
 // the float path for a non-finite x is tested in native/quant.test.ts: the harness bounds are not made for inf.)
 // With inference (no tape) every M takes the int8 path: cases past one 64-row tile of the native task, with a
 // remainder, check that rows stay independent of how they are tiled and chunked.
+// The k-quants (q2_k … q6_k) take the int8 path too, x as q8_K superblocks of 256, and their float steps follow one
+// fixed order (native/src/kernels_kquant.h), so those cases are exact: every SIMD level must give the reference's
+// bits. Their shapes cover each kernel's register blocks (up to 4 weight rows × 4 x rows, with remainders) and
+// superblock counts 1..4; their ties sit at superblock granularity (one ±127 per 256 values).
 // f16/bf16 weights take two native paths by M (a row dot converted in registers up to 16 rows, in chunks of 4;
 // past that a GEMM whose B panels are converted as they are packed): cases on both sides of each boundary, with K
 // past the SIMD widths' tails and past one KC block, weights holding ±0 and subnormals; gatherQuant (embedding
@@ -23,6 +27,13 @@ import { INT8_DOT_MAX_M } from '../reference/quant.js';
 type ByteDType = Exclude<DType, 'f32'>;
 /** The int8 path's weights (x quantized to q8 blocks; the rest are repacked into q8_0 blocks natively). */
 const INT8_DTYPES = ['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl'] as const;
+/** The k-quant int8 path's weights (x quantized to q8_K superblocks; exact, see the header). */
+const KQUANT_DTYPES: readonly ByteDType[] = ['q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'];
+
+/** Whether a product takes the k-quant int8 path (and must then match the reference exactly). */
+function kquantInt8(q: QuantShape): boolean {
+  return KQUANT_DTYPES.includes(q.dtype) && (q.M <= INT8_DOT_MAX_M || q.inference === true);
+}
 const BYTE_DTYPES: readonly ByteDType[] = [
   'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k', 'iq4_nl', 'iq4_xs',
 ];
@@ -118,25 +129,39 @@ function quantShapes(d: Draw): QuantShape[] {
       shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference: true });
     }
   }
+  for (const dtype of KQUANT_DTYPES) {
+    // decode: a full 4 × 4 register block with remainders (N = 4k + 1..3 weight rows, M = 5), then random shapes
+    for (const [M, N] of [[INT8_DOT_MAX_M / 2 + 1, 4 * d.int(1, 4) + d.int(1, 3)], [d.int(1, INT8_DOT_MAX_M), d.pick([1, 2, 3, 8, 17])]]) {
+      const K = 256 * d.int(1, 4);
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) });
+    }
+    // prefill-shaped with inference: just past the decode limit, and two tiles of 64 rows with a chunk remainder
+    for (const M of [INT8_DOT_MAX_M + 1, 64 + 4 * d.int(1, 15) + d.int(1, 3)]) {
+      const [N, K] = [d.pick([3, 6, 9]), 256 * d.int(1, 2)];
+      const w = randomWeight(d, dtype, N, K);
+      shapes.push({ dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference: true });
+    }
+  }
   return shapes;
 }
 
 /**
- * x[M, K] for the int8 path's rounding: in each block one value ±127 (so the quantization step is exactly 1) and
- * the rest halves k + 0.5 (ties, which round to even), one all-zero block, and otherwise blocks of normal values
- * scaled by 2^i (the step is then no round number).
+ * x[M, K] for the int8 path's rounding, in blocks of `block` values (32: q8 blocks; 256: q8_K superblocks): in each
+ * even block one value ±127 (so the quantization step is exactly 1) and the rest halves k + 0.5 (ties, which round
+ * to even), block 1 all zero, and the other blocks normal values scaled by 2^i (the step is then no round number).
  */
-function tieRows(d: Draw, M: number, K: number): Float64Array {
+function tieRows(d: Draw, M: number, K: number, block = 32): Float64Array {
   const x = d.normal(M * K);
   for (let m = 0; m < M; m++) {
-    for (let b = 0; b < K / 32; b++) {
-      const o = m * K + b * 32;
-      if (b === 1) x.fill(0, o, o + 32);
+    for (let b = 0; b < K / block; b++) {
+      const o = m * K + b * block;
+      if (b === 1) x.fill(0, o, o + block);
       else if (b % 2 === 0) {
-        for (let j = 0; j < 32; j++) x[o + j] = d.int(-127, 126) + 0.5;
-        x[o + d.int(0, 31)] = d.bool() ? 127 : -127;
+        for (let j = 0; j < block; j++) x[o + j] = d.int(-127, 126) + 0.5;
+        x[o + d.int(0, block - 1)] = d.bool() ? 127 : -127;
       } else {
-        for (let j = 0; j < 32; j++) x[o + j] = Math.fround(x[o + j] * 2 ** (b % 7));
+        for (let j = 0; j < block; j++) x[o + j] = Math.fround(x[o + j] * 2 ** (b % 7));
       }
     }
   }
@@ -165,7 +190,7 @@ function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
       s.be.matmulQuant(s.input(x), q.w, q.dtype, out, q.M, q.N, q.K, q.inference === true);
       return { out: s.read(out) };
     },
-    tol: { out: { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
+    tol: { out: kquantInt8(q) ? EXACT : { rel: 1e-6, abs: 1e-6 * q.K * maxAbs(x) * q.wMax } },
   };
 }
 
@@ -177,6 +202,14 @@ export const matmulQuantCases: CaseGenerator = (d) => {
       const w = randomWeight(d, dtype, N, K);
       const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference };
       cases.push(quantCase(q, tieRows(d, M, K), ' (ties)'));
+    }
+  }
+  for (const dtype of KQUANT_DTYPES) {
+    for (const [M, inference] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
+      const [N, K] = [7, 256 * 4];
+      const w = randomWeight(d, dtype, N, K);
+      const q: QuantShape = { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)), inference };
+      cases.push(quantCase(q, tieRows(d, M, K, 256), ' (ties)'));
     }
   }
   for (const M of [3, 40]) { // bf16 inference: every other x exactly halfway between two bf16 values

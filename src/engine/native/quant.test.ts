@@ -1,4 +1,4 @@
-// Tests of the native int8 path for decode-shaped q8_0/q4_0 products (native/src/quant.c, kernels_quant_*.c) beyond
+// Tests of the native int8 path for decode-shaped q8_0/q4_0 products (and the k-quants', x as q8_K) (native/src/quant.c, kernels_quant_*.c) beyond
 // the conformance suite: the fall back to the float path when x is not finite (inf/NaN must not be quantized
 // away), bit-identical results across thread counts, and agreement with the exact float product up to the
 // activation rounding.
@@ -50,7 +50,7 @@ function exactProduct(x: Float32Array, w: Uint8Array, dtype: 'q8_0' | 'q4_0', M:
   return out;
 }
 
-const restore = { simd: addon.simdLevel(), threads: addon.getThreads() };
+const restore = { simd: addon.simdLevel(), threads: addon.getThreads(), vnni: addon.vnniAllowed() };
 function restoreAddon(): void {
   addon.setSimd(restore.simd);
   addon.setThreads(restore.threads);
@@ -103,6 +103,98 @@ void test('int8 path: bit-identical across thread counts and calls; within the a
           for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(one[i] - exact[i]));
           assert.ok(worst > 0, `${dtype} M=${M} ${simd}: no activation rounding at all (int8 path not taken?)`);
           assert.ok(worst < 0.02 * scale, `${dtype} M=${M} ${simd}: max error ${worst} vs scale ${scale}`);
+        }
+      }
+    }
+  } finally {
+    restoreAddon();
+  }
+});
+
+// ---- k-quants (q2_k … q6_k: x as q8_K superblocks, native/src/kernels_kquant.h) ----
+
+const KDTYPES = ['q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const;
+type KDType = (typeof KDTYPES)[number];
+const KBLOCK: Record<KDType, { bytes: number; scales: number[] }> = {
+  q2_k: { bytes: 84, scales: [80, 82] }, q3_k: { bytes: 110, scales: [108] }, q4_k: { bytes: 144, scales: [0, 2] },
+  q5_k: { bytes: 176, scales: [0, 2] }, q6_k: { bytes: 210, scales: [208] },
+};
+
+/** N rows of K values as random superblocks (every quant and sub-block scale drawn) with f16 scales near 0.01. */
+function randomKWeight(dtype: KDType, N: number, K: number, seed: number): Uint8Array {
+  const { bytes, scales } = KBLOCK[dtype];
+  const r = random((N * K / 256) * bytes, seed);
+  const w = Uint8Array.from(r, (v) => Math.floor((v + 0.5) * 256));
+  for (let o = 0; o < w.length; o += bytes) {
+    for (const at of scales) [w[o + at], w[o + at + 1]] = [w[o + at] & 0xff, 0x20 + (w[o + at + 1] & 3)]; // 2⁻⁷..2⁻⁵
+  }
+  return w;
+}
+
+function kProduct(simd: SimdLevel, threads: number, x: Float32Array, w: Uint8Array, dtype: KDType, M: number, N: number,
+  K: number, inference: boolean): Float32Array {
+  const be = new NativeBackend({ simd, threads });
+  const out = new Float32Array(M * N);
+  be.matmulQuant(x, w, dtype, out, M, N, K, inference);
+  return out;
+}
+
+void test('k-quant int8 path: bit-identical across SIMD levels, VNNI, thread counts and the reference; within the activation rounding of the float product', () => {
+  const [N, K] = [37, 1536];
+  try {
+    for (const dtype of KDTYPES) {
+      const w = randomKWeight(dtype, N, K, 11);
+      const wf = dequantize(dtype, w, N * K);
+      for (const [M, inference] of [[1, false], [6, false], [70, true]] as const) {
+        const x = random(M * K, 12 + M);
+        const want = new Float32Array(M * N);
+        referenceMatmulQuant(x, w, dtype, want, M, N, K, inference);
+        let [worst, scale] = [0, 0];
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            for (let k = 0; k < K; k++) s += x[m * K + k] * wf[n * K + k];
+            worst = Math.max(worst, Math.abs(s - want[m * N + n]));
+            scale = Math.max(scale, Math.abs(s));
+          }
+        }
+        assert.ok(worst > 0, `${dtype} M=${M}: no activation rounding at all (int8 path not taken?)`);
+        assert.ok(worst < 0.02 * scale, `${dtype} M=${M}: max error ${worst} vs scale ${scale}`);
+        for (const simd of levels()) {
+          for (const vnni of simd === 'avx512' ? [true, false] : [true]) {
+            addon.setVnni(vnni);
+            for (const threads of [1, 2]) {
+              assert.deepEqual(kProduct(simd, threads, x, w, dtype, M, N, K, inference), want,
+                `${dtype} M=${M} ${simd}${vnni ? '' : ' (no VNNI)'} ${threads} threads vs the reference`);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    addon.setVnni(restore.vnni);
+    restoreAddon();
+  }
+});
+
+void test('k-quant int8 path: x that q8_K cannot hold (inf, NaN, a max below 127 / FLT_MAX) takes the float path', () => {
+  const [M, N, K] = [2, 5, 512];
+  try {
+    for (const dtype of KDTYPES) {
+      const w = randomKWeight(dtype, N, K, 21);
+      for (const bad of [Infinity, NaN, 1e-38]) {
+        const x = random(M * K, 22);
+        if (bad === 1e-38) x.fill(1e-38, 256, 512); // row 0's second superblock: −127 / max overflows
+        else x[300] = bad;
+        const want = new Float32Array(M * N);
+        referenceMatmulQuant(x, w, dtype, want, M, N, K);
+        for (const simd of levels()) {
+          const got = kProduct(simd, 2, x, w, dtype, M, N, K, true);
+          for (let i = 0; i < M * N; i++) {
+            if (!Number.isFinite(want[i])) assert.equal(got[i], want[i], `${dtype} ${simd} x=${bad}: out[${i}]`);
+            else assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `${dtype} ${simd} x=${bad}: out[${i}] ${got[i]} vs ${want[i]}`);
+          }
+          if (bad !== 1e-38) assert.ok(!Number.isFinite(got[0]), `${dtype} ${simd} x=${bad}: out[0] = ${got[0]} is finite`);
         }
       }
     }
