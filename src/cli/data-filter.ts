@@ -1,13 +1,14 @@
 // `nomoat data filter`: Gopher quality and repetition rules, FineWeb's additions, and length and turn bounds; every
-// rule and threshold a flag; --explain writes each removed record with the rule that removed it.
-// (The model-based score — a response's loss under a reference model and adapter — is a separate, later command
-// option: it needs a model, and this filter is model-free.)
+// rule and threshold a flag; --explain writes each removed record with the rule that removed it. With --keep-best,
+// --max-score or --scores, the records the rules keep are also scored by a reference model (data-filter-score.ts),
+// in a first pass; the second pass writes.
 
 import { contentText, learnedText, type DataRecord } from '../data/records.js';
 import { FINEWEB, finewebQuality, GOPHER_QUALITY, GOPHER_REPETITION, gopherQuality, gopherRepetition, type RuleFailure } from '../data/quality.js';
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import { DATA_INPUT_FLAGS, requireOutput, scanRecords, skippedNote, summary, withSinks, writeRecord } from './data-common.js';
+import { decide, openScorer, SCORE_FLAGS, scorePlan, type ScoreDecision } from './data-filter-score.js';
 
 const G = GOPHER_QUALITY, R = GOPHER_REPETITION, F = FINEWEB;
 const FLAGS = {
@@ -41,6 +42,7 @@ const FLAGS = {
   'max-chars': { kind: 'int', metavar: 'N', help: 'most characters over every turn' },
   'min-turns': { kind: 'int', metavar: 'N', help: 'fewest assistant turns (chats)' },
   'max-turns': { kind: 'int', metavar: 'N', help: 'most assistant turns (chats)' },
+  ...SCORE_FLAGS,
   ...DATA_INPUT_FLAGS,
 } as const satisfies FlagSpecs;
 
@@ -55,13 +57,18 @@ function ngramList(flag: string, values: readonly string[], dflt: readonly (read
 
 export const command = defineCommand({
   name: 'data filter',
-  summary: 'drop low-quality records: Gopher quality/repetition and FineWeb rules, length and turn bounds (--explain)',
-  usage: 'FILE -o OUT [--explain removed.jsonl] [rule flags]',
+  summary: 'drop low-quality records: Gopher quality/repetition and FineWeb rules, length and turn bounds, a model\'s score (--explain)',
+  usage: 'FILE -o OUT [--explain removed.jsonl] [rule flags] [--keep-best FRACTION | --max-score X] [--score-lora ADAPTER]',
   description: [
     'Rules run in order (length/turn bounds, Gopher quality, Gopher repetition, FineWeb); the first failing one removes the',
     'record. Thresholds default to the papers\' (Rae et al. 2021, table A1; FineWeb 2024), made for web documents: for',
-    'short chat replies lower --min-words, or switch a group off (--no-fineweb). The model-based score filter (loss under',
-    'a reference model and adapter) is not part of this command yet.',
+    'short chat replies lower --min-words, or switch a group off (--no-fineweb).',
+    'Model score (--keep-best, --max-score, --scores): the records the rules keep are scored by a reference model',
+    '(--score-model, default the bundled one) with adapters (--score-lora; the usual recipe is an adapter fine-tuned on a',
+    'small trusted seed set): loss = mean negative log-likelihood of the reply\'s tokens (what a trainer learns; lower is',
+    'better), or ifd = that loss over the reply\'s loss without its prompt (Li et al. 2024; the papers keep the highest',
+    'IFD below 1: hard but on-prompt examples). A first pass scores, holding 8 bytes a record; the second writes. Removed',
+    'records go to --explain with rule model_score, their score and the bound (--max-score or the worst score kept).',
   ].join('\n'),
   flags: FLAGS,
   positionals: [{ name: 'file', help: 'JSONL or Parquet dataset' }],
@@ -69,6 +76,8 @@ export const command = defineCommand({
     'nomoat data filter web.jsonl -o clean.jsonl --explain removed.jsonl',
     'nomoat data filter chats.jsonl -o clean.jsonl --min-words 3 --no-fineweb --max-turns 8',
     'nomoat data filter chats.jsonl -o clean.jsonl --no-gopher-quality --top-ngram 2:0.3 --dup-ngram 5:0.2',
+    'nomoat finetune seed.jsonl -o seed-adapter --steps 100 && nomoat data filter chats.jsonl -o best.jsonl --no-gopher-quality --no-gopher-repetition --no-fineweb --score-lora seed-adapter --keep-best 0.6 --explain removed.jsonl',
+    'nomoat data filter chats.jsonl -o hard.jsonl --score-by ifd --keep-best 0.1 --scores ifd.jsonl',
   ],
   async run({ flags, positionals }) {
     const out = requireOutput(flags.output);
@@ -88,19 +97,34 @@ export const command = defineCommand({
       const text = field === 'all' ? all : learnedText(rec);
       return (!flags['no-gopher-quality'] ? gopherQuality(text, q) : null) ?? (!flags['no-gopher-repetition'] ? gopherRepetition(text, r) : null) ?? (!flags['no-fineweb'] ? finewebQuality(text, fw) : null);
     };
+    // model score: a first pass scores what the rules keep; the decision needs every score
+    const plan = scorePlan(flags);
+    let scored = 0;
+    const decision: ScoreDecision | null = plan === null ? null : await withSinks(flags.scores !== undefined ? [{ path: flags.scores, format: 'same' as const }] : [], async ([scoresOut]) => {
+      const scorer = await openScorer(flags, plan, scoresOut);
+      await scanRecords(positionals, flags, 'filter 1/2 score', (rec, i) => {
+        if (check(rec) !== null) return;
+        scorer.add(rec, i);
+        scored++;
+      });
+      return decide(scorer.finish(), plan);
+    });
     const byRule = new Map<string, number>();
     let kept = 0;
     const sinks = [{ path: out, format: 'same' as const }, ...(flags.explain !== undefined ? [{ path: flags.explain, format: 'same' as const }] : [])];
-    const scan = await withSinks(sinks, ([sink, explain]) => scanRecords(positionals, flags, 'filter', (rec) => {
-      const f = check(rec);
+    const scan = await withSinks(sinks, ([sink, explain]) => scanRecords(positionals, flags, plan !== null ? 'filter 2/2 write' : 'filter', (rec, i) => {
+      const v = decision?.verdict(i) ?? null;
+      const f: { rule: string; value: number | null; threshold: number } | null = check(rec) ?? (v !== null ? { rule: 'model_score', ...v } : null);
       if (f === null) {
         kept++;
         return writeRecord(sink, rec);
       }
       byRule.set(f.rule, (byRule.get(f.rule) ?? 0) + 1);
-      explain?.writeObject({ where: rec.where, rule: f.rule, value: f.value, threshold: f.threshold, record: rec.raw });
+      explain?.writeObject({ where: rec.where, rule: f.rule, value: f.value, threshold: f.threshold, ...(f.rule === 'model_score' && plan !== null ? { score_by: plan.by } : {}), record: rec.raw });
     }));
     const rules = [...byRule].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-    summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${skippedNote(scan)}`);
+    const bound = decision?.bound;
+    const scoreNote = plan !== null ? `; ${scored} scored by ${plan.by}${bound !== undefined ? `, --keep-best kept ${plan.by === 'loss' ? '≤' : '≥'} ${bound.toFixed(4)}` : ''}` : '';
+    summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${scoreNote}${skippedNote(scan)}`);
   },
 });
