@@ -23,13 +23,13 @@ export type RowDeltas = (lin: Linear, row: number) => readonly LinearDelta[];
 /**
  * Rows per base product call, so that each row's result is the one a single-row call gives (batch invariance):
  * every backend path up to these sizes reduces each row on its own, in the same order (f32: a rowwise matmul at
- * any M; f16/bf16: the row-dot kernel up to 16 rows; q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl at inference: the int8 path at
- * any M; the k-quants and iq4_xs: dequantized row dots up to 4 rows).
+ * any M; f16/bf16: the row-dot kernel up to 16 rows; q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl and the k-quants q2_k … q6_k at
+ * inference: the int8 path at any M; iq4_xs: dequantized row dots up to 4 rows).
  */
 export function invariantRows(dtype: DType): number {
   if (dtype === 'f16' || dtype === 'bf16') return 16;
-  if (dtype === 'f32' || dtype === 'q8_0' || dtype === 'q4_0' || dtype === 'q4_1' || dtype === 'q5_0' || dtype === 'q5_1' || dtype === 'iq4_nl') return 64;
-  return 4;
+  if (dtype === 'iq4_xs') return 4;
+  return 64;
 }
 /** Tensor-path deltas (without factors) per call: below the scalar level's 4-row micro-tile, per-row dots. */
 const DELTA_ROWS = 3;
