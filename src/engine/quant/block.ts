@@ -39,3 +39,15 @@ export function leBytesFromF32(data: Float32Array): Uint8Array {
   for (let i = 0; i < data.length; i++) v.setFloat32(i * 4, data[i] ?? 0, true);
   return out;
 }
+
+const nearF32 = new Float32Array(1);
+const nearU32 = new Uint32Array(nearF32.buffer);
+
+/** ggml's nearest_int: the float32 sum x + 1.5·2²³ (ties to even), its low 23 bits − 2²², as C reads them. In range
+ *  (|x| < 2²²) that is x rounded half to even; outside it the same bit trick as the C, so out-of-range garbage matches. */
+export function nearestInt(x: number): number {
+  const v = Math.fround(x + 12582912);
+  if (v >= 8388608 && v < 16777216) return v - 12582912;
+  nearF32[0] = v;
+  return ((nearU32[0] ?? 0) & 0x7fffff) - 0x400000;
+}

@@ -15,19 +15,23 @@ import {
   quantizeQ4_0,
   quantizeQ8_0,
 } from './legacy.js';
+import { quantizeIQ4_NL, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1 } from './legacy-write.js';
+import { quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './kquants-write.js';
 import { dequantizeIQ4_XS, dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K } from './kquants.js';
 
 export * from './half.js';
 export * from './legacy.js';
 export * from './kquants.js';
+export * from './legacy-write.js';
+export * from './kquants-write.js';
 
 // ---- by dtype --------------------------------------------------------------------------------------------------
 
-/** Dtypes this project can write (q4_k/q6_k quantization needs ggml's search-based quantizer: not done). */
-export type WritableDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
+/** Dtypes this project can write from f32 values, each bit-exact with ggml's writer (iq4_xs is read only). */
+export type WritableDType = Exclude<DType, 'iq4_xs'>;
 
 export function isWritableDType(d: DType): d is WritableDType {
-  return d === 'f32' || d === 'f16' || d === 'bf16' || d === 'q8_0' || d === 'q4_0';
+  return d !== 'iq4_xs';
 }
 
 /** Encodes f32 values into `dtype` bytes. */
@@ -43,6 +47,24 @@ export function quantize(dtype: WritableDType, src: Float32Array): Uint8Array {
       return quantizeQ8_0(src);
     case 'q4_0':
       return quantizeQ4_0(src);
+    case 'q4_1':
+      return quantizeQ4_1(src);
+    case 'q5_0':
+      return quantizeQ5_0(src);
+    case 'q5_1':
+      return quantizeQ5_1(src);
+    case 'iq4_nl':
+      return quantizeIQ4_NL(src);
+    case 'q2_k':
+      return quantizeQ2_K(src);
+    case 'q3_k':
+      return quantizeQ3_K(src);
+    case 'q4_k':
+      return quantizeQ4_K(src);
+    case 'q5_k':
+      return quantizeQ5_K(src);
+    case 'q6_k':
+      return quantizeQ6_K(src);
   }
 }
 
