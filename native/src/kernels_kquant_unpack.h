@@ -13,11 +13,18 @@
 #include "kernels_quant.h"
 #include "ops.h"
 
-// s[g][i] from the 16 sub-block scales sc[j]
-static inline void kq_spread(kq_block *o, const int *sc) {
+// Hooks an includer may define before including this file: KQ_F16(p), the f16 at p as float (exactly: default the
+// table of kernels_quant.h), and KQ_SPREAD(o, sc), s[g][i] = sc[2g + i / 8] from the 16 int8 sub-block scales.
+#ifndef KQ_F16
+#define KQ_F16(p) quant_f16(p)
+#endif
+#ifndef KQ_SPREAD
+#define KQ_SPREAD(o, sc) kq_spread(o, sc)
+static inline void kq_spread(kq_block *o, const int8_t *sc) {
   for (int g = 0; g < 8; g++)
-    for (int i = 0; i < 16; i++) o->s[g][i] = (int16_t)sc[2 * g + (i >> 3)];
+    for (int i = 0; i < 16; i++) o->s[g][i] = sc[2 * g + (i >> 3)];
 }
+#endif
 
 // get_scale_min_k4 (q4_K, q5_K): the j-th 6-bit (scale, min) pair of 12 packed bytes
 static inline void kq_scale_min_k4(int j, const uint8_t *sc, int *s, int *m) {
@@ -26,15 +33,15 @@ static inline void kq_scale_min_k4(int j, const uint8_t *sc, int *s, int *m) {
 }
 
 // q4_K / q5_K (q5 = 1: the 5th bit of value 64i + l is qh[l] bit 2i, of 64i + 32 + l bit 2i + 1)
-static inline void kq_unpack_q45(const uint8_t *b, int q5, kq_block *o) {
-  int sc[16];
+static inline void kq_unpack_q45(const uint8_t *restrict b, int q5, kq_block *restrict o) {
+  int8_t sc[16]; // every k-quant scale fits int8 (6-bit, 4-bit, 6-bit − 32, int8)
   const uint8_t *qs = b + (q5 ? 48 : 16), *qh = b + 16;
   for (int i = 0; i < 4; i++) {
     int s0, m0, s1, m1;
     kq_scale_min_k4(2 * i, b + 4, &s0, &m0);
     kq_scale_min_k4(2 * i + 1, b + 4, &s1, &m1);
-    sc[4 * i] = sc[4 * i + 1] = s0;
-    sc[4 * i + 2] = sc[4 * i + 3] = s1;
+    sc[4 * i] = sc[4 * i + 1] = (int8_t)s0;
+    sc[4 * i + 2] = sc[4 * i + 3] = (int8_t)s1;
     o->o[4 * i] = o->o[4 * i + 1] = (int16_t)m0;
     o->o[4 * i + 2] = o->o[4 * i + 3] = (int16_t)m1;
     uint8_t *u = o->u + 64 * i;
@@ -51,15 +58,15 @@ static inline void kq_unpack_q45(const uint8_t *b, int q5, kq_block *o) {
       }
     }
   }
-  kq_spread(o, sc);
-  o->d = quant_f16(b);
-  o->dmin = quant_f16(b + 2);
+  KQ_SPREAD(o, sc);
+  o->d = KQ_F16(b);
+  o->dmin = KQ_F16(b + 2);
 }
 
 // q6_K: value 128h + 32k + l (k < 4, l < 32) is ql's nibble k & 1 of byte 64h + 32(k >> 1) + l with bits 2k, 2k + 1 of
 // qh[32h + l] above it; sub-block j's scale is scales[j]; value = d · s · (u − 32)
-static inline void kq_unpack_q6(const uint8_t *b, kq_block *o) {
-  int sc[16];
+static inline void kq_unpack_q6(const uint8_t *restrict b, kq_block *restrict o) {
+  int8_t sc[16];
   for (int j = 0; j < 16; j++) {
     sc[j] = (int8_t)b[192 + j];
     o->o[j] = (int16_t)(32 * sc[j]);
@@ -74,26 +81,26 @@ static inline void kq_unpack_q6(const uint8_t *b, kq_block *o) {
       u[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
     }
   }
-  kq_spread(o, sc);
-  o->d = quant_f16(b + 208);
+  KQ_SPREAD(o, sc);
+  o->d = KQ_F16(b + 208);
   o->dmin = 0.0f;
 }
 
 // q2_K / q3_K: sub-block j = 8n + 2p + h (n < 2 halves of 128, p < 4 bit pairs, h < 2) holds the 2-bit field p of
 // qs[32n + 16h + l]; q3_K adds 4 where hmask[16h + l] has bit 4n + p (value = d · s · (u − 4))
-static inline void kq_unpack_q23(const uint8_t *b, int q3, kq_block *o) {
-  int sc[16];
+static inline void kq_unpack_q23(const uint8_t *restrict b, int q3, kq_block *restrict o) {
+  int8_t sc[16];
   const uint8_t *qs = b + (q3 ? 32 : 16), *hm = b;
   if (q3) {
     const uint8_t *sb = b + 96;
     for (int j = 0; j < 16; j++) {
       int low = j < 8 ? sb[j] & 0x0f : sb[j - 8] >> 4;
-      sc[j] = (low | (((sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32;
+      sc[j] = (int8_t)((low | (((sb[8 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4)) - 32);
       o->o[j] = (int16_t)(4 * sc[j]);
     }
   } else {
     for (int j = 0; j < 16; j++) {
-      sc[j] = b[j] & 0x0f;
+      sc[j] = (int8_t)(b[j] & 0x0f);
       o->o[j] = (int16_t)(b[j] >> 4);
     }
   }
@@ -108,9 +115,9 @@ static inline void kq_unpack_q23(const uint8_t *b, int q3, kq_block *o) {
         for (int l = 0; l < 32; l++) u[l] = (uint8_t)((q[l] >> (2 * p)) & 3);
       }
     }
-  kq_spread(o, sc);
-  o->d = quant_f16(b + (q3 ? 108 : 80));
-  o->dmin = q3 ? 0.0f : quant_f16(b + 82);
+  KQ_SPREAD(o, sc);
+  o->d = KQ_F16(b + (q3 ? 108 : 80));
+  o->dmin = q3 ? 0.0f : KQ_F16(b + 82);
 }
 
 // Whether a K-quant type's offsets are folded into the integers (q6_K, q3_K) rather than scaled by dmin

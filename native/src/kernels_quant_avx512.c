@@ -3,15 +3,26 @@
 // AVX-512 VNNI. Integer sums are exact, so both give identical results.
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #endif
+
+// the unpackers with the CPU's f16 conversion (exact) and the scale spread in registers
+#define KQ_F16(p) _cvtsh_ss((unsigned short)((p)[0] | ((p)[1] << 8)))
+#define KQ_SPREAD(o, sc) kq_spread_x86(o, sc)
+static inline void kq_spread_x86(kq_block *o, const int8_t *sc) {
+  __m128i v = _mm_loadu_si128((const __m128i *)sc);
+  for (int g = 0; g < 8; g++) { // bytes 2g (×8), 2g + 1 (×8), widened to int16
+    __m128i pick = _mm_add_epi8(_mm_set1_epi8((char)(2 * g)), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+    _mm256_store_si256((__m256i *)o->s[g], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(v, pick)));
+  }
+}
+#include "kernels_kquant_unpack.h"
 
 static int quantize_row_q8_avx512(const float *x, long K, int8_t *qs, float *d) {
   const __m512 big = _mm512_set1_ps(3.40282347e38f);
@@ -78,9 +89,9 @@ static inline float kq_hsum8(__m256 v) {
 
 #if defined(__clang__)
 #pragma clang attribute pop
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
 #else
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
 #endif
 
 #define QKA_DOT(name) name##_avx512_vnni
