@@ -120,7 +120,7 @@ void test('raw bytes for q4_K/q6_K are stored as given and decoded on read', () 
   const x = readGgufTensorF32(file, info);
   assert.equal(x[0], 1); // d·sc·q − dmin·m = 1·1·1 − 0
   assert.equal(x[32], 0); // sub-block 1 has scale 0
-  assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'k', dtype: 'q6_k', shape: [256], data: ramp(256) }] }), /cannot quantize/);
+  assert.throws(() => encodeGguf({ metadata: [], tensors: [{ name: 'k', dtype: 'iq4_xs', shape: [256], data: ramp(256) }] }), /cannot quantize/);
 });
 
 void test('a type we cannot decode parses (dtype null), reads raw, and fails clearly as f32', () => {
@@ -187,8 +187,8 @@ void test('lazy tensor data of the wrong size fails naming the tensor, and leave
     const bad = tensors.map((t, i) => (i === 3 ? { ...t, data: () => ramp(100) } : t));
     assert.throws(() => writeGguf(path, { metadata, tensors: bad }), /GGUF tensor 'blk\.0\.ffn_up\.weight': shape \[2, 64\] needs 128 values .* got 100 values/);
     assert.deepEqual(readdirSync(dir), [], 'no file and no temp file left');
-    const f32ToQ4k = [{ name: 'x.weight', dtype: 'q4_k' as const, shape: [1, 256], data: () => ramp(256) }];
-    assert.throws(() => encodeGguf({ metadata, tensors: f32ToQ4k }), /cannot quantize f32 values to q4_k/);
+    const f32ToIq4xs = [{ name: 'x.weight', dtype: 'iq4_xs' as const, shape: [1, 256], data: () => ramp(256) }]; // read-only type
+    assert.throws(() => encodeGguf({ metadata, tensors: f32ToIq4xs }), /cannot quantize f32 values to iq4_xs/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

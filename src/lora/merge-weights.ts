@@ -68,7 +68,7 @@ function mergedTensor(lin: Linear, d: Float32Array, requantize: boolean, what: s
   if (w.dtype === 'f32') return null;
   const target: DType = w.dtype === 'f16' || w.dtype === 'bf16' || requantize ? w.dtype : 'f32';
   if (target === 'f32') return Tensor.from(v, w.shape).keep();
-  if (!isWritableDType(target)) throw new Error(`${what}: cannot re-quantize to ${target} (this project writes f16, bf16, q8_0, q4_0); merge without requantize to get f32`);
+  if (!isWritableDType(target)) throw new Error(`${what}: cannot re-quantize to ${target} (this project writes every ggml type it reads but iq4_xs); merge without requantize to get f32`);
   const bytes = quantize(target, v);
   if (!dequantize(target, bytes, v.length).every(Number.isFinite)) throw new Error(`${what}: merged weights overflow ${target}; nothing was changed`);
   return Tensor.fromBytes(bytes, w.shape, target, w.backend).keep();
