@@ -12,15 +12,25 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
-// the unpackers with the CPU's f16 conversion (exact) and the scale spread in registers
+// the unpackers with the CPU's f16 conversion (exact) and the scales spread in registers
 #define KQ_F16(p) _cvtsh_ss((unsigned short)((p)[0] | ((p)[1] << 8)))
-#define KQ_SPREAD(o, sc) kq_spread_x86(o, sc)
-static inline void kq_spread_x86(kq_block *o, const int8_t *sc) {
+#define KQ_SCALES(o, sc, oc, shift) kq_scales_x86(o, sc, oc, shift)
+#define KQ_SCALES32(o, s8, m8) kq_scales32_x86(o, s8, m8)
+static inline void kq_scales_x86(kq_block *o, const int8_t *sc, const int8_t *oc, int shift) {
   __m128i v = _mm_loadu_si128((const __m128i *)sc);
   for (int g = 0; g < 8; g++) { // bytes 2g (×8), 2g + 1 (×8), widened to int16
     __m128i pick = _mm_add_epi8(_mm_set1_epi8((char)(2 * g)), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     _mm256_store_si256((__m256i *)o->s[g], _mm256_cvtepi8_epi16(_mm_shuffle_epi8(v, pick)));
   }
+  __m256i ov = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)oc));
+  _mm256_store_si256((__m256i *)o->o, _mm256_sll_epi16(ov, _mm_cvtsi32_si128(shift)));
+}
+static inline void kq_scales32_x86(kq_block *o, const uint8_t *s8, const uint8_t *m8) {
+  __m256i w = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)s8))); // 8 words, twice
+  for (int g = 0; g < 8; g++) // word g in every lane
+    _mm256_store_si256((__m256i *)o->s[g], _mm256_shuffle_epi8(w, _mm256_set1_epi16((short)(0x0100 + 0x0202 * g))));
+  __m128i m = _mm_loadl_epi64((const __m128i *)m8);
+  _mm256_store_si256((__m256i *)o->o, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
 }
 #include "kernels_kquant_unpack.h"
 
