@@ -8,10 +8,14 @@
 //   OUT/adapter.gguf                                          GGUF LoRA
 //   OUT/metrics.jsonl, OUT/loss.svg, OUT/checkpoints/         training record; checkpoints serve --resume
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConversations, loadPreferencePairs, MAX_REPLAY_SHARE, mixReplay, trainEvalSplit, type Conversation, type LoadResult, type PairLoadResult } from '../data/index.js';
+import { loadConversations, loadPreferencePairs, MAX_REPLAY_SHARE, trainEvalSplit, type Conversation, type LoadResult, type PairLoadResult } from '../data/index.js';
+import { BadRecordError, readAll, type BadRecordHandler, type ConversationSource } from '../data/conversation-source.js';
+import { ByteProgress } from '../data/progress.js';
+import { DEFAULT_CHECK_BYTES } from '../data/record-index.js';
+import { DEFAULT_EVAL_SIZE, evalCount, openDataset, trainingSet, type OpenedData } from '../data/training-set.js';
 import { loadAdapter, LoraAdapter, saveGgufLora, savePeftAdapter, signTrainedAdapter, type LoraConfig } from '../lora/index.js';
 import { LINEAR_MODULES, type LinearModule } from '../models/llama.js';
 import type { LoadedModel } from '../models/load.js';
@@ -20,6 +24,9 @@ import {
   conversationExample, DPO_DEFAULTS, DPO_LOSS_TYPES, dpoFinetune, finetune, finetuneRows, pairRows, parseScheduleKind, TRAIN_DEFAULTS,
   readMetrics, type BatchMode, type DpoLossType, type FinetuneResult, type PreferenceLossConfig, type ProgressMode, type TrainConfig,
 } from '../train/index.js';
+import { trainingCache } from '../train/finetune.js';
+import { countRows as countStreamRows, type ExampleCache } from '../train/stream-rows.js';
+import { MAX_SIGNED_PROMPTS } from '../lora/signature.js';
 import { UsageError, type FlagSpecs, type FlagValues } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, loadForCli, requireTokenizer, setThreads, THREAD_FLAG } from './common.js';
@@ -64,8 +71,13 @@ export function droppedMessage(dropped: number, of: number, mode: BatchMode, seq
 export interface TrainAdapterOptions {
   loaded: LoadedModel;
   tokenizer: Tokenizer;
-  train: readonly Conversation[];
+  /** training conversations, in memory or read as training goes (an indexed file) */
+  train: readonly Conversation[] | ConversationSource;
   eval: readonly Conversation[];
+  /** the tokenized training conversations made so far (the row count's), reused */
+  cache?: ExampleCache;
+  /** a bad training record met while training: reported and skipped; absent: training stops naming file:line */
+  onBadRecord?: BadRecordHandler;
   lora: Partial<LoraConfig>;
   /** start from this adapter (loaded, e.g. an SFT result) instead of a fresh one; `lora` is then unused */
   init?: LoraAdapter;
@@ -90,8 +102,23 @@ export async function trainAdapter(o: TrainAdapterOptions): Promise<TrainAdapter
   const r = await finetune({
     model, adapter, tokenizer: o.tokenizer, conversations: o.train, evalConversations: o.eval, mode: o.mode, seqLen: o.seqLen,
     batchSize: o.batchSize, dataSeed: o.seed, train: o.config, ...(o.template !== undefined ? { template: o.template } : {}),
+    ...(o.cache !== undefined ? { cache: o.cache } : {}), ...(o.onBadRecord !== undefined ? { onBadRecord: o.onBadRecord } : {}),
   });
-  return { ...r, adapter, gguf: r.result.interrupted ? null : writeAdapter(o, adapter, o.train, 'nomoat finetune') };
+  return { ...r, adapter, gguf: r.result.interrupted ? null : writeAdapter(o, adapter, signingSample(o.train), 'nomoat finetune') };
+}
+
+/** The conversations the routing signature is made from: all of an array, or MAX_SIGNED_PROMPTS spread evenly over a
+ *  source (what signPrompts would sample anyway), its bad records left out. */
+function signingSample(train: readonly Conversation[] | ConversationSource): readonly Conversation[] {
+  if (Array.isArray(train)) return train as readonly Conversation[];
+  const src = train as ConversationSource;
+  const m = Math.min(src.size, MAX_SIGNED_PROMPTS);
+  const out: Conversation[] = [];
+  for (let j = 0; j < m; j++) {
+    const r = src.read(Math.floor((j * src.size) / m));
+    if (!('error' in r)) out.push(r.conversation);
+  }
+  return out;
 }
 
 /**
@@ -173,6 +200,7 @@ const FLAGS = {
   model: { kind: 'string', short: 'm', metavar: 'MODEL', help: 'base model: Hugging Face folder or GGUF (default: the bundled model)' },
   output: { kind: 'string', short: 'o', metavar: 'DIR', help: 'output folder (adapter, metrics.jsonl, loss.svg, checkpoints/)' },
   'eval-data': { kind: 'string', metavar: 'FILE', help: 'held-out data (default: --eval-split of DATA)' },
+  'eval-size': { kind: 'int', metavar: 'N', help: 'at most N held-out conversations or pairs (of --eval-split, or drawn from --eval-data)', default: DEFAULT_EVAL_SIZE },
   format: { kind: 'string', metavar: 'F', help: 'data format: auto|alpaca|sharegpt|openai', default: 'auto' },
   'skip-bad-lines': { kind: 'boolean', help: 'drop malformed records (and say how many) instead of refusing to start' },
   replay: { kind: 'string', metavar: 'FILE', help: 'general conversations mixed into training against forgetting (same formats as DATA)' },
@@ -204,6 +232,69 @@ export async function readData(path: string, format: string, skip: boolean, what
     const msg = e instanceof Error ? e.message : String(e);
     throw new CliError(`${msg}${skip ? '' : '\n(fix these records, or pass --skip-bad-lines to train without them)'}`);
   }
+}
+
+/** Opens a dataset for streaming (JSONL indexed with a progress bar past a second; .json read), loader errors (which
+ *  name file:line) as CLI errors. */
+export async function openData(path: string, format: string, skip: boolean, progress: ProgressMode, what = 'data file'): Promise<OpenedData> {
+  if (!existsSync(path)) throw new CliError(`${what} not found: ${path}`);
+  if (!['auto', 'alpaca', 'sharegpt', 'openai'].includes(format)) throw new UsageError(`--format must be auto|alpaca|sharegpt|openai, got ${format}`);
+  const t0 = performance.now();
+  let bar: ByteProgress | null = null;
+  let shown = 0;
+  const onBytes = (bytes: number): void => {
+    if (bar === null && performance.now() - t0 < 1000) return; // a bar only for a pass that takes more than a second
+    bar ??= new ByteProgress(`indexing ${path}`, statSync(path).size, { mode: progress === 'bar' ? 'bar' : progress === 'auto' ? 'auto' : 'none' });
+    bar.add(bytes - shown);
+    shown = bytes;
+  };
+  try {
+    const d = await openDataset(path, { format: format as 'auto', skip, onBytes });
+    const s = (performance.now() - t0) / 1000;
+    if (s > 1 && progress !== 'none') process.stderr.write(`nomoat: indexed ${d.source.size} records of ${path} (${(statSync(path).size / 1e6).toFixed(1)} MB) in ${s.toFixed(1)}s\n`);
+    return d;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new CliError(`${msg}${skip ? '' : '\n(fix these records, or pass --skip-bad-lines to train without them)'}`);
+  } finally {
+    (bar as ByteProgress | null)?.end();
+  }
+}
+
+/** Counts and reports the bad records met while training reads the data (--skip-bad-lines), or none (stop). */
+function badRecords(skip: boolean): { handler: BadRecordHandler; count: number; first: string } {
+  const b = { handler: null as BadRecordHandler, count: 0, first: '' };
+  if (skip) {
+    b.handler = (where, error) => {
+      if (b.count++ === 0) b.first = `${where}: ${error}`;
+    };
+  }
+  return b;
+}
+
+/** Runs f, turning a bad record met while reading (file:line) into a CLI error that says how to go on. */
+function dataOrCliError<T>(f: () => T, skip: boolean): T {
+  const wrap = (e: unknown): never => {
+    if (e instanceof BadRecordError) throw new CliError(`${e.message}${skip ? '' : '\n(fix this record, or pass --skip-bad-lines to train without it)'}`);
+    throw e;
+  };
+  try {
+    const r = f();
+    return r instanceof Promise ? (r.catch(wrap) as T) : r;
+  } catch (e) {
+    return wrap(e);
+  }
+}
+
+/** Every good conversation of a source, in memory. */
+function conversationsOf(src: ConversationSource, onBad: BadRecordHandler): Conversation[] {
+  const out: Conversation[] = [];
+  for (const r of readAll(src)) {
+    if (!('error' in r)) out.push(r.conversation);
+    else if (onBad === null) throw new BadRecordError(r.where, r.error);
+    else onBad(r.where, r.error);
+  }
+  return out;
 }
 
 type Flags = FlagValues<typeof FLAGS>;
@@ -270,6 +361,12 @@ function trainConfig(f: Flags, steps: number, accum: number, out: string): Parti
   };
 }
 
+function evalSizeOf(f: Flags): number {
+  const n = f['eval-size'] ?? DEFAULT_EVAL_SIZE;
+  if (n < 0) throw new UsageError(`--eval-size must be ≥ 0, got ${n}`);
+  return n;
+}
+
 function evalSplitOf(f: Flags): number {
   const evalSplit = f['eval-split'] ?? 0.05;
   if (!(evalSplit >= 0 && evalSplit < 1)) throw new UsageError(`--eval-split must be in [0, 1), got ${evalSplit}`);
@@ -312,14 +409,18 @@ async function runDpo(f: Flags, data: string, out: string): Promise<number | und
   const evalSplit = evalSplitOf(f);
   const seed = f.seed ?? 0;
 
-  // data first: a bad pair must stop us before the model loads
+  // data first: a bad pair must stop us before the model loads. DPO stays in memory (unlike SFT, which streams): it
+  // computes every pair's reference log-probs before the first step, so it reads every pair anyway.
   const skip = f['skip-bad-lines'];
+  const evalSize = evalSizeOf(f);
   const pairs = await readPairs(data, skip);
   const evalPairs = f['eval-data'] !== undefined ? await readPairs(f['eval-data'], skip, 'eval pairs file') : null;
   for (const d of [pairs, evalPairs]) {
     if (d !== null && d.skipped.length > 0) process.stderr.write(`nomoat: skipped ${d.skipped.length} bad pair(s) of ${d.file} (first: ${d.skipped[0].where}: ${d.skipped[0].message})\n`);
   }
-  const split = evalPairs !== null ? { train: pairs.pairs, eval: evalPairs.pairs } : trainEvalSplit(pairs.pairs, { evalFraction: evalSplit, seed });
+  const split = evalPairs !== null
+    ? { train: pairs.pairs, eval: trainEvalSplit(evalPairs.pairs, { evalCount: Math.min(evalPairs.pairs.length, evalSize), seed }).eval }
+    : trainEvalSplit(pairs.pairs, { evalCount: evalCount(pairs.pairs.length, evalSplit, evalSize), seed });
   if (split.train.length === 0) throw new CliError(`${pairs.file}: nothing left to train on after the eval split`);
 
   const s = setup(f, seed);
@@ -419,39 +520,50 @@ export const command = defineCommand({
     if (f.replay === undefined && f['replay-share'] !== undefined) throw new UsageError('--replay-share needs --replay FILE (the conversations to mix in)');
     if (!(replayShare >= 0 && replayShare <= MAX_REPLAY_SHARE)) throw new UsageError(`--replay-share must be in [0, ${MAX_REPLAY_SHARE}], got ${replayShare}`);
 
-    // data first: a bad record must stop us before the model loads
+    // data first: a bad record must stop us before the model loads. DATA is indexed, not loaded: training reads
+    // its conversations a batch at a time, so the first step comes in seconds and memory stays flat in its size.
     const skip = f['skip-bad-lines'];
-    const data = await readData(positionals[0], f.format ?? 'auto', skip);
-    const evalData = f['eval-data'] !== undefined ? await readData(f['eval-data'], f.format ?? 'auto', skip) : null;
-    const replayData = f.replay !== undefined ? await readData(f.replay, 'auto', skip, 'replay file') : null;
+    const evalSize = evalSizeOf(f);
+    const progress = parseProgress(f.progress);
+    const data = await openData(positionals[0], f.format ?? 'auto', skip, progress);
+    const evalData = f['eval-data'] !== undefined ? await openData(f['eval-data'], f.format ?? 'auto', skip, progress) : null;
+    const replayData = f.replay !== undefined ? await openData(f.replay, 'auto', skip, progress, 'replay file') : null;
     for (const d of [data, evalData, replayData]) {
       if (d !== null && d.skipped.length > 0) process.stderr.write(`nomoat: skipped ${d.skipped.length} bad record(s) of ${d.file} (first: ${d.skipped[0].where}: ${d.skipped[0].message})\n`);
     }
-    const split = evalData !== null ? { train: data.conversations, eval: evalData.conversations } : trainEvalSplit(data.conversations, { evalFraction: evalSplit, seed });
-    if (split.train.length === 0) throw new CliError(`${data.file}: nothing left to train on after the eval split`);
-    if (replayData !== null && replayData.conversations.length === 0) throw new CliError(`${replayData.file}: no conversations to replay`);
-    const mixed = replayData === null ? null : mixReplay(split.train, replayData.conversations, replayShare, seed);
-    const train = mixed?.items ?? split.train;
+    const bad = badRecords(skip);
+    const set = dataOrCliError(() => trainingSet(data.source, {
+      evalFraction: evalSplit, evalSize, seed, onBad: bad.handler,
+      ...(evalData !== null ? { evalSource: evalData.source } : {}), ...(replayData !== null ? { replay: { source: replayData.source, share: replayShare } } : {}),
+    }), skip);
+    if (set.fromData === 0) throw new CliError(`${data.file}: nothing left to train on after the eval split`);
+    const train = set.train;
 
     const s = setup(f, seed);
     const { loaded, tokenizer, template, seqLen, batch, accum } = s;
     const cfg = loaded.model.config;
-    const rows = rowStats(tokenizer, train, mode, seqLen, template);
-    const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.length : rows.rows + rows.dropped, mode, seqLen);
-    if (dropped !== null) process.stderr.write(`nomoat: ${dropped}\n`);
-    if (rows.rows === 0) throw new CliError(`${data.file}: no conversation has a reply token within -c ${seqLen}`);
+    const cache = trainingCache(tokenizer, train, { ...(template !== undefined ? { template } : {}), onBadRecord: bad.handler });
+    const rows = dataOrCliError(() => countStreamRows(cache, mode, seqLen), skip);
+    const about = rows.exact ? '' : 'about ';
+    const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.size : rows.rows + rows.dropped, mode, seqLen);
+    if (dropped !== null) process.stderr.write(`nomoat: ${about}${dropped}${rows.exact ? '' : ` (estimated from ${rows.sampled} conversations)`}\n`);
+    if (rows.rows === 0) throw new CliError(`${data.file}: no conversation${rows.exact ? '' : ` of ${rows.sampled} sampled`} has a reply token within -c ${seqLen}`);
     const steps = stepsOf(f, rows.rows, batch, accum);
     const loraDesc = s.init !== undefined ? `continuing ${f['init-adapter'] ?? ''}` : `LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)}`;
+    const unchecked = [data, replayData].filter((d) => d !== null && d.unchecked > 0).map((d) => d!.file);
     process.stderr.write(
-      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${s.threads} thread(s); ${split.train.length} training ` +
-        `${mixed !== null ? `(+ ${mixed.replayed} replayed from ${replayData!.file}) ` : ''}and ` +
-        `${split.eval.length} eval conversations (${data.format}); ${loraDesc}; ` +
-        `${steps} steps of ${batch}×${accum} rows of ≤${seqLen} tokens (${mode})\n`,
+      `nomoat: ${loaded.path} (${cfg.numLayers} layers, C ${cfg.hiddenSize}) on ${s.threads} thread(s); ${set.fromData} training ` +
+        `${set.replayed > 0 || replayData !== null ? `(+ ${set.replayed} replayed from ${replayData!.file}) ` : ''}and ` +
+        `${set.eval.length} eval conversations (${data.format}); ${loraDesc}; ` +
+        `${steps} steps of ${batch}×${accum} rows of ≤${seqLen} tokens (${mode}${rows.exact ? '' : `; an epoch is about ${rows.rows} rows, estimated from ${rows.sampled} conversations`})\n` +
+        (unchecked.length > 0 ? `nomoat: records past the first ${DEFAULT_CHECK_BYTES >> 20} MiB of ${unchecked.join(', ')} are checked as training reads them (\`nomoat data validate\` checks a whole file first)\n` : ''),
     );
 
     if (f.handoff !== undefined) {
       const h = (await import('../handoff/index.js')).writeTrainHandoff({
-        dir: f.handoff, loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch, config: trainConfig(f, steps, accum, out),
+        // the hand-off folder holds the data as one file: every training conversation is read here
+        dir: f.handoff, loaded, tokenizer, train: dataOrCliError(() => conversationsOf(train, bad.handler), skip), eval: set.eval, lora, seed, mode, seqLen,
+        batchSize: batch, config: trainConfig(f, steps, accum, out),
         ...(s.init !== undefined ? { init: s.init } : {}), ...(template !== undefined ? { template } : {}),
       });
       process.stdout.write(`wrote ${h.files.length} files to ${h.dir}; on a GPU machine, in that folder:
@@ -459,11 +571,12 @@ export const command = defineCommand({
 `);
       return undefined;
     }
-    const r = await trainAdapter({
-      loaded, tokenizer, train, eval: split.eval, lora, seed, mode, seqLen, batchSize: batch,
+    const r = await dataOrCliError(() => trainAdapter({
+      loaded, tokenizer, train, eval: set.eval, cache, lora, seed, mode, seqLen, batchSize: batch, onBadRecord: bad.handler,
       ...(s.init !== undefined ? { init: s.init } : {}), ...(template !== undefined ? { template } : {}),
       config: trainConfig(f, steps, accum, out),
-    });
+    }), skip);
+    if (bad.count > 0) process.stderr.write(`nomoat: skipped ${bad.count} bad record(s) met while reading the data (first: ${bad.first})\n`);
     return report(r, steps, out, loaded.path);
   },
 });

@@ -11,6 +11,26 @@ import type { Conversation } from './types.js';
 /** A record read back: its conversation, or what is wrong with it; `where` is "file:line" (or "file[index]"). */
 export type SourceRecord = { where: string; conversation: Conversation } | { where: string; error: string };
 
+/** A bad record met while reading a source (one that is checked as it is read): its file:line and problem. */
+export class BadRecordError extends Error {
+  constructor(readonly where: string, readonly problem: string) {
+    super(`${where}: ${problem}`);
+  }
+}
+
+/** What to do with a bad record met while reading: report it and go on (--skip-bad-lines), or stop (null: throw a
+ *  BadRecordError). */
+export type BadRecordHandler = ((where: string, error: string) => void) | null;
+
+/** Record i's conversation, or null for a bad record that onBad let through. */
+export function readConversation(src: ConversationSource, i: number, onBad: BadRecordHandler): Conversation | null {
+  const r = src.read(i);
+  if (!('error' in r)) return r.conversation;
+  if (onBad === null) throw new BadRecordError(r.where, r.error);
+  onBad(r.where, r.error);
+  return null;
+}
+
 export interface ConversationSource {
   /** records, good or not yet checked (an indexed file checks a record when it is read) */
   readonly size: number;

@@ -3,7 +3,7 @@
 // Training conversations stream from a ConversationSource (an indexed file, or an array): rows are made a batch at
 // a time (stream-rows.ts), so a dataset of any size costs the same memory; only the eval set is held as rows.
 
-import { arraySource, splitIndices, subsetSource, type ConversationSource } from '../data/conversation-source.js';
+import { arraySource, readConversation, splitIndices, subsetSource, type BadRecordHandler, type ConversationSource } from '../data/conversation-source.js';
 import type { Conversation } from '../data/types.js';
 import { trainEvalSplit } from '../data/split.js';
 import type { LoraAdapter } from '../lora/adapter.js';
@@ -12,7 +12,7 @@ import type { LlamaModel } from '../models/llama.js';
 import { tokenizeChat } from '../tokenizer/chat.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { batchesOf, finetuneRows, type BatchMode, type Example } from './batching.js';
-import { countRows, ExampleCache, StreamLoader, type BadRecordHandler } from './stream-rows.js';
+import { countRows, ExampleCache, StreamLoader } from './stream-rows.js';
 import { Trainer, type Stateful, type TrainConfig, type TrainerHooks, type TrainResult } from './trainer.js';
 import type { NamedParam } from './types.js';
 
@@ -127,11 +127,7 @@ function trainAndEval(o: FinetuneOptions): { train: ConversationSource; evalConv
   if (o.evalConversations !== undefined) return { train: c, evalConvs: o.evalConversations };
   if (!(frac >= 0 && frac <= 1)) throw new Error(`evalFraction must be in [0, 1], got ${frac}`);
   const ids = splitIndices(c.size, Math.round(frac * c.size), o.dataSeed ?? 0);
-  const evalConvs = Array.from(ids.eval, (i) => {
-    const r = c.read(i);
-    if ('error' in r) throw new Error(`${r.where}: ${r.error}`);
-    return r.conversation;
-  });
+  const evalConvs = Array.from(ids.eval, (i) => readConversation(c, i, o.onBadRecord ?? null)).filter((x) => x !== null);
   return { train: subsetSource(c, ids.train), evalConvs };
 }
 

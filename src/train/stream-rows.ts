@@ -9,11 +9,9 @@
 // and how many of its tokens were already handed out.
 
 import type { Conversation } from '../data/types.js';
-import type { ConversationSource } from '../data/conversation-source.js';
+import { readConversation, type BadRecordHandler, type ConversationSource } from '../data/conversation-source.js';
 import { collate, epochOrder, exampleRow, finetuneRows, IGNORE_INDEX, rowTargets, type Batch, type BatchMode, type BatchSource, type Example, type LoaderState, type Row } from './batching.js';
 
-/** What to do with a bad record met while reading: report it and go on (--skip-bad-lines), or stop (null). */
-export type BadRecordHandler = ((where: string, error: string) => void) | null;
 
 /** Examples tokenized so far, kept up to a budget of tokens (so small sets are tokenized once, large ones flat). */
 export class ExampleCache {
@@ -34,15 +32,9 @@ export class ExampleCache {
   get(i: number): Example | null {
     const hit = this.kept.get(i);
     if (hit !== undefined) return hit;
-    const r = this.source.read(i);
-    let e: Example | null = null;
-    if ('error' in r) {
-      if (this.onBad === null) throw new Error(`${r.where}: ${r.error}`);
-      this.bad++;
-      this.onBad(r.where, r.error);
-    } else {
-      e = this.example(r.conversation);
-    }
+    const c = readConversation(this.source, i, this.onBad);
+    const e = c === null ? null : this.example(c);
+    if (c === null) this.bad++;
     const n = e === null ? 1 : e.ids.length;
     if (this.tokens + n <= this.budget) {
       this.kept.set(i, e);
