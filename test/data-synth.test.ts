@@ -1,11 +1,14 @@
 // `nomoat data synth` for real, on the bundled model: best-of-n keeps the best sample by a verifier (checked against
 // every sample regenerated alone from its recorded seed), the same through `nomoat serve` run in-process as an
 // OpenAI-compatible endpoint, the NLL and judge verifiers, Self-Instruct end to end (the tiny model writes no usable
-// task: the run must say so and leave no file), the output read back by the data tools, and bad flags.
+// task: the run must say so and leave no file; a scripted OpenAI-compatible server stands in for a model that can,
+// to follow its tasks through parser, rules, similarity filter and best-of-n), the output read back by the data
+// tools, and bad flags.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,4 +275,96 @@ test('bad flags and inputs are refused naming the flag, file, line or field', as
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--verify-answer FIELD/);
   assert.match((await nomoat(['data', '--help'])).stdout, /data synth/);
+});
+
+/** Two generation replies a capable model might write (Alpaca blocks; a chat reply with markdown labels), and answers
+ *  whose length follows the request's seed, from a real HTTP server speaking the chat completions API. */
+function scriptedServer(): Promise<{ url: string; requests: { seed: number; temperature: number; generation: boolean }[]; reset: () => void; close: () => Promise<void> }> {
+  const replies = [
+    '1. Instruction: Summarize the following paragraph in one sentence.\n1. Input:\nThe sun is a star. It is very hot and very old.\n1. Output:\nThe sun is an old, hot star.\n###\n' +
+      '2. Instruction: Describe the image below in detail please.\n2. Input:\n<noinput>\n2. Output:\nA cat.\n###\n' +
+      '3. Instruction: Give an antonym of the word please.\n3. Input:\nbig\n3. Output:\nsmall\n###\n' +
+      '4. Instruction: Hi there\n4. Input:\n<noinput>\n4. Output:\nHello\n###\n',
+    'Sure! Here are more:\n\n**Instruction:** Summarize the following paragraph in one sentence now.\n**Input:** Rain fell all day.\n**Output:** It rained.\n\n' +
+      '**Instruction:** List three common uses of baking soda at home.\n**Input:** <noinput>\n**Output:** Cleaning, baking and deodorizing.\n',
+  ];
+  const requests: { seed: number; temperature: number; generation: boolean }[] = [];
+  let generations = 0;
+  const srv = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const b = JSON.parse(body) as { messages: { content: string }[]; seed: number; temperature: number };
+      const generation = b.messages[0].content.includes('Instruction:');
+      requests.push({ seed: b.seed, temperature: b.temperature, generation });
+      const content = generation ? (replies[generations++] ?? '') : 'x'.repeat((b.seed % 5) + 1);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] }));
+    });
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => {
+    const addr = srv.address() as { port: number };
+    const reset = (): void => {
+      requests.length = 0;
+      generations = 0;
+    };
+    resolve({ url: `http://127.0.0.1:${addr.port}/v1`, requests, reset, close: () => new Promise((r) => srv.close(() => r())) });
+  }));
+}
+
+test('Self-Instruct through an endpoint that writes tasks: parsed, screened (rules, similarity to seeds and kept tasks), provenance, best-of-n answers', async () => {
+  const seeds = join(dir, 'seeds2.jsonl');
+  writeFileSync(seeds, [
+    JSON.stringify({ instruction: 'Give an antonym of the word.', instances: [{ input: 'hot', output: 'cold' }] }),
+    JSON.stringify({ instruction: 'Name the largest planet.', instances: [{ input: '', output: 'Jupiter' }] }),
+  ].join('\n') + '\n');
+  const s = await scriptedServer();
+  try {
+    const out = join(dir, 'si.jsonl');
+    const rejected = join(dir, 'si-rejected.jsonl');
+    const r = await nomoat(['data', 'synth', '--endpoint', s.url, '--endpoint-model', 'capable', '--seed-tasks', seeds, '--num-instructions', '2', '--max-requests', '5',
+      '--prompt-instructions', '2', '--seed', '40', '--temp', '0.7', '-o', out, '--rejected', rejected]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /kept 2 of 6 parsed tasks from 2 request\(s\)/);
+    assert.match(r.stderr, /dropped: similar 2, blacklist:image 1, too_short 1/);
+    const recs = readOut(out);
+    assert.deepEqual(recs.map((x) => [x.instruction, x.input, x.output]), [
+      ['Summarize the following paragraph in one sentence.', 'The sun is a star. It is very hot and very old.', 'The sun is an old, hot star.'],
+      ['List three common uses of baking soda at home.', '', 'Cleaning, baking and deodorizing.'],
+    ]);
+    const p0 = recs[0].provenance as Out['provenance'] & { similarity: number };
+    assert.deepEqual([p0.model, p0.endpoint, p0.seed, p0.source, p0.temperature, p0.verifier], ['capable', s.url, 40, 'self-instruct:0.0', 0.7, null]);
+    assert.equal(recs[1].provenance.seed, 41);
+    assert.equal(recs[1].provenance.source, 'self-instruct:1.1');
+    assert.ok(p0.similarity >= 0 && p0.similarity < 0.7);
+    const rej = readFileSync(rejected, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { rule: string; nearest: string | null; similarity: number });
+    assert.deepEqual(rej.map((x) => x.rule), ['blacklist:image', 'similar', 'too_short', 'similar']);
+    assert.equal(rej[1].nearest, 'Give an antonym of the word.');
+    assert.equal(rej[3].nearest, 'Summarize the following paragraph in one sentence.'); // a kept task, not a seed
+    assert.ok(Math.abs(rej[1].similarity - 12 / 13) < 1e-12); // 6 of 7 tokens, all 6 of the seed's
+    assert.deepEqual(s.requests.map((q) => [q.seed, q.temperature]), [[40, 0.7], [41, 0.7]]);
+
+    // best-of-n answers to the generated tasks: the longest of 3 (the server's length follows the seed)
+    s.reset();
+    const js = join(dir, 'len2.mjs');
+    writeFileSync(js, 'export default (record, reply) => reply.length;\n');
+    const best = join(dir, 'si-best.jsonl');
+    const b = await nomoat(['data', 'synth', '--endpoint', s.url, '--endpoint-model', 'capable', '--seed-tasks', seeds, '--num-instructions', '2', '--max-requests', '5',
+      '--prompt-instructions', '2', '--seed', '40', '--n', '3', '--verify-js', js, '-o', best]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.match(b.stderr, /answered 2 task\(s\), kept 2 answer\(s\)/);
+    const got = readOut(best);
+    for (const [j, x] of got.entries()) {
+      const seedsOf = [0, 1, 2].map((i) => 40 + 5 + j * 3 + i); // after the 5 request seeds
+      const lens = seedsOf.map((sd) => (sd % 5) + 1);
+      const top = lens.indexOf(Math.max(...lens));
+      assert.equal(x.provenance.sample, top);
+      assert.equal(x.provenance.seed, seedsOf[top]);
+      assert.equal(x.output, 'x'.repeat(lens[top]));
+      assert.equal(x.provenance.score, lens[top]);
+    }
+    assert.equal(s.requests.filter((q) => !q.generation).length, 6);
+  } finally {
+    await s.close();
+  }
 });

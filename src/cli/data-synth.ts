@@ -3,7 +3,7 @@
 // OpenAI-compatible endpoint; n seeded samples scored by a verifier, the top k kept; Alpaca JSONL out, each record
 // with its provenance; written atomically (Ctrl-C leaves nothing half-written). The library is src/eval/synth.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSeconds } from '../data/progress.js';
@@ -46,6 +46,7 @@ const FLAGS = {
   'seed-tasks': { kind: 'string', metavar: 'FILE', help: 'seed tasks (Self-Instruct\'s seed_tasks.jsonl or Alpaca records)', default: 'the shared Self-Instruct seeds' },
   'num-instructions': { kind: 'int', metavar: 'N', help: 'Self-Instruct: tasks to keep', default: 20 },
   'prompt-instructions': { kind: 'int', metavar: 'K', help: 'Self-Instruct: seed tasks shown per request', default: 3 },
+  'prompt-header': { kind: 'string', metavar: 'FILE', help: 'Self-Instruct: the prompt\'s text before the examples ({count} = --per-request), replacing the Alpaca-style requirements' },
   'per-request': { kind: 'int', metavar: 'N', help: 'Self-Instruct: tasks each request asks for', default: 20 },
   'max-requests': { kind: 'int', metavar: 'N', help: 'Self-Instruct: give up after N requests', default: '2 × --num-instructions' },
   'gen-max-tokens': { kind: 'int', metavar: 'N', help: 'Self-Instruct: most tokens of a generation reply', default: 1536 },
@@ -219,10 +220,21 @@ function checkFlags(f: Flags, hasVerifier: boolean): void {
   if (!(sim > 0 && sim <= 1)) throw new UsageError(`--max-similarity must be in (0, 1], got ${sim}`);
   if (f['min-words'] !== undefined && f['min-words'] < 0) throw new UsageError(`--min-words must be ≥ 0, got ${f['min-words']}`);
   if (f.prompts !== undefined) {
-    for (const k of ['seed-tasks', 'num-instructions', 'prompt-instructions', 'per-request', 'max-requests', 'gen-max-tokens', 'max-similarity', 'rejected'] as const) {
+    for (const k of ['seed-tasks', 'num-instructions', 'prompt-instructions', 'prompt-header', 'per-request', 'max-requests', 'gen-max-tokens', 'max-similarity', 'rejected'] as const) {
       if (f[k] !== undefined) throw new UsageError(`--${k} is a Self-Instruct flag; --prompts answers the given prompts instead`);
     }
   } else if (f['prompt-field'] !== undefined) throw new UsageError('--prompt-field needs --prompts FILE');
+}
+
+function readHeader(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliError(`--prompt-header: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (text.trim() === '') throw new CliError(`--prompt-header: ${path} is empty`);
+  return text;
 }
 
 function write(sink: RecordSink, r: SynthRecord): void {
@@ -303,7 +315,7 @@ async function runSelfInstruct(f: Flags, source: SampleSource, seeds: ReturnType
   const maxRequests = f['max-requests'] ?? 2 * count;
   const sStats = newSelfInstructStats();
   const gen = selfInstruct(source, {
-    seeds, count, shown: f['prompt-instructions'] ?? 3, perRequest: f['per-request'] ?? 20, maxRequests, maxTokens: f['gen-max-tokens'] ?? 1536, seed: f.seed ?? 0,
+    seeds, count, shown: f['prompt-instructions'] ?? 3, header: f['prompt-header'] !== undefined ? readHeader(f['prompt-header']) : undefined, perRequest: f['per-request'] ?? 20, maxRequests, maxTokens: f['gen-max-tokens'] ?? 1536, seed: f.seed ?? 0,
     filter: { ...FILTER_DEFAULTS, maxSimilarity: f['max-similarity'] ?? FILTER_DEFAULTS.maxSimilarity, minWords: f['min-words'] ?? FILTER_DEFAULTS.minWords, maxWords: f['max-words'] ?? FILTER_DEFAULTS.maxWords },
     onRequest: (r, kept) => bar.update(kept, count, ` (request ${r}/${maxRequests})`),
     onRejected: (task, rule, similarity, nearest, where) => rejected?.writeObject({ where, rule, similarity, nearest, ...task }),

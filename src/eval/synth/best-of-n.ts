@@ -136,8 +136,9 @@ export interface BestOfNResult {
 export async function bestOfN(item: SynthItem, source: SampleSource, seed: number, o: BestOfNOptions): Promise<BestOfNResult> {
   const samples = await source.sample(item.messages, o.n, seed, o.maxTokens);
   const texts = samples.map((s) => s.text.trim());
-  const scores = o.verifier !== null ? await o.verifier.score(item, texts) : texts.map(() => null);
-  const order = texts.map((_, i) => i).filter((i) => o.verifier === null || (scores[i] !== null && (o.minScore === undefined || scores[i]! >= o.minScore)));
+  const scores: (number | null)[] = o.verifier !== null ? await o.verifier.score(item, texts) : texts.map(() => null);
+  const passes = (s: number | null): boolean => s !== null && (o.minScore === undefined || s >= o.minScore);
+  const order = texts.map((_, i) => i).filter((i) => o.verifier === null || passes(scores[i]));
   order.sort((a, b) => (scores[b] ?? 0) - (scores[a] ?? 0) || a - b);
   const { info } = source;
   const kept = order.slice(0, o.keep).map((i): Kept => ({

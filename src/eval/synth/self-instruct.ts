@@ -87,25 +87,30 @@ export function sampleSeeds(seeds: readonly Task[], k: number, rng: Rng): Task[]
   return idx.slice(0, n).map((i) => seeds[i]);
 }
 
-/** The generation prompt: requirements, the examples numbered 1…k, and "{k+1}. Instruction:" to continue. */
-export function encodePrompt(examples: readonly Task[], count: number): string {
-  const lines = [
-    `You are asked to come up with a set of ${count} diverse task instructions. These task instructions will be given to a language model, and we will evaluate how well the model completes them.`,
-    '',
-    'The requirements:',
-    '1. Do not repeat the same verb from one instruction to the next: the set should be diverse.',
-    '2. Vary the language too: mix questions with imperative instructions.',
-    '3. Vary the type of task: open-ended generation, classification, editing, rewriting, summarization, extraction, question answering, brainstorming, reasoning, coding and so on.',
-    '4. A language model must be able to do the task in text. Do not ask for visual or audio output, and do not ask it to act in the world (such as waking you up or setting a reminder).',
-    '5. Write the instructions in English.',
-    '6. Each instruction is 1 to 2 sentences long, an imperative sentence or a question.',
-    '7. Write an input for the instruction: a specific, realistic example with substantial content, not a placeholder, at most 100 words.',
-    '8. Not every instruction needs an input (for example "What is the highest peak in the world?"). Then write "<noinput>" as the input.',
-    '9. The output is an appropriate response to the instruction and the input, under 100 words.',
-    '',
-    `List of ${count} tasks:`,
-  ];
-  let prompt = lines.join('\n') + '\n';
+/** The prompt's text before the examples ({count}: how many tasks it asks for), after Alpaca's prompt.txt. */
+export const DEFAULT_HEADER = [
+  'You are asked to come up with a set of {count} diverse task instructions. These task instructions will be given to a language model, and we will evaluate how well the model completes them.',
+  '',
+  'The requirements:',
+  '1. Do not repeat the same verb from one instruction to the next: the set should be diverse.',
+  '2. Vary the language too: mix questions with imperative instructions.',
+  '3. Vary the type of task: open-ended generation, classification, editing, rewriting, summarization, extraction, question answering, brainstorming, reasoning, coding and so on.',
+  '4. A language model must be able to do the task in text. Do not ask for visual or audio output, and do not ask it to act in the world (such as waking you up or setting a reminder).',
+  '5. Write the instructions in English.',
+  '6. Each instruction is 1 to 2 sentences long, an imperative sentence or a question.',
+  '7. Write an input for the instruction: a specific, realistic example with substantial content, not a placeholder, at most 100 words.',
+  '8. Not every instruction needs an input (for example "What is the highest peak in the world?"). Then write "<noinput>" as the input.',
+  '9. The output is an appropriate response to the instruction and the input, under 100 words.',
+  '',
+  'List of {count} tasks:',
+].join('\n');
+
+/**
+ * The generation prompt: the header (DEFAULT_HEADER unless given; every "{count}" replaced), the examples numbered
+ * 1…k, and "{k+1}. Instruction:" to continue.
+ */
+export function encodePrompt(examples: readonly Task[], count: number, header: string = DEFAULT_HEADER): string {
+  let prompt = header.replaceAll('{count}', String(count)).trimEnd() + '\n';
   examples.forEach((t, i) => {
     const instruction = t.instruction.replace(/\s+/g, ' ').trim().replace(/:+$/, '');
     prompt += `###\n${i + 1}. Instruction: ${instruction}\n${i + 1}. Input:\n${t.input === '' ? '<noinput>' : t.input}\n${i + 1}. Output:\n${t.output}\n`;

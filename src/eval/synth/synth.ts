@@ -118,6 +118,8 @@ export interface SelfInstructOptions {
   shown: number;
   /** the list length the prompt asks for (Alpaca: 20) */
   perRequest: number;
+  /** the prompt's text before the examples (default: DEFAULT_HEADER, after Alpaca's) */
+  header?: string;
   /** requests at most, so a model that writes no usable task cannot loop forever */
   maxRequests: number;
   maxTokens: number;
@@ -155,7 +157,7 @@ export async function* selfInstruct(source: SampleSource, o: SelfInstructOptions
   const pool = new SimilarityPool(o.seeds.map((t) => t.instruction));
   for (let r = 0; r < o.maxRequests && stats.kept < o.count; r++) {
     const examples = sampleSeeds(o.seeds, o.shown, new Rng(o.seed + r));
-    const prompt = encodePrompt(examples, o.perRequest);
+    const prompt = encodePrompt(examples, o.perRequest, o.header);
     const seed = o.seed + r;
     stats.requests++;
     let reply;
