@@ -1,46 +1,64 @@
-// `nomoat quantize`: GGUF → GGUF with q8_0/q4_0 weights (or f32/f16/bf16), positional like llama.cpp's
-// `llama-quantize in out type`.
+// `nomoat quantize`: GGUF → GGUF in one of llama-quantize's mixes (Q4_K_M, Q5_K_S, Q6_K, Q8_0, …), positional like
+// llama.cpp's `llama-quantize in out type`, each tensor's type and bytes as llama-quantize writes them.
 
 import { existsSync } from 'node:fs';
 import { detectFormat } from '../models/load.js';
-import { OUT_TYPES, quantizeGguf, type OutType } from '../models/convert.js';
+import { quantizeGguf } from '../models/convert.js';
+import { QUANT_MIXES, type QuantMix } from '../models/quant-mix.js';
+import { ProgressBar } from '../hub/progress.js';
 import { UsageError, type FlagSpecs } from './args.js';
 import { defineCommand } from './command.js';
 import { CliError, MODEL_KINDS } from './common.js';
 
 const FLAGS = {
   'allow-requantize': { kind: 'boolean', help: 'also requantize tensors that are already quantized (loses quality twice)' },
+  pure: { kind: 'boolean', help: 'every weight in the mix\'s own type: no q6_k output or more-bits layers (llama-quantize --pure)' },
+  imatrix: { kind: 'string', metavar: 'FILE', help: 'importance matrix: not supported yet (refused, rather than silently ignored)' },
   force: { kind: 'boolean', help: 'overwrite OUTPUT if it exists' },
+  quiet: { kind: 'boolean', short: 'q', help: 'no progress bar' },
 } as const satisfies FlagSpecs;
 
 const mib = (n: number): string => `${(n / 2 ** 20).toFixed(2)} MiB`;
+const MIX_NAMES = QUANT_MIXES.map((m) => m.toUpperCase()).join(', ');
 
 export const command = defineCommand({
   name: 'quantize',
-  summary: 'requantize a GGUF file to q8_0 or q4_0',
-  usage: 'INPUT.gguf OUTPUT.gguf TYPE [--allow-requantize]',
+  summary: 'requantize a GGUF file to a llama-quantize mix (Q4_K_M, Q5_K_M, Q6_K, Q8_0, …)',
+  usage: 'INPUT.gguf OUTPUT.gguf TYPE [--pure] [--allow-requantize]',
   description:
-    'Quantizes every 2-D weight (token embedding and output included, like llama-quantize --pure); 1-D tensors and\n' +
-    'metadata are copied unchanged. A weight whose rows do not split into 32-value blocks is written as f16.\n' +
-    `For Hugging Face folders or llama2.c checkpoints use \`nomoat convert INPUT OUTPUT.gguf --outtype TYPE\`.`,
+    'Writes what llama.cpp\'s llama-quantize writes without an importance matrix: each 2-D weight gets the type the mix\n' +
+    'gives it (Q4_K_M: q6_k for output.weight, and for attn_v and ffn_down in the first and last eighth of the layers\n' +
+    'and every third between; q4_k elsewhere), rows that do not split into 256-value blocks fall back (q4_k → q5_0,\n' +
+    'q5_k → q5_1, q6_k → q8_0), and the bytes are those of ggml\'s reference quantizers. 1-D tensors, norms and\n' +
+    'metadata are copied unchanged (general.file_type set to the mix).\n' +
+    `For Hugging Face folders or llama2.c checkpoints use \`nomoat convert INPUT OUTPUT.gguf --outtype TYPE\` first.`,
   flags: FLAGS,
   positionals: [
     { name: 'input', help: 'the GGUF file to read' },
     { name: 'output', help: 'the GGUF file to write' },
-    { name: 'type', help: `${OUT_TYPES.join(', ')}` },
+    { name: 'type', help: `${MIX_NAMES} (any case)` },
   ],
-  examples: ['nomoat quantize model-f16.gguf model-q8_0.gguf q8_0', 'nomoat quantize model-f32.gguf model-q4_0.gguf q4_0'],
+  examples: ['nomoat quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M', 'nomoat quantize model-f32.gguf model-q8_0.gguf q8_0'],
   run({ flags: f, positionals: [input, output, type] }) {
-    const t = type.toLowerCase();
-    if (!(OUT_TYPES as readonly string[]).includes(t)) throw new UsageError(`TYPE must be one of ${OUT_TYPES.join(', ')}; got ${JSON.stringify(type)}`);
+    const mix = type.toLowerCase();
+    if (!(QUANT_MIXES as readonly string[]).includes(mix)) throw new UsageError(`TYPE must be one of ${MIX_NAMES}; got ${JSON.stringify(type)}`);
+    if (f.imatrix !== undefined) {
+      throw new UsageError('--imatrix is not supported yet: nomoat quantize writes llama-quantize\'s output without an importance matrix (leave the flag out)');
+    }
     if (!existsSync(input)) throw new CliError(`input not found: ${input}`);
-    if (detectFormat(input) !== 'gguf') throw new CliError(`${input} is not a GGUF file (${MODEL_KINDS} are read by \`nomoat convert INPUT OUTPUT.gguf --outtype ${t}\`)`);
+    if (detectFormat(input) !== 'gguf') throw new CliError(`${input} is not a GGUF file (${MODEL_KINDS} are read by \`nomoat convert INPUT OUTPUT.gguf --outtype f16\`)`);
     if (existsSync(output) && !f.force) throw new CliError(`${output} exists; pass --force to overwrite it`);
     const t0 = performance.now();
-    const r = quantizeGguf(input, output, t as OutType, { allowRequantize: f['allow-requantize'] });
+    let bar: ProgressBar | null = null;
+    const r = quantizeGguf(input, output, mix as QuantMix, {
+      allowRequantize: f['allow-requantize'],
+      pure: f.pure,
+      onProgress: f.quiet ? undefined : (done, total) => (bar ??= new ProgressBar(`quantize ${type}`, total)).update(done, done === total),
+    });
+    const types = [...r.types].map(([t, n]) => `${n} ${t}`).join(', ');
     process.stderr.write(
-      `nomoat quantize: ${r.quantized} tensors → ${t}, ${r.kept.length} copied as they were; ${mib(r.inBytes)} → ${mib(r.outBytes)} ` +
-      `of tensor data in ${Math.round(performance.now() - t0)} ms\n`,
+      `nomoat quantize: ${r.quantized} tensors requantized, ${r.kept.length} copied as they were (${types}); ` +
+      `${mib(r.inBytes)} → ${mib(r.outBytes)} of tensor data in ${Math.round(performance.now() - t0)} ms\n`,
     );
   },
 });

@@ -1,5 +1,5 @@
 // Model export: a loaded model (+ its tokenizer) written as a GGUF file llama.cpp runs, or as a Hugging Face folder
-// transformers loads; and GGUF → GGUF requantization (what llama.cpp's `llama-quantize` does, for q8_0/q4_0).
+// transformers loads; and GGUF → GGUF requantization (what llama.cpp's `llama-quantize` does: its mixes, bit-exact).
 //
 // Facts from llama.cpp: convert_hf_to_gguf.py keeps 1-D tensors (norms, biases) in F32 whatever the outtype, falls
 // back to F16 for a tensor whose rows do not split into quantization blocks, and permutes Q/K rows of the `llama`
@@ -10,8 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
-import type { GgufKV, GgufScalar, GgufType } from '../formats/gguf-types.js';
-import { GGUF_FILE_TYPE, GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
+import { GGML_TYPES, GGML_TYPE_OF, type GgufKV, type GgufScalar, type GgufType } from '../formats/gguf-types.js';
+import { GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
 import { tensorValues } from '../engine/quant/index.js';
 import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
 import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
@@ -22,6 +22,7 @@ import {
 import type { RopeMode } from '../engine/backend.js';
 import { ARCHITECTURES, configToHf, llama3RopeFreqFactors, type LlamaConfig } from './config.js';
 import type { LlamaModel } from './llama.js';
+import { MIX_FILE_TYPE, mixTensorTypes, type QuantMix } from './quant-mix.js';
 
 /** The tensor types nomoat writes. bf16 rounds to nearest even, as ggml_compute_fp32_to_bf16 and torch do. */
 export type OutType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0';
@@ -171,45 +172,65 @@ export function saveGguf(model: LlamaModel, tokenizer: Tokenizer | null, path: s
 export interface QuantizeOptions {
   /** requantize tensors that are already quantized (quality loss twice), as llama-quantize --allow-requantize */
   allowRequantize?: boolean;
+  /** every requantized weight in the mix's own type (llama-quantize --pure); rows that do not fit still fall back */
+  pure?: boolean;
+  /** called with the input tensor bytes handled so far, of `total` */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface QuantizeReport {
-  quantized: number; // tensors converted to the target type
+  quantized: number; // tensors converted to another type
   kept: { name: string; type: string; reason: string }[];
+  /** the number of tensors written in each type, by ggml type name */
+  types: Map<string, number>;
   inBytes: number;
   outBytes: number;
 }
 
 const FLOAT_TYPES = new Set<DType | null>(['f32', 'f16', 'bf16']);
 
-/** Requantizes a GGUF file's 2-D weights to q8_0/q4_0 (f32/f16/bf16 also accepted), keeping every metadata entry. */
-export function quantizeGguf(inPath: string, outPath: string, dtype: OutType, opts: QuantizeOptions = {}): QuantizeReport {
+/**
+ * Requantizes a GGUF file as llama-quantize does for `mix` without an importance matrix: each tensor's type chosen as
+ * llama_tensor_get_type does (quant-mix.ts), its f32 values encoded by ggml's reference writers (bit-exact), every
+ * metadata entry kept but general.file_type. Tensors stay in the input's order.
+ */
+export function quantizeGguf(inPath: string, outPath: string, mix: QuantMix, opts: QuantizeOptions = {}): QuantizeReport {
   const file = readGguf(inPath);
-  const report: QuantizeReport = { quantized: 0, kept: [], inBytes: 0, outBytes: 0 };
+  const report: QuantizeReport = { quantized: 0, kept: [], types: new Map(), inBytes: 0, outBytes: 0 };
+  const blockCount = file.metadata.get(`${String(file.metadata.get('general.architecture'))}.block_count`);
+  const targets = mixTensorTypes(mix, file.tensors, { pure: opts.pure, blockCount: typeof blockCount === 'number' ? blockCount : undefined });
+  const total = file.tensors.reduce((n, i) => n + i.byteLength, 0);
+  let done = 0;
+  const progress = (info: GgufTensorInfo): void => {
+    done += info.byteLength;
+    opts.onProgress?.(done, total);
+  };
   const tensors = file.tensors.map((info: GgufTensorInfo): GgufTensorSpec => {
     report.inBytes += info.byteLength;
     if (info.dtype === null) throw new Error(`${inPath}: tensor ${info.name} has type ${info.typeName}, which nomoat cannot copy`);
-    const keep = (reason: string): GgufTensorSpec => {
-      report.kept.push({ name: info.name, type: info.typeName, reason });
+    const target = targets.get(info.name) ?? null;
+    const out = target ?? info.dtype;
+    const typeName = GGML_TYPES.get(GGML_TYPE_OF[out])?.name ?? out;
+    report.types.set(typeName, (report.types.get(typeName) ?? 0) + 1);
+    if (out === info.dtype) {
+      report.kept.push({ name: info.name, type: info.typeName, reason: target === null ? 'not a quantizable weight' : 'already in the target type' });
       report.outBytes += info.byteLength;
-      return { name: info.name, dtype: info.dtype as DType, shape: info.shape, data: () => readGgufTensor(file, info) };
-    };
-    if (info.shape.length < 2 || !info.name.endsWith('.weight')) return keep('1-D or not a weight');
-    if (!FLOAT_TYPES.has(info.dtype) && !opts.allowRequantize && info.dtype !== dtype) {
+      return { name: info.name, dtype: out, shape: info.shape, data: () => (progress(info), readGgufTensor(file, info)) };
+    }
+    if (!FLOAT_TYPES.has(info.dtype) && !opts.allowRequantize) {
       throw new Error(`${inPath}: tensor ${info.name} is already ${info.typeName}; requantizing loses quality twice (pass --allow-requantize to do it anyway)`);
     }
-    const out = tensorOutType(info.shape, dtype);
-    if (out === info.dtype) return keep('already in the target type');
     report.quantized++;
     report.outBytes += dtypeBytes(out, info.nElements);
-    return { name: info.name, dtype: out, shape: info.shape, data: () => readGgufTensorF32(file, info) }; // decoded when written
+    return { name: info.name, dtype: out, shape: info.shape, data: () => (progress(info), readGgufTensorF32(file, info)) }; // encoded when written
   });
+  const fileType = MIX_FILE_TYPE[mix];
   const metadata: GgufKV[] = [...file.metadata].map(([key, value]) => {
     const type = file.metadataTypes.get(key);
     if (type === undefined) throw new Error(`${inPath}: metadata ${key} has no type`);
-    return key === 'general.file_type' ? { key, type: 'uint32', value: GGUF_FILE_TYPE[dtype] } : { key, type, value };
+    return key === 'general.file_type' ? { key, type: 'uint32', value: fileType } : { key, type, value };
   });
-  if (!file.metadata.has('general.file_type')) metadata.push({ key: 'general.file_type', type: 'uint32', value: GGUF_FILE_TYPE[dtype] });
+  if (!file.metadata.has('general.file_type')) metadata.push({ key: 'general.file_type', type: 'uint32', value: fileType });
   writeGguf(outPath, { metadata, tensors, alignment: file.alignment });
   return report;
 }
