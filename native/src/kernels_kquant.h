@@ -36,6 +36,7 @@ typedef struct {
   float d, dmin;        // the superblock's f16 scales as float (dmin = 0 for folded types)
   uint8_t pad[24];
 } kq_block;
+_Static_assert(sizeof(kq_block) % 64 == 0, "kq_block arrays must keep u and s 64-byte aligned (aligned SIMD loads)");
 
 // The activation side: M rows of K values as q8_K, row m's int8 at qs + m · K, its superblock scales at
 // d + m · (K / QK_K) and its 16-value sums at bsum + m · (K / 16).

@@ -7,7 +7,8 @@
 //   amax = max_j |x_j|,  d = amax / 127,  id = amax ≠ 0 ? 127 / amax : 0,  q_j = round-half-even(x_j · id)
 // all in float32 without FMA (llama.cpp's AVX quantize_row_q8_0, with the scale kept in float32, not f16).
 // Weight blocks are ggml's: q8_0 = f16 d + 32 int8; q4_0 = f16 d + 16 bytes, value j is (nibble − 8), the low
-// nibbles holding j < 16.
+// nibbles holding j < 16. The k-quants (q2_K … q6_K) have their own activation blocks (q8_K) and unpacked weight
+// form: kernels_kquant.h; each table carries their unpacker and dot too.
 #ifndef NOMOAT_KERNELS_QUANT_H
 #define NOMOAT_KERNELS_QUANT_H
 #include <stdint.h>

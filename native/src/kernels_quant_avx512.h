@@ -1,6 +1,7 @@
 // The AVX-512 integer dot of kernels_quant.h, included twice by kernels_quant_avx512.c: once with maddubs + madd
 // (AVX-512BW) and once with VNNI's vpdpbusd. The includer defines QKA_DOT(name) (the function's name) and
 // QKA_DPBUSD(aw, sx) (int32 lanes: sums of 4 products |w| · (x with w's sign)). Two blocks per zmm register.
+// The k-quant dot below it takes QKA_DPWSSD(acc, p, s) the same way (vpdpwssd with VNNI).
 
 // out[m · ldo] for the M rows (M and q4 constant after inlining, so the accumulators stay in registers)
 static inline __attribute__((always_inline)) void QKA_DOT(body)(int q4, const uint8_t *row, long nb,
