@@ -1,7 +1,10 @@
 // Inference bench against llama.cpp (node-llama-cpp) on the same GGUF file: prompt processing (512 tokens) and
-// greedy generation (128 tokens) in tokens/s, and peak resident memory, for F32, F16, BF16 and Q8_0 files of a ~135M-parameter
-// Llama (SmolLM-135M's shape, random weights). Each engine runs in its own child process, so each peak RSS
-// (VmHWM, see peakMb) is that engine's alone: node itself, the loaded model, the KV cache, the work.
+// greedy generation (128 tokens) in tokens/s, and peak resident memory, for F32, F16, BF16, Q8_0 and Q4_K_M files of a
+// ~135M-parameter Llama (SmolLM-135M's shape, random weights). The Q4_K_M file is llama.cpp's own: the F16 file through
+// llama_model_quantize (../shared/tools/llamacpp_quantize.py; 576-wide rows fall back to q5_0 / q8_0, ffn_down keeps
+// q4_K / q6_K). NOMOAT_INFER_DTYPES=q4_k_m (a comma list) runs only those files. Each engine runs in its own child
+// process, so each peak RSS (VmHWM, see peakMb) is that engine's alone: node itself, the loaded model, the KV cache,
+// the work.
 //
 // Protocol, identical on both sides: load the model, make a context of CTX positions, evaluate the PROMPT-token
 // prompt (timed; best of PREFILL_REPS with the cache emptied in between; the output is the next token's logits),
@@ -9,7 +12,7 @@
 // Child mode: `node dist/bench/infer.js child ours|peer FILE THREADS` prints one JSON object.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +31,22 @@ const GEN = 128;
 const CTX = 640; // PROMPT + GEN
 const PREFILL_REPS = 2;
 const PEER_NAME = 'llama.cpp (node-llama-cpp 3.21.1)';
-const DTYPES: readonly OutType[] = ['f32', 'f16', 'bf16', 'q8_0'];
+/** The files: our writer's dtypes, and llama.cpp's Q4_K_M mix (the file most people download). */
+type InferDType = OutType | 'q4_k_m';
+const ALL_DTYPES: readonly InferDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'];
+const QUANTIZE = fileURLToPath(new URL('../../../shared/tools/llamacpp_quantize.py', import.meta.url)); // from dist/bench
+const Q4_K_M_FTYPE = 15; // llama_ftype (llama.h)
+
+/** The dtypes to run: NOMOAT_INFER_DTYPES (a comma list of ALL_DTYPES) or all of them. */
+function benchDTypes(): readonly InferDType[] {
+  const env = process.env.NOMOAT_INFER_DTYPES;
+  if (env === undefined || env === '') return ALL_DTYPES;
+  const picked = env.split(',').map((d) => d.trim());
+  for (const d of picked) {
+    if (!(ALL_DTYPES as readonly string[]).includes(d)) throw new Error(`NOMOAT_INFER_DTYPES: '${d}' is not one of ${ALL_DTYPES.join(', ')}`);
+  }
+  return picked as InferDType[];
+}
 
 /** SmolLM-135M's shape (HF config of HuggingFaceTB/SmolLM-135M). */
 export const SMOLLM_135M: LlamaConfig = {
@@ -242,17 +260,29 @@ function randomModel(dtype: OutType): LlamaModel {
 }
 
 /** Writes the GGUF file of each dtype (a random SmolLM-135M-shaped model, a synthetic vocab); returns their paths. */
-export function writeModels(dir: string, dtypes: readonly OutType[] = DTYPES): Map<OutType, string> {
+export function writeModels<D extends InferDType>(dir: string, dtypes: readonly D[]): Map<D, string> {
   const tok = syntheticVocab(SMOLLM_135M.vocabSize);
-  const paths = new Map<OutType, string>();
+  const paths = new Map<D, string>();
   for (const dtype of dtypes) {
     const path = join(dir, `smollm135m-random-${dtype}.gguf`);
-    const model = randomModel(dtype);
-    saveGguf(model, tok, path, { dtype });
+    const written: OutType = dtype === 'q4_k_m' ? 'f16' : dtype;
+    const model = randomModel(written);
+    const source = dtype === 'q4_k_m' ? join(dir, 'smollm135m-random-q4_k_m-source-f16.gguf') : path;
+    saveGguf(model, tok, source, { dtype: written });
     model.dispose();
+    if (dtype === 'q4_k_m') quantizeQ4KM(source, path);
     paths.set(dtype, path);
   }
   return paths;
+}
+
+/** llama.cpp's Q4_K_M file of an F16 one (the quantizer loads libllama from node-llama-cpp in the package root). */
+function quantizeQ4KM(src: string, dst: string): void {
+  if (!existsSync(QUANTIZE)) throw new Error(`infer bench: Q4_K_M needs llama.cpp's quantizer ${QUANTIZE} (../shared/tools beside the clone)`);
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const r = spawnSync('python3', [QUANTIZE, src, dst, String(Q4_K_M_FTYPE)], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`infer bench: ${QUANTIZE} ${src} → Q4_K_M failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
+  rmSync(src);
 }
 
 function agreement(a: number[], b: number[]): number {
@@ -264,10 +294,11 @@ function agreement(a: number[], b: number[]): number {
 export function runInferBench(): void {
   const dir = mkdtempSync(join(tmpdir(), 'nomoat-infer-'));
   try {
-    const paths = writeModels(dir);
+    const dtypes = benchDTypes();
+    const paths = writeModels(dir, dtypes);
     // all cores first (the headline), then 1 thread
     const threadsList = [...threadCounts()].reverse();
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       const path = paths.get(dtype) ?? '';
       const fileMb = statSync(path).size / (1 << 20);
       let peakOurs = 0;
