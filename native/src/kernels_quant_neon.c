@@ -3,8 +3,35 @@
 // Baseline Advanced SIMD only (no dotprod extension), so it runs on any AArch64 CPU.
 #if defined(__aarch64__)
 #include <arm_neon.h>
-#include "kernels_kquant_unpack.h"
 #include "kernels_quant.h"
+
+// the k-quant unpackers with the CPU's f16 conversion (exact) and the scales spread in registers
+#define KQ_F16(p) vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16((uint16_t)((p)[0] | ((p)[1] << 8))))), 0)
+#define KQ_SCALES(o, sc, oc, shift) kq_scales_neon(o, sc, oc, shift)
+#define KQ_SCALES32(o, s8, m8) kq_scales32_neon(o, s8, m8)
+static inline void kq_scales_neon(kq_block *o, const int8_t *sc, const int8_t *oc, int shift) {
+  int8x16_t v = vld1q_s8(sc);
+  for (int g = 0; g < 8; g++) { // bytes 2g (×8), 2g + 1 (×8), widened to int16
+    int8x16_t p = vqtbl1q_s8(v, vcombine_u8(vdup_n_u8((uint8_t)(2 * g)), vdup_n_u8((uint8_t)(2 * g + 1))));
+    vst1q_s16(o->s[g], vmovl_s8(vget_low_s8(p)));
+    vst1q_s16(o->s[g] + 8, vmovl_s8(vget_high_s8(p)));
+  }
+  int8x16_t ov = vld1q_s8(oc);
+  int16x8_t n = vdupq_n_s16((int16_t)shift);
+  vst1q_s16(o->o, vshlq_s16(vmovl_s8(vget_low_s8(ov)), n));
+  vst1q_s16(o->o + 8, vshlq_s16(vmovl_s8(vget_high_s8(ov)), n));
+}
+static inline void kq_scales32_neon(kq_block *o, const uint8_t *s8, const uint8_t *m8) {
+  for (int g = 0; g < 8; g++) {
+    int16x8_t v = vdupq_n_s16(s8[g]);
+    vst1q_s16(o->s[g], v);
+    vst1q_s16(o->s[g] + 8, v);
+  }
+  uint8x8_t m = vld1_u8(m8);
+  vst1q_s16(o->o, vreinterpretq_s16_u16(vmovl_u8(vzip1_u8(m, m))));
+  vst1q_s16(o->o + 8, vreinterpretq_s16_u16(vmovl_u8(vzip2_u8(m, m))));
+}
+#include "kernels_kquant_unpack.h"
 
 static int quantize_row_q8_neon(const float *x, long K, int8_t *qs, float *d) {
   const float32x4_t big = vdupq_n_f32(3.40282347e38f);
@@ -80,13 +107,12 @@ static void dot_neon(int q4, const uint8_t *row, long nb, const int8_t *xq, long
 }
 
 // ---- K-quants (kernels_kquant.h): the 8 lanes as two int32x4 (lanes 0-3: the first 16 values of each group of 32,
-// lanes 4-7: the last 16), u ≤ 63 read as int8 for vmull_s8 ----
+// lanes 4-7: the last 16) ----
 
 static void kunpack_neon(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
 
-// 4 int32 lanes, lane t = Σ_{j<4} u[4t + j] · x[4t + j] over 16 values
-static inline int32x4_t kq_dot16(const uint8_t *u, const int8_t *x) {
-  int8x16_t a = vreinterpretq_s8_u8(vld1q_u8(u)), b = vld1q_s8(x);
+// 4 int32 lanes, lane t = Σ_{j<4} u[4t + j] · x[4t + j] over 16 values (u ≤ 63 read as int8)
+static inline int32x4_t kq_dot16(int8x16_t a, int8x16_t b) {
   int16x8_t p0 = vmull_s8(vget_low_s8(a), vget_low_s8(b)), p1 = vmull_s8(vget_high_s8(a), vget_high_s8(b));
   return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
 }
@@ -105,27 +131,69 @@ static inline void kq_acc_neon(int folded, float32x4_t acc[2], const int32x4_t i
   }
 }
 
-static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
-  for (int r = 0; r < R; r++)
+// RB weight rows × M rows of x (both constant after inlining, so the int32 accumulators stay in registers), one
+// half group of 16 values at a time
+static inline __attribute__((always_inline)) void kdot_body(int folded, const kq_block *w, long nsb, int RB,
+                                                            const kq_x *x, int M, float *out, long ldo) {
+  float32x4_t facc[2][QDOT_MAX_M][2];
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) facc[r][m][0] = facc[r][m][1] = vdupq_n_f32(0.0f);
+  for (long i = 0; i < nsb; i++) {
+    int32x4_t iacc[2][QDOT_MAX_M][2];
+    for (int r = 0; r < RB; r++)
+      for (int m = 0; m < M; m++) iacc[r][m][0] = iacc[r][m][1] = vdupq_n_s32(0);
+    for (int g = 0; g < 8; g++)
+      for (int h = 0; h < 2; h++) {
+        int8x16_t xv[QDOT_MAX_M];
+        for (int m = 0; m < M; m++) xv[m] = vld1q_s8(x->qs + m * x->K + i * QK_K + 32 * g + 16 * h);
+        for (int r = 0; r < RB; r++) {
+          const kq_block *b = w + r * nsb + i;
+          int8x16_t u = vreinterpretq_s8_u8(vld1q_u8(b->u + 32 * g + 16 * h));
+          int32_t sc = b->s[g][8 * h];
+          for (int m = 0; m < M; m++) iacc[r][m][h] = vmlaq_n_s32(iacc[r][m][h], kq_dot16(u, xv[m]), sc);
+        }
+      }
     for (int m = 0; m < M; m++) {
-      float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-      for (long i = 0; i < nsb; i++) {
+      const int16_t *bs = x->bsum + m * (x->K / 16) + 16 * i;
+      float dx = x->d[m * nsb + i];
+      for (int r = 0; r < RB; r++) {
         const kq_block *b = w + r * nsb + i;
-        const int8_t *q = x->qs + m * x->K + i * QK_K;
-        int32x4_t isum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)}, osum[2];
-        for (int g = 0; g < 8; g++)
-          for (int h = 0; h < 2; h++)
-            isum[h] = vmlaq_n_s32(isum[h], kq_dot16(b->u + 32 * g + 16 * h, q + 32 * g + 16 * h), b->s[g][8 * h]);
-        const int16_t *bs = x->bsum + m * (x->K / 16) + 16 * i;
+        int32x4_t osum[2];
         for (int h = 0; h < 2; h++) { // lane t of half h: o · bsum over sub-blocks 8h + 2t, 8h + 2t + 1
           int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(b->o + 8 * h);
-          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_s16(vget_high_s16(bv), vget_high_s16(ov)));
+          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
         }
-        kq_acc_neon(folded, acc, isum, osum, b, x->d[m * nsb + i]);
+        kq_acc_neon(folded, facc[r][m], iacc[r][m], osum, b, dx);
       }
-      float32x4_t s = vaddq_f32(acc[0], acc[1]); // (a0 + a4, a1 + a5, a2 + a6, a3 + a7)
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) {
+      float32x4_t s = vaddq_f32(facc[r][m][0], facc[r][m][1]); // (a0 + a4, a1 + a5, a2 + a6, a3 + a7)
       out[m * ldo + r] = (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
     }
+}
+
+static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
+#define KQ_CASE(F, RB, MM) kdot_body(F, w + r * nsb, nsb, RB, x, MM, out + r, ldo)
+#define KQ_MS(F, RB)                          \
+  switch (M) {                                \
+    case 1: KQ_CASE(F, RB, 1); break;         \
+    case 2: KQ_CASE(F, RB, 2); break;         \
+    case 3: KQ_CASE(F, RB, 3); break;         \
+    default: KQ_CASE(F, RB, 4); break;        \
+  }
+  for (int r = 0; r < R;) {
+    int rb = R - r >= 2 ? 2 : 1;
+    if (folded) {
+      if (rb == 2) KQ_MS(1, 2) else KQ_MS(1, 1)
+    } else {
+      if (rb == 2) KQ_MS(0, 2) else KQ_MS(0, 1)
+    }
+    r += rb;
+  }
+#undef KQ_MS
+#undef KQ_CASE
 }
 
 const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon};
