@@ -169,10 +169,14 @@ test('NLL verifier: the greedy reply scores above a shuffled one; the CLI scores
   const words = greedy.split(/\s+/);
   const shuffled = [...words.slice(1), words[0], 'zq'].join(' ');
   const item: SynthItem = { where: 'x:1', messages, record: {} };
-  const v = nllVerifier('tiny', model, tokenizer!, (m) => chat.promptIds(m));
+  const v = nllVerifier('tiny', model, tokenizer!, null);
   const [g, s, empty] = await v.score(item, [greedy, shuffled, '']);
   assert.ok(g !== null && s !== null && g > s && g < 0, `${g} vs ${s}`);
   assert.equal(empty, null);
+  // a model without a chat template: the reply's tokens after the raw prompt, the same order
+  const raw = nllVerifier('tiny', model, tokenizer!, (m) => tokenizer!.encode(m.map((x) => x.content).join('\n\n')));
+  const [rg, rs] = await raw.score(item, [greedy, shuffled]);
+  assert.ok(rg !== null && rs !== null && rg < 0 && rs < 0);
 
   const out = join(dir, 'nll.jsonl');
   const r = await nomoat(['data', 'synth', '-m', BUNDLED, '--prompts', prompts, '--n', '3', '--verify-nll', '--max-tokens', '8', '-o', out, '-q']);

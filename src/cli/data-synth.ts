@@ -174,15 +174,14 @@ async function openVerifier(f: Flags, local: LocalSource | null): Promise<Verifi
     if (f['score-model'] === undefined) {
       if (local === null) throw new UsageError('--verify-nll with --endpoint needs --score-model MODEL (a model run here to score with)');
       if (f['score-lora'].length > 0 || f['score-lora-scaled'].length > 0) throw new UsageError('--score-lora / --score-lora-scaled need --score-model');
-      return nllVerifier(local.info.model, local.model, local.tokenizer, (m) => local.ids(m));
+      return nllVerifier(local.info.model, local.model, local.tokenizer, local.chat ? null : (m) => local.ids(m));
     }
     const path = f['score-model'];
     const loaded = loadForCli(path);
     const tokenizer = requireTokenizer(loaded);
     await applyLoraFlags(loaded.model, { lora: f['score-lora'], 'lora-scaled': f['score-lora-scaled'] });
-    const chat = tokenizer.chatTemplate !== null ? new LocalChat(path, loaded.model, tokenizer, tokenizer.chatTemplate) : null;
     const name = [path, ...adaptersOf(f['score-lora'], f['score-lora-scaled']).map((a) => `${a.path}@${a.scale}`)].join('+');
-    return nllVerifier(name, loaded.model, tokenizer, (m) => (chat !== null ? chat.promptIds(m) : tokenizer.encode(m.map((x) => x.content).join('\n\n'))));
+    return nllVerifier(name, loaded.model, tokenizer, tokenizer.chatTemplate !== null ? null : (m) => tokenizer.encode(m.map((x) => x.content).join('\n\n')));
   }
   if (f['verify-judge']) {
     const pPath = f['judge-prompts'] ?? DEFAULT_JUDGE_PROMPTS;

@@ -4,7 +4,7 @@
 // - regex: 1 when the reply matches, else 0;
 // - js: a module whose default export (record, reply) => number | boolean (or a promise of one) decides;
 // - nll: minus the mean negative log-likelihood per token of the reply under a model (with its adapters), after the
-//   prompt in its chat template: the reply the model finds most likely wins;
+//   prompt in its chat template (response-score.ts, as `data filter --score-model`): the likeliest reply wins;
 // - judge: FastChat's single-answer grading (1–10) through src/eval/judge.ts, by a local model or an endpoint.
 
 import { pathToFileURL } from 'node:url';
@@ -12,9 +12,11 @@ import { resolve } from 'node:path';
 import type { LlamaModel } from '../../models/llama.js';
 import type { ChatMessage } from '../../tokenizer/chat.js';
 import type { Tokenizer } from '../../tokenizer/types.js';
-import type { ChatBackend, LocalChat } from '../judge-chat.js';
+import type { Message } from '../../data/types.js';
+import type { ChatBackend } from '../judge-chat.js';
 import type { JudgePrompt, ModelAnswer, Question } from '../judge-data.js';
 import { judgeSingle } from '../judge.js';
+import { responseScores } from '../response-score.js';
 import { loglikelihoods } from '../score.js';
 
 /** One prompt to answer: the chat sent to the model and the record it came from. */
@@ -130,26 +132,31 @@ export async function jsVerifier(file: string): Promise<Verifier> {
 // nll
 
 /**
- * Minus the mean NLL per token of each reply after the prompt, under model (adapters attached by the caller),
- * prompted as `chat` prompts it (its chat template, or the raw text). An empty reply has no score.
+ * Minus the mean NLL per token of each reply under model (adapters attached by the caller). With a chat template the
+ * reply is scored as the assistant turn after the prompt by responseScores (the score `data filter --score-model`
+ * uses: the reply's tokens and its end-of-turn marker); a model without one scores the reply's tokens after the raw
+ * prompt (`rawPrompt`). An empty reply has no score.
  */
-export function nllVerifier(name: string, model: LlamaModel, tokenizer: Tokenizer, prompt: (messages: readonly ChatMessage[]) => number[]): Verifier {
+export function nllVerifier(name: string, model: LlamaModel, tokenizer: Tokenizer, rawPrompt: ((messages: readonly ChatMessage[]) => number[]) | null): Verifier {
   return {
     name: `nll:${name}`,
     score(item, replies) {
-      const context = prompt(item.messages);
-      const conts = replies.map((r) => tokenizer.encode(r, { addBos: false, parseSpecial: false }));
-      const asked = conts.map((c, i) => ({ c, i })).filter((x) => x.c.length > 0);
-      const res = loglikelihoods(model, asked.map((x) => ({ context, continuation: x.c })));
       const out: (number | null)[] = replies.map(() => null);
-      asked.forEach((x, j) => (out[x.i] = res[j].logprob / x.c.length));
+      const asked = replies.map((r, i) => ({ r, i })).filter((x) => x.r.trim() !== '');
+      if (rawPrompt === null) {
+        const messages = item.messages.map((m): Message => ({ role: m.role as Message['role'], content: m.content }));
+        const nll = responseScores(model, tokenizer, asked.map((x) => ({ conversation: { messages: [...messages, { role: 'assistant', content: x.r }] } })));
+        asked.forEach((x, j) => (out[x.i] = Number.isNaN(nll[j]) ? null : -nll[j]));
+        return Promise.resolve(out);
+      }
+      const context = rawPrompt(item.messages);
+      const conts = asked.map((x) => tokenizer.encode(x.r, { addBos: false, parseSpecial: false }));
+      const res = loglikelihoods(model, conts.map((c) => ({ context, continuation: c })));
+      asked.forEach((x, j) => (out[x.i] = res[j].logprob / conts[j].length));
       return Promise.resolve(out);
     },
   };
 }
-
-/** The prompt ids of a LocalChat (its template) as nllVerifier takes them. */
-export const chatPrompt = (chat: LocalChat) => (messages: readonly ChatMessage[]): number[] => chat.promptIds(messages);
 
 // ---------------------------------------------------------------------------------------------------------------
 // judge
