@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -370,5 +370,35 @@ test('Self-Instruct through an endpoint that writes tasks: parsed, screened (rul
     assert.equal(s.requests.filter((q) => !q.generation).length, 6);
   } finally {
     await s.close();
+  }
+});
+
+test('Ctrl-C while answering leaves no output and no temporary file', async () => {
+  // an endpoint that takes the request and never answers: the run is stopped while waiting on it
+  let arrived!: () => void;
+  const got = new Promise<void>((r) => (arrived = r));
+  const open: ServerResponse[] = [];
+  const srv = createHttpServer((_req, res) => {
+    open.push(res);
+    arrived();
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  const sub = join(dir, 'sigint');
+  writeFileSync(join(dir, 'one.jsonl'), '{"prompt": "hello there"}\n');
+  mkdirSync(sub);
+  const out = join(sub, 'out.jsonl');
+  const p = spawn(process.execPath, [BIN, 'data', 'synth', '--endpoint', `http://127.0.0.1:${port}/v1`, '--endpoint-model', 'x', '--prompts', join(dir, 'one.jsonl'), '-o', out], { stdio: 'ignore' });
+  try {
+    await got;
+    const status = await new Promise<number | null>((resolve) => {
+      p.on('close', (code) => resolve(code));
+      p.kill('SIGINT');
+    });
+    assert.equal(status, 130);
+    assert.deepEqual(readdirSync(sub), []);
+  } finally {
+    for (const res of open) res.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
   }
 });
