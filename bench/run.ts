@@ -1,5 +1,6 @@
-// Benchmark dispatcher: `npm run bench -- gemm|ops|memory|infer|train|skills|serve|eval|distill|dpo|all` (node dist/bench/run.js NAME). Each bench prints one
+// Benchmark dispatcher: `npm run bench -- gemm|ops|memory|infer|train|skills|serve|eval|distill|dpo|curation|all` (node dist/bench/run.js NAME). Each bench prints one
 // JSON object per line (see bench/common.ts).
+import { runCurationBench } from './curation.js';
 import { runDistillBench } from './distill.js';
 import { runDpoBench } from './dpo.js';
 import { runEvalBench } from './eval.js';
@@ -13,7 +14,7 @@ import { runTrainBench } from './train.js';
 
 const BENCHES: Readonly<Record<string, () => void | Promise<void>>> = {
   gemm: runGemmBench, ops: runOpsBench, memory: () => runMemoryBench(), infer: runInferBench, train: runTrainBench, skills: runSkillsBench, serve: runServeBench,
-  eval: runEvalBench, distill: runDistillBench, dpo: runDpoBench,
+  eval: runEvalBench, distill: runDistillBench, dpo: runDpoBench, curation: runCurationBench,
 };
 
 const names = process.argv.slice(2);
