@@ -10,7 +10,7 @@ import { ByteWriter, collect, writeFileAtomic, type Sink } from './writer.js';
 
 export interface GgufTensorSpec {
   name: string;
-  /** any dtype for raw bytes; f32 values can be encoded to f32, f16, bf16, q8_0, q4_0 */
+  /** any dtype for raw bytes; f32 values can be encoded to any dtype but iq4_xs (engine/quant's writers) */
   dtype: DType;
   /** row-major shape (the last dimension is contiguous); written as ne = shape reversed */
   shape: number[];
