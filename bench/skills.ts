@@ -33,7 +33,7 @@
 // Measured as the routed library is (accuracy per skill, general and everyday prompts answered as the base), with
 // its time (replies + teachers + training); it runs in NOMOAT_SKILLS_ONLY=routing too.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +43,7 @@ import type { Conversation } from '../src/data/types.js';
 import { loadConversations, mixReplay } from '../src/data/index.js';
 import { numericalRank, type LowRankTerm } from '../src/linalg/index.js';
 import {
-  ArrowRouter, COMBINATION_TYPES, LoraAdapter, PromptRouter, ROUTE_DEFAULTS, checkLoraConfig, combineAdapters, promptFeatures, relativeUpdateNorms, routePrompt, signPrompts,
+  ArrowRouter, COMBINATION_TYPES, loadPeftAdapter, LoraAdapter, PromptRouter, savePeftAdapter, ROUTE_DEFAULTS, checkLoraConfig, combineAdapters, promptFeatures, relativeUpdateNorms, routePrompt, signPrompts,
   type LoraConfig,
 } from '../src/lora/index.js';
 import { evenSample } from '../src/lora/signature.js';
@@ -117,7 +117,9 @@ const ROUTE_SIGNED = 128;
 const ROUTE_CALIBRATION = 256;
 /** distilled merge: rank of the new adapter, prompts per skill and general prompts it learns from, its updates */
 const DM_RANK = 32;
-const DM_PROMPTS = QUICK ? 16 : 160;
+const DM_PROMPTS = envInt('NOMOAT_SKILLS_DM_PROMPTS', QUICK ? 16 : 160);
+const ADAPTER_CACHE = process.env.NOMOAT_SKILLS_ADAPTER_CACHE;
+const DM_PROMPT_TOKENS = process.env.NOMOAT_SKILLS_DM_PROMPT_TOKENS === '1';
 const DM_GENERAL = envInt('NOMOAT_SKILLS_DM_GENERAL', QUICK ? 16 : 160);
 const DM_STEPS = envInt('NOMOAT_SKILLS_DM_STEPS', QUICK ? 5 : 400);
 
@@ -218,7 +220,18 @@ export async function runSkillsBench(): Promise<void> {
   // ---- one adapter per skill, and one on all skills together (same examples, same number of updates in all) -----
   const adapters: LoraAdapter[] = [];
   const ta = performance.now();
-  for (const [i, s] of skills.entries()) adapters.push(await train(s, data[i].train.map((e) => skillConversation(e)), SKILL_STEPS, SEED + i));
+  for (const [i, s] of skills.entries()) {
+    // NOMOAT_SKILLS_ADAPTER_CACHE=DIR (development only: the bench's numbers are for fresh adapters) keeps the skill
+    // adapters between runs, so the merge and routing rows can be iterated on without retraining them
+    const cached = ADAPTER_CACHE === undefined ? undefined : join(ADAPTER_CACHE, `${s}-${SKILL_STEPS}`);
+    if (cached !== undefined && existsSync(join(cached, 'adapter_config.json'))) {
+      adapters.push(loadPeftAdapter(cached, model, { name: s }));
+      log(`loaded ${s} from ${cached}`);
+      continue;
+    }
+    adapters.push(await train(s, data[i].train.map((e) => skillConversation(e)), SKILL_STEPS, SEED + i));
+    if (cached !== undefined) savePeftAdapter(adapters[i], cached);
+  }
   const adaptersSeconds = (performance.now() - ta) / 1000; // the distilled merge's time is reported against it
   // interleaved so that every batch mixes skills, as a single fine-tune on the union would see them
   const mixed = data[0].train.flatMap((_, k) => data.map((d) => skillConversation(d.train[k])));
@@ -356,7 +369,7 @@ export async function runSkillsBench(): Promise<void> {
   const dmGeneral = evenSample(generalPrompts.filter((_, k) => k % 2 === 0), DM_GENERAL);
   const dm = await distillMerge({
     model, tokenizer, adapters: adapters.map((adapter) => ({ adapter, scale: 1 })), prompts: dmPrompts, general: dmGeneral,
-    lora: { r: DM_RANK, loraAlpha: 2 * DM_RANK, targetModules: 'all-linear' }, replyTokens: 24, seqLen: MAX_SEQ, batchSize: BATCH, seed: SEED,
+    lora: { r: DM_RANK, loraAlpha: 2 * DM_RANK, targetModules: 'all-linear' }, replyTokens: 24, generalPromptTokens: DM_PROMPT_TOKENS, seqLen: MAX_SEQ, batchSize: BATCH, seed: SEED,
     cachePath: join(tmpdir(), `nomoat-skills-dm-${process.pid}.bin`),
     train: { steps: DM_STEPS, lr: LR, warmupSteps: Math.min(10, Math.floor(DM_STEPS / 10)), schedule: 'cosine', progress: 'none', handleSigint: false, outDir: null },
   });

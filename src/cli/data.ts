@@ -14,7 +14,7 @@ const DESCRIPTION = [
 
 export const command = defineCommand({
   name: 'data',
-  summary: 'inspect, validate, convert, split, mix, deduplicate, filter and decontaminate instruction data',
+  summary: 'inspect, validate, convert, split, mix, deduplicate, filter, decontaminate and synthesize instruction data',
   usage: '<subcommand> [options]',
   description: DESCRIPTION,
   flags: {},

@@ -61,11 +61,12 @@ export function countRows(tokenizer: Tokenizer, convs: readonly Conversation[], 
 }
 
 /** What finetuneRows dropped, in the user's terms (null when nothing was). */
-export function droppedMessage(dropped: number, of: number, mode: BatchMode, seqLen: number): string | null {
+export function droppedMessage(dropped: number, of: number, mode: BatchMode, seqLen: number, about = false): string | null {
   if (dropped === 0) return null;
+  const a = about ? 'about ' : '';
   return mode === 'padded'
-    ? `dropped ${dropped} of ${of} training conversations whose whole reply falls past -c ${seqLen} (nothing to learn); a larger -c keeps them`
-    : `dropped ${dropped} packed rows holding only prompt tokens (conversations longer than -c ${seqLen}); a larger -c keeps their prompts with their replies`;
+    ? `dropped ${a}${dropped} of ${of} training conversations whose whole reply falls past -c ${seqLen} (nothing to learn); a larger -c keeps them`
+    : `dropped ${a}${dropped} packed rows holding only prompt tokens (conversations longer than -c ${seqLen}); a larger -c keeps their prompts with their replies`;
 }
 
 export interface TrainAdapterOptions {
@@ -544,9 +545,8 @@ export const command = defineCommand({
     const cfg = loaded.model.config;
     const cache = trainingCache(tokenizer, train, { ...(template !== undefined ? { template } : {}), onBadRecord: bad.handler });
     const rows = dataOrCliError(() => countStreamRows(cache, mode, seqLen), skip);
-    const about = rows.exact ? '' : 'about ';
-    const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.size : rows.rows + rows.dropped, mode, seqLen);
-    if (dropped !== null) process.stderr.write(`nomoat: ${about}${dropped}${rows.exact ? '' : ` (estimated from ${rows.sampled} conversations)`}\n`);
+    const dropped = droppedMessage(rows.dropped, mode === 'padded' ? train.size : rows.rows + rows.dropped, mode, seqLen, !rows.exact);
+    if (dropped !== null) process.stderr.write(`nomoat: ${dropped}${rows.exact ? '' : ` (estimated from ${rows.sampled} conversations)`}\n`);
     if (rows.rows === 0) throw new CliError(`${data.file}: no conversation${rows.exact ? '' : ` of ${rows.sampled} sampled`} has a reply token within -c ${seqLen}`);
     const steps = stepsOf(f, rows.rows, batch, accum);
     const loraDesc = s.init !== undefined ? `continuing ${f['init-adapter'] ?? ''}` : `LoRA r ${lora.r} alpha ${lora.loraAlpha} on ${String(lora.targetModules)}`;

@@ -36,11 +36,12 @@ export const command = defineCommand({
   positionals: [
     { name: 'input', help: 'the GGUF file to read' },
     { name: 'output', help: 'the GGUF file to write' },
-    { name: 'type', help: `${MIX_NAMES} (any case)` },
+    { name: 'type', help: `${MIX_NAMES} (any case; Q4_K and Q5_K mean the _M mixes, as in llama-quantize)` },
   ],
   examples: ['nomoat quantize model-f16.gguf model-Q4_K_M.gguf Q4_K_M', 'nomoat quantize model-f32.gguf model-q8_0.gguf q8_0'],
   run({ flags: f, positionals: [input, output, type] }) {
-    const mix = type.toLowerCase();
+    // llama-quantize's aliases: Q4_K and Q5_K name the _M mixes
+    const mix = ({ q4_k: 'q4_k_m', q5_k: 'q5_k_m' } as Record<string, string>)[type.toLowerCase()] ?? type.toLowerCase();
     if (!(QUANT_MIXES as readonly string[]).includes(mix)) throw new UsageError(`TYPE must be one of ${MIX_NAMES}; got ${JSON.stringify(type)}`);
     if (f.imatrix !== undefined) {
       throw new UsageError('--imatrix is not supported yet: nomoat quantize writes llama-quantize\'s output without an importance matrix (leave the flag out)');

@@ -23,3 +23,6 @@ export {
   judgeSingle, judgePairwise, comparisonPairs, generateAnswers, singleResults, pairResults, singleTable, pairTable, judgeBattles,
   type SingleJudgment, type PairJudgment, type AnswerSets, type JudgeOptions, type JudgeStats, type JudgeBattle,
 } from './judge.js';
+
+// (data synth: Self-Instruct and best-of-n)
+export * from './synth/index.js';

@@ -36,6 +36,8 @@ export interface DistillMergeOptions {
   /** the student adapter: default r 16, alpha 2r, the union of the adapters' target modules */
   lora?: Partial<LoraConfig>;
   replyTokens?: number; // longest teacher reply (default 48)
+  /** distil the base's distribution over the general prompts' own tokens too, not only over its replies (default false) */
+  generalPromptTokens?: boolean;
   topK?: number; // teacher tokens kept per position (default 32)
   seqLen: number;
   batchSize: number;
@@ -123,7 +125,9 @@ export async function distillMerge(o: DistillMergeOptions): Promise<DistillMerge
   // 2. one cache over every row (as distill() tokenizes them), each group scored by its own teacher
   t0 = performance.now();
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
-  const rowsOf = (cs: readonly Conversation[]): Row[] => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, template)), 'padded', o.seqLen, padId).rows;
+  const general = new Set(o.generalPromptTokens === true ? byGroup[groups.length - 1] : []);
+  const promptTokens = (c: Conversation): boolean => general.has(c);
+  const rowsOf = (cs: readonly Conversation[]): Row[] => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, template, promptTokens(c))), 'padded', o.seqLen, padId).rows;
   const groupRows = byGroup.map(rowsOf);
   const all = groupRows.flat();
   const groupOf = groupRows.flatMap((rs, g) => rs.map(() => g));
@@ -156,7 +160,7 @@ export async function distillMerge(o: DistillMergeOptions): Promise<DistillMerge
   const conversations = byGroup.flat();
   try {
     const d = await distill({
-      student: o.model, adapter, tokenizer: o.tokenizer, conversations, evalConversations: [], template, seqLen: o.seqLen, batchSize: o.batchSize,
+      student: o.model, adapter, tokenizer: o.tokenizer, conversations, evalConversations: [], template, promptTokens, seqLen: o.seqLen, batchSize: o.batchSize,
       dataSeed: o.seed ?? 0, topK: K, loss: { divergence: 'forward-kl', temperature: T, alpha: 0 }, cachePath: o.cachePath,
       teacher: () => {
         throw new Error('distilled merge: the teachers run only while the cache is built');

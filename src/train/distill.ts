@@ -47,6 +47,8 @@ export interface DistillOptions {
   evalConversations?: readonly Conversation[];
   evalFraction?: number; // default 0.05
   template?: string;
+  /** conversations whose prompt tokens are distilled too, not only their replies (default: none) */
+  promptTokens?: (c: Conversation) => boolean;
   seqLen: number;
   batchSize: number;
   dataSeed?: number; // split, order, on-policy draws and sampling (default 0)
@@ -213,7 +215,7 @@ export async function distill(o: DistillOptions): Promise<DistillResult> {
 
   const split = o.evalConversations !== undefined ? { train: [...o.conversations], eval: [...o.evalConversations] } : trainEvalSplit(o.conversations, { evalFraction: o.evalFraction ?? 0.05, seed });
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
-  const rowsOf = (cs: readonly Conversation[]): { rows: Row[]; dropped: number } => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, o.template)), 'padded', o.seqLen, padId);
+  const rowsOf = (cs: readonly Conversation[]): { rows: Row[]; dropped: number } => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, o.template, o.promptTokens?.(c) ?? false)), 'padded', o.seqLen, padId);
   const train = rowsOf(split.train);
   const evalRows = rowsOf(split.eval).rows;
   if (train.rows.length === 0) throw new Error(`distill: no training rows (no conversation has a reply token within seqLen ${o.seqLen})`);
