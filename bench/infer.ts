@@ -1,59 +1,93 @@
-// Inference bench against llama.cpp (node-llama-cpp) on the same GGUF file: prompt processing (512 tokens) and
-// greedy generation (128 tokens) in tokens/s, and peak resident memory, for F32, F16, BF16, Q8_0 and Q4_K_M files of a
-// ~135M-parameter Llama (SmolLM-135M's shape, random weights). The Q4_K_M file is llama.cpp's own: the F16 file through
-// llama_model_quantize (../shared/tools/llamacpp_quantize.py; 576-wide rows fall back to q5_0 / q8_0, ffn_down keeps
-// q4_K / q6_K). NOMOAT_INFER_DTYPES=q4_k_m (a comma list) runs only those files. Each engine runs in its own child
-// process, so each peak RSS (VmHWM, see peakMb) is that engine's alone: node itself, the loaded model, the KV cache,
-// the work.
+// Inference bench against llama.cpp (node-llama-cpp) on the same GGUF file: prompt processing in tokens/s (prompt
+// 512, and 2,048 / 4,096 on the 135M shape where attention dominates), greedy generation (128 tokens after the
+// prompt) in tokens/s, and peak resident memory, for the models of infer-models.ts: SmolLM-135M's shape (F32, F16,
+// BF16, Q8_0, Q4_K_M), Qwen2.5-0.5B's and TinyLlama-1.1B's (F16, BF16, Q8_0, Q4_K_M), random weights; the Q4_K_M
+// files are llama.cpp's own quantizer's output. Each engine runs in its own child process, so each peak RSS (VmHWM,
+// see peakMb) is that engine's alone: node itself, the loaded model, the KV cache, the work.
 //
-// Protocol, identical on both sides: load the model, make a context of CTX positions, evaluate the PROMPT-token
-// prompt (timed; best of PREFILL_REPS with the cache emptied in between; the output is the next token's logits),
-// then GEN single-token steps (timed), each feeding back the greedy (argmax) token.
-// Child mode: `node dist/bench/infer.js child ours|peer FILE THREADS` prints one JSON object.
+// Protocol, identical on both sides: load the model, make a context of PROMPT + GEN positions, evaluate the
+// PROMPT-token prompt (timed; best of PREFILL_REPS with the cache emptied in between; the output is the next
+// token's logits), then GEN single-token steps (timed), each feeding back the greedy (argmax) token. llama.cpp runs
+// twice per thread count, flash attention off and on; the run with the faster prefill counts (its generation and
+// memory too) and the note says which. Both thread counts of each side are printed, and a `_best` row compares each
+// side at its own best count.
+//
+// Subsets (comma lists): NOMOAT_INFER_SHAPES (135m, qwen2.5-0.5b, tinyllama-1.1b), NOMOAT_INFER_DTYPES (f32, f16,
+// bf16, q8_0, q4_k_m), NOMOAT_INFER_PROMPTS (e.g. 512,4096). Unset, each shape runs its default dtypes at prompt 512,
+// and the 135M shape also runs F16 at 2,048 and 4,096 (the long prompts take the F16 file only unless
+// NOMOAT_INFER_DTYPES names the dtypes). NOMOAT_INFER_THREADS (e.g. 1) runs only those thread counts (default 1 and
+// all cores).
+// Child mode: `node dist/bench/infer.js child JSON` (a ChildSpec) prints one JSON object.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dtypeBytes, getBackend, noGrad, Rng, Tensor, tidy } from '../src/engine/index.js';
-import { f32ToF16Bits } from '../src/engine/quant/index.js';
+import { getBackend, noGrad, Rng, tidy } from '../src/engine/index.js';
 import { KVCache } from '../src/models/kvcache.js';
-import { LlamaModel } from '../src/models/llama.js';
 import { loadModel } from '../src/models/load.js';
-import { saveGguf, type OutType } from '../src/models/convert.js';
-import type { LlamaConfig } from '../src/models/config.js';
-import { GgufTokenizer, TokenType } from '../src/tokenizer/index.js';
 import { emit, round, threadCounts } from './common.js';
+import { ALL_DTYPES, SHAPES, writeModel, type InferDType, type ShapeName } from './infer-models.js';
 
-const PROMPT = 512;
+export { SMOLLM_135M, writeModels } from './infer-models.js';
+
 const GEN = 128;
-const CTX = 640; // PROMPT + GEN
 const PREFILL_REPS = 2;
 const PEER_NAME = 'llama.cpp (node-llama-cpp 3.21.1)';
-/** The files: our writer's dtypes, and llama.cpp's Q4_K_M mix (the file most people download). */
-type InferDType = OutType | 'q4_k_m';
-const ALL_DTYPES: readonly InferDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_k_m'];
-const QUANTIZE = fileURLToPath(new URL('../../../shared/tools/llamacpp_quantize.py', import.meta.url)); // from dist/bench
-const Q4_K_M_FTYPE = 15; // llama_ftype (llama.h)
+const SHORT_PROMPT = 512;
+const LONG_PROMPTS = [2048, 4096] as const; // 135M shape only by default
+const LONG_DTYPE: InferDType = 'f16';
 
-/** The dtypes to run: NOMOAT_INFER_DTYPES (a comma list of ALL_DTYPES) or all of them. */
-function benchDTypes(): readonly InferDType[] {
-  const env = process.env.NOMOAT_INFER_DTYPES;
-  if (env === undefined || env === '') return ALL_DTYPES;
-  const picked = env.split(',').map((d) => d.trim());
-  for (const d of picked) {
-    if (!(ALL_DTYPES as readonly string[]).includes(d)) throw new Error(`NOMOAT_INFER_DTYPES: '${d}' is not one of ${ALL_DTYPES.join(', ')}`);
-  }
-  return picked as InferDType[];
+/** One row group: a shape's file of one dtype at one prompt length. */
+interface Case {
+  shape: ShapeName;
+  dtype: InferDType;
+  prompt: number;
 }
 
-/** SmolLM-135M's shape (HF config of HuggingFaceTB/SmolLM-135M). */
-export const SMOLLM_135M: LlamaConfig = {
-  arch: 'llama', vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numLayers: 30, numHeads: 9, numKvHeads: 3,
-  headDim: 64, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null, ropeMode: 'interleaved', maxPositionEmbeddings: 2048,
-  tieWordEmbeddings: true, attentionBias: false, bosTokenId: 1, eosTokenId: [2],
-};
+/** What the parent asks a child to run. */
+interface ChildSpec {
+  side: 'ours' | 'peer';
+  path: string;
+  threads: number;
+  prompt: number;
+  vocab: number;
+  flash: boolean; // llama.cpp's flashAttention (ours always streams attention without a score matrix)
+}
+
+/** A comma list from env var `name`, each checked against `allowed`; null when unset. */
+function envList<T extends string>(name: string, allowed: readonly T[]): T[] | null {
+  const env = process.env[name];
+  if (env === undefined || env.trim() === '') return null;
+  const picked = env.split(',').map((d) => d.trim());
+  for (const d of picked) if (!(allowed as readonly string[]).includes(d)) throw new Error(`${name}: '${d}' is not one of ${allowed.join(', ')}`);
+  return picked as T[];
+}
+
+/** The cases to run, from the defaults and the NOMOAT_INFER_* subsets (see the header). */
+export function benchCases(): Case[] {
+  const shapes = envList('NOMOAT_INFER_SHAPES', Object.keys(SHAPES) as ShapeName[]) ?? (Object.keys(SHAPES) as ShapeName[]);
+  const dtypes = envList('NOMOAT_INFER_DTYPES', ALL_DTYPES);
+  const promptEnv = process.env.NOMOAT_INFER_PROMPTS;
+  const prompts = promptEnv === undefined || promptEnv.trim() === '' ? null : promptEnv.split(',').map((p) => {
+    const n = Number(p.trim());
+    if (!Number.isInteger(n) || n < 2 || n > 16384) throw new Error(`NOMOAT_INFER_PROMPTS: '${p}' is not a prompt length in [2, 16384]`);
+    return n;
+  });
+  const cases: Case[] = [];
+  for (const shape of shapes) {
+    const shapeDtypes = dtypes ?? (shape === '135m' ? ALL_DTYPES : ALL_DTYPES.filter((d) => d !== 'f32'));
+    const shapePrompts = prompts ?? (shape === '135m' ? [SHORT_PROMPT, ...LONG_PROMPTS] : [SHORT_PROMPT]);
+    for (const dtype of shapeDtypes) {
+      for (const prompt of shapePrompts) {
+        if (prompt > SHORT_PROMPT && dtypes === null && dtype !== LONG_DTYPE) continue;
+        cases.push({ shape, dtype, prompt });
+      }
+    }
+  }
+  return cases;
+}
 
 /** What a child reports. */
 interface SideResult {
@@ -67,22 +101,10 @@ interface SideResult {
   tokens: number[]; // the greedy tokens (both engines should agree on most of them; printed as a sanity note)
 }
 
-/** An SPM vocab of `n` tokens llama.cpp loads: <unk> <s> </s>, the 256 byte tokens (it needs <0x0A>), then
- *  synthetic normal pieces. Only its size matters here: both engines are fed token ids. */
-function syntheticVocab(n: number): GgufTokenizer {
-  const tokens = ['<unk>', '<s>', '</s>', ...Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)];
-  while (tokens.length < n) tokens.push(`\u2581t${tokens.length}`);
-  const types = tokens.map((_, i) => (i === 0 ? TokenType.unknown : i < 3 ? TokenType.control : i < 259 ? TokenType.byte : TokenType.normal));
-  return new GgufTokenizer({
-    model: 'llama', pre: 'default', tokens, scores: tokens.map((_, i) => -i), tokenTypes: types, merges: [], bosId: 1, eosId: 2,
-    unkId: 0, padId: null, eotId: null, addBos: true, chatTemplate: null, name: 'bench-135m',
-  });
-}
-
 /** The prompt: BOS then seeded random ids of ordinary tokens (the same for both engines). */
-export function promptIds(vocab: number): number[] {
+export function promptIds(vocab: number, n = SHORT_PROMPT): number[] {
   const rng = new Rng(11);
-  return [1, ...Array.from({ length: PROMPT - 1 }, () => 259 + rng.int(vocab - 259))];
+  return [1, ...Array.from({ length: n - 1 }, () => 259 + rng.int(vocab - 259))];
 }
 
 function argmax(x: ArrayLike<number>): number {
@@ -118,22 +140,23 @@ export function peakMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-function rates(loadS: number, prefill: { wallS: number; cpuS: number }, gen: { wallS: number; cpuS: number }, tokens: number[]): SideResult {
+type Timing = { wallS: number; cpuS: number };
+function rates(prompt: number, loadS: number, prefill: Timing, gen: Timing, tokens: number[]): SideResult {
   return {
-    loadS, prefillTps: PROMPT / prefill.wallS, genTps: GEN / gen.wallS, prefillCpuTps: PROMPT / prefill.cpuS, genCpuTps: GEN / gen.cpuS,
+    loadS, prefillTps: prompt / prefill.wallS, genTps: GEN / gen.wallS, prefillCpuTps: prompt / prefill.cpuS, genCpuTps: GEN / gen.cpuS,
     peakRssMb: peakMb(), tokens,
   };
 }
 
 // ---- child: nomoat -------------------------------------------------------------------------------------------
 
-function runOurs(path: string, threads: number): SideResult {
-  getBackend().setThreads(threads);
+function runOurs(s: ChildSpec): SideResult {
+  getBackend().setThreads(s.threads);
   const t0 = process.hrtime.bigint();
-  const { model } = loadModel(path);
+  const { model } = loadModel(s.path);
   const loadS = seconds(t0);
-  const prompt = Int32Array.from(promptIds(model.config.vocabSize));
-  const cache = new KVCache(model.config, 1, CTX);
+  const prompt = Int32Array.from(promptIds(model.config.vocabSize, s.prompt));
+  const cache = new KVCache(model.config, 1, s.prompt + GEN);
   const step = (ids: Int32Array): number => noGrad(() => tidy(() => {
     const logits = model.forwardLast(ids, 1, ids.length, cache); // [1, V]
     return argmax(logits.data);
@@ -156,20 +179,20 @@ function runOurs(path: string, threads: number): SideResult {
   const gen = elapsed(c);
   cache.dispose();
   model.dispose();
-  return rates(loadS, prefill, gen, tokens);
+  return rates(s.prompt, loadS, prefill, gen, tokens);
 }
 
 // ---- child: llama.cpp ----------------------------------------------------------------------------------------
 
-async function runPeer(path: string, threads: number): Promise<SideResult> {
+async function runPeer(s: ChildSpec): Promise<SideResult> {
   const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: threads });
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: s.threads });
   const t0 = process.hrtime.bigint();
-  const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
-  const ctx = await model.createContext({ contextSize: CTX, batchSize: PROMPT, threads, sequences: 1 });
+  const model = await llama.loadModel({ modelPath: s.path, gpuLayers: 0 });
+  const ctx = await model.createContext({ contextSize: s.prompt + GEN, batchSize: s.prompt, threads: s.threads, sequences: 1, flashAttention: s.flash });
   const loadS = seconds(t0);
   const seq = ctx.getSequence();
-  const prompt = promptIds(SMOLLM_135M.vocabSize);
+  const prompt = promptIds(s.vocab, s.prompt);
   let prefill = { wallS: Infinity, cpuS: Infinity };
   const tokens: number[] = [];
   for (let r = 0; r < PREFILL_REPS; r++) {
@@ -198,91 +221,28 @@ async function runPeer(path: string, threads: number): Promise<SideResult> {
     await ctx.dispose();
     await model.dispose();
     await llama.dispose();
-    return rates(loadS, prefill, gen, tokens);
+    return rates(s.prompt, loadS, prefill, gen, tokens);
   }
   throw new Error('unreachable: PREFILL_REPS must be ≥ 1');
 }
 
 // ---- parent ----------------------------------------------------------------------------------------------------
 
-function child(side: 'ours' | 'peer', path: string, threads: number): SideResult {
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(threads) };
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', side, path, String(threads)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`infer bench: ${side} child (${path}, ${threads} threads) failed (exit ${r.status}): ${r.stderr || r.error?.message || ''}`);
+function child(s: ChildSpec): SideResult {
+  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(s.threads) };
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), 'child', JSON.stringify(s)], { env, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`infer bench: ${s.side} child (${s.path}, ${s.threads} threads, prompt ${s.prompt}) failed (exit ${r.status}): ${r.stderr || r.error?.message || ''}`);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(last) as SideResult;
 }
 
-/** [rows, cols] of a 2-D weight of cfg by HF name. */
-function weightShape(cfg: LlamaConfig, name: string): [number, number] {
-  const [C, I, q, kv] = [cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * cfg.headDim, cfg.numKvHeads * cfg.headDim];
-  const byModule: [RegExp, [number, number]][] = [
-    [/embed_tokens|lm_head/, [cfg.vocabSize, C]], [/q_proj/, [q, C]], [/[kv]_proj/, [kv, C]], [/o_proj/, [C, q]],
-    [/gate_proj|up_proj/, [I, C]], [/down_proj/, [C, I]],
-  ];
-  const hit = byModule.find(([re]) => re.test(name));
-  if (hit === undefined) throw new Error(`infer bench: no shape for ${name}`);
-  return hit[1];
-}
-
-/**
- * A random SmolLM-135M-shaped model with its 2-D weights directly in `dtype` (uniform values of std 0.02; q8_0
- * blocks of random int8 with one fixed scale), so no slow f32 → q8_0 encoding is needed to write the file.
- */
-function randomModel(dtype: OutType): LlamaModel {
-  let state = 0x9e3779b9;
-  const next = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return state >>> 0;
-  };
-  const amp = 0.02 * Math.sqrt(3); // uniform(−a, a) has std a/√3
-  return new LlamaModel(SMOLLM_135M, (name) => {
-    if (/norm\.weight$/.test(name)) return Tensor.full([SMOLLM_135M.hiddenSize], 1).keep();
-    const shape = weightShape(SMOLLM_135M, name);
-    if (dtype === 'q8_0') {
-      const bytes = new Uint8Array(dtypeBytes('q8_0', shape[0] * shape[1]));
-      const words = new Uint32Array(bytes.buffer, 0, bytes.length >>> 2);
-      for (let i = 0; i < words.length; i++) words[i] = next();
-      const scale = f32ToF16Bits(amp / 127);
-      for (let b = 0; b < bytes.length; b += 34) {
-        bytes[b] = scale & 0xff;
-        bytes[b + 1] = scale >>> 8;
-      }
-      return Tensor.fromBytes(bytes, shape, 'q8_0').keep();
-    }
-    const t = Tensor.zeros(shape).keep();
-    const d = t.data;
-    for (let i = 0; i < d.length; i++) d[i] = (next() / 2 ** 31 - 1) * amp;
-    return t;
-  });
-}
-
-/** Writes the GGUF file of each dtype (a random SmolLM-135M-shaped model, a synthetic vocab); returns their paths. */
-export function writeModels<D extends InferDType>(dir: string, dtypes: readonly D[]): Map<D, string> {
-  const tok = syntheticVocab(SMOLLM_135M.vocabSize);
-  const paths = new Map<D, string>();
-  for (const dtype of dtypes) {
-    const path = join(dir, `smollm135m-random-${dtype}.gguf`);
-    const written: OutType = dtype === 'q4_k_m' ? 'f16' : dtype;
-    const model = randomModel(written);
-    const source = dtype === 'q4_k_m' ? join(dir, 'smollm135m-random-q4_k_m-source-f16.gguf') : path;
-    saveGguf(model, tok, source, { dtype: written });
-    model.dispose();
-    if (dtype === 'q4_k_m') quantizeQ4KM(source, path);
-    paths.set(dtype, path);
-  }
-  return paths;
-}
-
-/** llama.cpp's Q4_K_M file of an F16 one (the quantizer loads libllama from node-llama-cpp in the package root). */
-function quantizeQ4KM(src: string, dst: string): void {
-  if (!existsSync(QUANTIZE)) throw new Error(`infer bench: Q4_K_M needs llama.cpp's quantizer ${QUANTIZE} (../shared/tools beside the clone)`);
-  const root = fileURLToPath(new URL('../..', import.meta.url));
-  const r = spawnSync('python3', [QUANTIZE, src, dst, String(Q4_K_M_FTYPE)], { cwd: root, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`infer bench: ${QUANTIZE} ${src} → Q4_K_M failed (exit ${r.status}): ${r.stdout}${r.stderr}`);
-  rmSync(src);
+/** llama.cpp at its best for this file and thread count: flash attention off and on, the faster prefill kept. */
+function bestPeer(base: Omit<ChildSpec, 'side' | 'flash'>): { peer: SideResult; flash: boolean; note: string } {
+  const off = child({ ...base, side: 'peer', flash: false });
+  const on = child({ ...base, side: 'peer', flash: true });
+  const flash = on.prefillTps > off.prefillTps;
+  const note = `llama.cpp flash attention ${flash ? 'on' : 'off'} (prefill ${round(on.prefillTps)} tokens/s on vs ${round(off.prefillTps)} off; generation ${round(on.genTps)} vs ${round(off.genTps)})`;
+  return { peer: flash ? on : off, flash, note };
 }
 
 function agreement(a: number[], b: number[]): number {
@@ -291,56 +251,67 @@ function agreement(a: number[], b: number[]): number {
   return n;
 }
 
-export function runInferBench(): void {
-  const dir = mkdtempSync(join(tmpdir(), 'nomoat-infer-'));
-  try {
-    const dtypes = benchDTypes();
-    const paths = writeModels(dir, dtypes);
-    // all cores first (the headline), then 1 thread
-    const threadsList = [...threadCounts()].reverse();
-    for (const dtype of dtypes) {
-      const path = paths.get(dtype) ?? '';
-      const fileMb = statSync(path).size / (1 << 20);
-      let peakOurs = 0;
-      let peakPeer = 0;
-      const runs: { threads: number; ours: SideResult; peer: SideResult }[] = [];
-      for (const threads of threadsList) {
-        const peer = child('peer', path, threads);
-        const ours = child('ours', path, threads);
-        runs.push({ threads, ours, peer });
-        peakOurs = Math.max(peakOurs, ours.peakRssMb);
-        peakPeer = Math.max(peakPeer, peer.peakRssMb);
-        const same = agreement(ours.tokens, peer.tokens);
-        const note = `${dtype} GGUF ${round(fileMb)} MB; load ${round(ours.loadS)} s ours vs ${round(peer.loadS)} s peer; ` +
-          `greedy tokens identical for the first ${same} of ${GEN + 1}; peak RSS ours ${round(ours.peakRssMb)} MB vs peer ${round(peer.peakRssMb)} MB`;
-        const rows = [
-          ['prefill', ours.prefillTps, peer.prefillTps, ours.prefillCpuTps, peer.prefillCpuTps, PROMPT],
-          ['generate', ours.genTps, peer.genTps, ours.genCpuTps, peer.genCpuTps, GEN],
-        ] as const;
-        for (const [name, o, p, oc, pc, n] of rows) {
-          emit({
-            bench: 'infer', metric: `${name}_${n}_${dtype}_t${threads}`, unit: 'tokens/s', ours: o, peer: p, peer_name: PEER_NAME, higher_is_better: true,
-            peak_rss_mb: ours.peakRssMb,
-            note: `${note}; per CPU-second (all threads; at 1 thread robust to other load) ${round(oc)} ours vs ${round(pc)} peer = ${round(oc / pc)}×; ` +
-              `target ≥ ${name === 'prefill' ? '1.0' : '0.9'}× llama.cpp`,
-          });
-        }
-      }
-      // each side at its own best thread count (on 2 cores llama.cpp's generation is often faster on 1)
-      for (const [name, rate, n] of [['prefill', (r: SideResult) => r.prefillTps, PROMPT], ['generate', (r: SideResult) => r.genTps, GEN]] as const) {
-        const best = (side: 'ours' | 'peer'): { threads: number; tps: number } =>
-          runs.map((r) => ({ threads: r.threads, tps: rate(r[side]) })).reduce((a, b) => (b.tps > a.tps ? b : a));
-        const [o, p] = [best('ours'), best('peer')];
-        emit({
-          bench: 'infer', metric: `${name}_${n}_${dtype}_best`, unit: 'tokens/s', ours: o.tps, peer: p.tps, peer_name: PEER_NAME, higher_is_better: true,
-          peak_rss_mb: peakOurs, note: `${dtype} GGUF; best thread count of each side: ours ${o.threads}, llama.cpp ${p.threads} (tried ${threadsList.join(', ')})`,
-        });
-      }
+/** Runs one case on both sides at every thread count and emits its rows. */
+function runCase(c: Case, path: string, threadsList: readonly number[]): void {
+  const fileMb = statSync(path).size / (1 << 20);
+  const tag = `${c.shape}_${c.dtype}`;
+  const what = `${c.shape} shape, ${c.dtype} GGUF ${round(fileMb)} MB, prompt ${c.prompt}`;
+  const runs: { threads: number; ours: SideResult; peer: SideResult }[] = [];
+  for (const threads of threadsList) {
+    const base = { path, threads, prompt: c.prompt, vocab: SHAPES[c.shape].vocabSize };
+    const { peer, note: flashNote } = bestPeer(base);
+    const ours = child({ ...base, side: 'ours', flash: false });
+    runs.push({ threads, ours, peer });
+    const same = agreement(ours.tokens, peer.tokens);
+    const note = `${what}; ${flashNote}; load ${round(ours.loadS)} s ours vs ${round(peer.loadS)} s peer; ` +
+      `greedy tokens identical for the first ${same} of ${GEN + 1}; peak RSS ours ${round(ours.peakRssMb)} MB vs peer ${round(peer.peakRssMb)} MB`;
+    const rows = [
+      ['prefill', ours.prefillTps, peer.prefillTps, ours.prefillCpuTps, peer.prefillCpuTps, c.prompt],
+      ['generate', ours.genTps, peer.genTps, ours.genCpuTps, peer.genCpuTps, GEN],
+    ] as const;
+    for (const [name, o, p, oc, pc, n] of rows) {
+      const metric = name === 'prefill' ? `prefill_${n}_${tag}_t${threads}` : `generate_${n}_after_${c.prompt}_${tag}_t${threads}`;
       emit({
-        bench: 'infer', metric: `peak_rss_${dtype}`, unit: 'MB', ours: peakOurs, peer: peakPeer, peer_name: PEER_NAME, higher_is_better: false,
-        peak_rss_mb: peakOurs, note: `peak resident memory of the whole child process (node + model + KV cache of ${CTX} + work), max over thread counts; file ${round(fileMb)} MB; target ≤ 1.2× llama.cpp`,
+        bench: 'infer', metric, unit: 'tokens/s', ours: o, peer: p, peer_name: PEER_NAME, higher_is_better: true, peak_rss_mb: ours.peakRssMb,
+        note: `${note}; per CPU-second (all threads; at 1 thread robust to other load) ${round(oc)} ours vs ${round(pc)} peer = ${round(oc / pc)}×; target ≥ 1.0× llama.cpp`,
       });
     }
+  }
+  // each side at its own best thread count (on 2 cores llama.cpp's generation is often faster on 1)
+  const best = (side: 'ours' | 'peer', rate: (r: SideResult) => number): { threads: number; tps: number; rss: number } =>
+    runs.map((r) => ({ threads: r.threads, tps: rate(r[side]), rss: r[side].peakRssMb })).reduce((a, b) => (b.tps > a.tps ? b : a));
+  for (const [name, rate, n] of [['prefill', (r: SideResult) => r.prefillTps, c.prompt], ['generate', (r: SideResult) => r.genTps, GEN]] as const) {
+    const [o, p] = [best('ours', rate), best('peer', rate)];
+    const metric = name === 'prefill' ? `prefill_${n}_${tag}_best` : `generate_${n}_after_${c.prompt}_${tag}_best`;
+    emit({
+      bench: 'infer', metric, unit: 'tokens/s', ours: o.tps, peer: p.tps, peer_name: PEER_NAME, higher_is_better: true, peak_rss_mb: o.rss,
+      note: `${what}; best thread count of each side: ours ${o.threads}, llama.cpp ${p.threads} (tried ${threadsList.join(', ')})`,
+    });
+  }
+  const peak = (side: 'ours' | 'peer'): number => Math.max(...runs.map((r) => r[side].peakRssMb));
+  emit({
+    bench: 'infer', metric: `peak_rss_${c.prompt}_${tag}`, unit: 'MB', ours: peak('ours'), peer: peak('peer'), peer_name: PEER_NAME, higher_is_better: false,
+    peak_rss_mb: peak('ours'),
+    note: `${what}; peak resident memory of the whole child process (node + model + KV cache of ${c.prompt + GEN} + work), max over thread counts (llama.cpp's of the flash setting kept); target ≤ 1.1× llama.cpp`,
+  });
+}
+
+export function runInferBench(): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nomoat-infer-'));
+  const t0 = process.hrtime.bigint();
+  try {
+    const cases = benchCases();
+    const all = [...threadCounts()].reverse(); // all cores first (the headline), then 1 thread
+    const threadsList = envList('NOMOAT_INFER_THREADS', all.map(String))?.map(Number) ?? all;
+    // one file at a time (a 1.1B F16 file is 2.2 GB), every prompt length of it before the next
+    const files = [...new Set(cases.map((c) => `${c.shape}/${c.dtype}`))];
+    for (const file of files) {
+      const [shape, dtype] = file.split('/') as [ShapeName, InferDType];
+      const path = writeModel(dir, shape, dtype);
+      for (const c of cases.filter((k) => k.shape === shape && k.dtype === dtype)) runCase(c, path, threadsList);
+      rmSync(path);
+    }
+    console.error(`infer bench: ${cases.length} cases in ${round(seconds(t0))} s`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -349,8 +320,8 @@ export function runInferBench(): void {
 // ---- child entry -----------------------------------------------------------------------------------------------
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'child') {
-  const [side, path, threads] = [process.argv[3], process.argv[4] ?? '', Number(process.argv[5] ?? '1')];
-  const result = side === 'ours' ? Promise.resolve(runOurs(path, threads)) : side === 'peer' ? runPeer(path, threads) : Promise.reject(new Error(`unknown side ${side}`));
+  const spec = JSON.parse(process.argv[3] ?? '{}') as ChildSpec;
+  const result = spec.side === 'ours' ? Promise.resolve(runOurs(spec)) : spec.side === 'peer' ? runPeer(spec) : Promise.reject(new Error(`unknown side ${String(spec.side)}`));
   result.then((r) => console.log(JSON.stringify(r))).catch((e: unknown) => {
     console.error(e instanceof Error ? e.stack : String(e));
     process.exit(1);
