@@ -76,7 +76,12 @@ test('pull: huggingface_hub layout, only the model files, resume after a cut, to
   }
   assert.deepEqual(readdirSync(join(folder, 'blobs')).filter((b) => b.endsWith('.incomplete')), []);
   const cdn = hub.log.filter((l) => l.server === 'cdn');
-  assert.deepEqual(cdn.map((l) => l.range), [undefined, `bytes=${Math.floor(st.length / 3)}-`], 'the cut download resumed with a Range request');
+  // the server breaks the connection after writing a third of the blob; what reached the client before the reset (all
+  // of it, or less on a loaded machine) is kept, and the second request asks for the rest from there
+  assert.equal(cdn.length, 2);
+  assert.equal(cdn[0].range, undefined);
+  const from = /^bytes=(\d+)-$/u.exec(cdn[1].range ?? '');
+  assert.ok(from !== null && Number(from[1]) > 0 && Number(from[1]) <= Math.floor(st.length / 3), `the cut download resumed with a Range request (${String(cdn[1].range)})`);
   assert.ok(cdn.every((l) => l.authorization === undefined), 'the signed CDN URL gets no token');
   const hubReqs = hub.log.filter((l) => l.server === 'hub');
   assert.ok(hubReqs.some((l) => l.path === '/api/models/org/tiny/revision/main'));
