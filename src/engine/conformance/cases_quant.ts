@@ -16,6 +16,9 @@
 // rows) must convert every value exactly, the largest finite values included. With inference, bf16 products round
 // x to bf16 first (llama.cpp's vec_dot_type): one value rounded the other way moves a result by ~2⁻⁸·|x|·|w|, so
 // cases whose x sits exactly halfway between two bf16 values check ties to even on every path.
+// Training products (a tape, M past the int8 path) dequantize the weight in panels: the forward packs x once per
+// panel of up to 256K values (so a 2048-wide weight of 300 rows is three panels, the last short), the backward sums
+// panels of 256 rows into dx; panelShapes cover both with a remainder, for a type of each family.
 
 import type { DType } from '../dtype.js';
 import { DTYPES, dtypeBytes } from '../dtype.js';
@@ -146,6 +149,15 @@ function quantShapes(d: Draw): QuantShape[] {
   return shapes;
 }
 
+/** Training-shaped products over several weight panels (see the header), one type of each family. */
+function panelShapes(d: Draw): QuantShape[] {
+  return (['q8_0', 'q5_0', 'q4_k', 'q6_k', 'iq4_xs'] as const).map((dtype) => {
+    const [M, N, K] = [INT8_DOT_MAX_M + d.int(9, 15), 300, 2048];
+    const w = randomWeight(d, dtype, N, K);
+    return { dtype, M, N, K, w, wMax: maxAbs(dequantize(dtype, w, N * K)) };
+  });
+}
+
 /**
  * x[M, K] for the int8 path's rounding, in blocks of `block` values (32: q8 blocks; 256: q8_K superblocks): in each
  * even block one value ±127 (so the quantization step is exactly 1) and the rest halves k + 0.5 (ties, which round
@@ -195,7 +207,7 @@ function quantCase(q: QuantShape, x: Float64Array, what: string): Case {
 }
 
 export const matmulQuantCases: CaseGenerator = (d) => {
-  const cases = quantShapes(d).map((q) => quantCase(q, d.normal(q.M * q.K), ''));
+  const cases = [...quantShapes(d), ...panelShapes(d)].map((q) => quantCase(q, d.normal(q.M * q.K), ''));
   for (const dtype of INT8_DTYPES) {
     for (const [M, inference] of [[INT8_DOT_MAX_M, false], [INT8_DOT_MAX_M * 9 + 3, true]] as const) {
       const [N, K] = [17, 32 * 7];
@@ -222,7 +234,7 @@ export const matmulQuantCases: CaseGenerator = (d) => {
 };
 
 export const matmulQuantTCases: CaseGenerator = (d) =>
-  quantShapes(d).map((q): Case => {
+  [...quantShapes(d), ...panelShapes(d)].map((q): Case => {
     const dy = d.normal(q.M * q.N);
     return {
       kind: 'compare',
