@@ -27,9 +27,10 @@
 #define QPANEL 64 // least weight rows per panel for out = x·Wᵀ; QPANEL_T for dx = dy·W
 #define QPANEL_T 256
 // The float path of out = x·Wᵀ (a training forward) packs x once per weight panel, so panels hold up to this many
-// dequantized values (1 MB) rather than QPANEL rows: with 64-row panels a 49,152-row LM head packed x 768 times
-// (at M = 512, 576 × 1536 q4_K on 1 thread took 7.8 ms of CPU against f32's 5.7; 5.7 against 5.0 with these panels)
-#define QPANEL_FLOATS (256 * 1024)
+// dequantized values (4 MB, one panel per thread for a block linear of the 135M shape) rather than QPANEL rows: with
+// 64-row panels a 49,152-row LM head packed x 768 times (at M = 512, 576 × 1536 q4_K on 1 thread took 7.8 ms of CPU
+// against f32's 5.7; 5.2 against 5.2 with these panels)
+#define QPANEL_FLOATS (1024 * 1024)
 #define QSMALL_M QDOT_MAX_M // up to this many rows of x, out = x·Wᵀ skips the GEMM (see quant_small_m_task)
 // Up to this many rows, q8_0/q4_0 products take the int8 path (batched decode of up to 8 sequences); the kernels
 // hold QDOT_MAX_M rows of accumulators, so the task walks the rows in chunks while the weight row stays in L1.
