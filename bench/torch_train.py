@@ -1,7 +1,9 @@
 # PyTorch peer of bench/train.ts: the same Llama (random weights) trained with LoRA on every block linear, or fully,
 # timed per step (forward, backward, clip, AdamW). Run by the bench with Debian's python3-torch (/usr/bin/python3):
 #   /usr/bin/python3 bench/torch_train.py '{"mode": "lora", "vocab": 49152, ...}'
-# Prints one JSON object: {"step_s": [...], "loss": [...], "peak_rss_mb": ..., "torch": "1.13.1", "threads": 2}.
+# Prints one JSON object: {"step_s": [...], "loss": [...], "peak_rss_mb": ..., "torch": "1.13.1", "threads": 2,
+# "blas": the libblas.so.3 it mapped}. The bench picks the OpenBLAS build (LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/
+# openblas-pthread or openblas-openmp) and OMP_WAIT_POLICY of each run, and checks "blas" against the build it asked for.
 #
 # Letters: B batch, T time, C hidden, H query heads, G key/value heads, D head dim, I MLP width, V vocabulary.
 import json
