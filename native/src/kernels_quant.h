@@ -33,7 +33,16 @@ typedef struct {
   // out[m · ldo + r] = the product of unpacked weight row r (its nsb blocks at w + r · nsb) and q8_K row m of x, for
   // r < R ≤ KQ_MAX_R, m < M ≤ QDOT_MAX_M, in the float order of kernels_kquant.h (folded: q6_K/q3_K offsets)
   void (*kdot)(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo);
+  // dst[nb · 34] ← one q5_0 weight row of nb blocks as q8_0 blocks (f16 d copied, value j = q_j − 16, exact), which
+  // `dot` then takes: Q4_K_M files hold most tensors of 576/896-wide models in q5_0, so this runs for every row of
+  // every decode step and must not be scalar (one block: 22 bytes in, 34 out)
+  void (*repack_q5_0)(const uint8_t *row, long nb, uint8_t *dst);
 } quant_kernels_t;
+
+void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst);
+#if defined(__x86_64__)
+void quant_repack_q5_0_avx2(const uint8_t *row, long nb, uint8_t *dst);
+#endif
 
 extern const quant_kernels_t quant_kernels_scalar;
 #if defined(__x86_64__)

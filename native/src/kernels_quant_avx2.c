@@ -3,6 +3,7 @@
 // the int16 sums into 8 int32 lanes (exact: |w| ≤ 128, |x| ≤ 127), converted to float and scaled by d_w · d_x.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "kernels_quant.h"
 
 #if defined(__clang__)
@@ -185,7 +186,28 @@ static void kdot_avx2(int folded, const kq_block *w, long nsb, int R, const kq_x
 #undef KQ_CASE
 }
 
-const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2, kunpack_avx2, kdot_avx2};
+// q5_0 → q8_0 blocks as llama.cpp's AVX2 vec_dot_q5_0_q8_0 forms them: the 32 nibbles (low ones first), and where
+// bit j of qh is clear, 0xF0 or-ed into byte j, which as int8 is nibble − 16 (set: nibble + 16 − 16)
+void quant_repack_q5_0_avx2(const uint8_t *row, long nb, uint8_t *dst) {
+  const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0); // byte j ← qh byte j/8
+  const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe); // every bit but bit j mod 8 of byte j
+  const __m256i ones = _mm256_set1_epi8(-1), lo4 = _mm256_set1_epi8(0x0f), hi4 = _mm256_set1_epi8((char)0xf0);
+  for (long b = 0; b < nb; b++) {
+    const uint8_t *s = row + b * 22;
+    uint8_t *d = dst + b * 34;
+    uint32_t qh;
+    memcpy(&qh, s + 2, 4);
+    __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), others), ones);
+    __m128i t = _mm_loadu_si128((const __m128i *)(s + 6));
+    __m256i q = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1), lo4);
+    d[0] = s[0];
+    d[1] = s[1];
+    _mm256_storeu_si256((__m256i *)(d + 2), _mm256_or_si256(q, _mm256_andnot_si256(set, hi4)));
+  }
+}
+
+const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2, kunpack_avx2, kdot_avx2,
+                                            quant_repack_q5_0_avx2};
 
 #if defined(__clang__)
 #pragma clang attribute pop

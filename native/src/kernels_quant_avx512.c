@@ -113,9 +113,9 @@ static inline float kq_hsum8(__m256 v) {
 #undef QKA_DPWSSD
 
 const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512, kunpack_avx512,
-                                              kdot_avx512};
+                                              kdot_avx512, quant_repack_q5_0_avx2};
 const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni,
-                                                   kunpack_avx512, kdot_avx512_vnni};
+                                                   kunpack_avx512, kdot_avx512_vnni, quant_repack_q5_0_avx2};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -125,7 +125,23 @@ static void kdot_scalar(int folded, const kq_block *w, long nsb, int R, const kq
     }
 }
 
-const quant_kernels_t quant_kernels_scalar = {"scalar", quantize_row_q8_scalar, dot_scalar, kunpack_scalar, kdot_scalar};
+void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst) {
+  for (long b = 0; b < nb; b++) {
+    const uint8_t *s = row + b * 22, *qs = s + 6;
+    uint8_t *d = dst + b * 34;
+    int8_t *w = (int8_t *)(d + 2);
+    uint32_t qh = (uint32_t)s[2] | (uint32_t)s[3] << 8 | (uint32_t)s[4] << 16 | (uint32_t)s[5] << 24;
+    d[0] = s[0];
+    d[1] = s[1];
+    for (int j = 0; j < 16; j++) {
+      w[j] = (int8_t)(((qs[j] & 0x0f) | (((qh >> j) << 4) & 0x10)) - 16);
+      w[j + 16] = (int8_t)(((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16);
+    }
+  }
+}
+
+const quant_kernels_t quant_kernels_scalar = {"scalar", quantize_row_q8_scalar, dot_scalar, kunpack_scalar, kdot_scalar,
+                                              quant_repack_q5_0_scalar};
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static void table_build(void) {

@@ -196,5 +196,7 @@ static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x
 #undef KQ_CASE
 }
 
-const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon};
+// q5_0 repacking is the scalar one here (not vectorized for NEON yet)
+const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon,
+                                            quant_repack_q5_0_scalar};
 #endif

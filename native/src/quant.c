@@ -331,7 +331,8 @@ static int quant_threads(long M, long N, long K, long units) {
   return threads < 1 ? 1 : (int)threads;
 }
 
-// Types the int8 path takes: q8_0/q4_0 in the kernels' own formats, the others repacked row by row (repack_q8_0)
+// Types the int8 path takes: q8_0/q4_0 in the kernels' own formats, the others repacked row by row (q5_0 by the
+// SIMD table's repack_q5_0, the rest by repack_q8_0)
 static int int8_path(quant_type q) {
   return q == Q_Q8_0 || q == Q_Q4_0 || q == Q_Q5_0 || q == Q_Q4_1 || q == Q_Q5_1 || q == Q_IQ4_NL;
 }
@@ -349,10 +350,6 @@ static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst,
     d[0] = s[0];
     d[1] = s[1];
     switch (q) {
-      case Q_Q5_0:
-        five_bit(s + 2, s + 6, v);
-        for (int j = 0; j < 32; j++) w[j] = (int8_t)(v[j] - 16);
-        break;
       case Q_Q5_1:
         five_bit(s + 4, s + 8, v);
         for (int j = 0; j < 32; j++) w[j] = (int8_t)v[j];
@@ -371,7 +368,7 @@ static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst,
           w[j + 16] = kvalues_iq4nl[s[2 + j] >> 4];
         }
         break;
-      default: break; // q8_0/q4_0 are dotted as stored
+      default: break; // q8_0/q4_0 are dotted as stored, q5_0 repacked by the kernel table (repack_q5_0)
     }
   }
 }
@@ -395,7 +392,8 @@ static void quant_int8_task(void *ctx, int t, int parts) {
     long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
     for (long n = lo; n < hi; n++) {
       const uint8_t *row = c->w + n * c->row_bytes;
-      if (!native) repack_q8_0(row, c->q, nb, rp, mins);
+      if (c->q == Q_Q5_0) c->qk->repack_q5_0(row, nb, rp);
+      else if (!native) repack_q8_0(row, c->q, nb, rp, mins);
       for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
         int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
         c->qk->dot(c->q == Q_Q4_0, native ? row : rp, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
