@@ -6,50 +6,78 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nomoat.h"
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
+// dst[k * R + i] = src[i * ld + k] for i < r, k < kc, and 0 for r <= i < R: one micro-panel cut across the rows of
+// a row-major matrix (op(A) not transposed, or op(B) transposed). Full panels go 4 rows × 4 k at a time through an
+// SSE register transpose (a scalar copy pays a load, a strided store and a loop step per element: 16 % of a
+// 4096×576×576 product on Zen 5); ragged panels take the scalar loop.
+static void pack_panel_t(const float *src, long ld, long r, long kc, int R, float *dst) {
+  long k = 0;
+#if defined(__SSE2__)
+  if (r == R && R % 4 == 0)
+    for (; k + 4 <= kc; k += 4)
+      for (int i = 0; i < R; i += 4) {
+        const float *s = src + i * ld + k;
+        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + ld), r2 = _mm_loadu_ps(s + 2 * ld), r3 = _mm_loadu_ps(s + 3 * ld);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float *d = dst + k * R + i;
+        _mm_storeu_ps(d, r0);
+        _mm_storeu_ps(d + R, r1);
+        _mm_storeu_ps(d + 2 * R, r2);
+        _mm_storeu_ps(d + 3 * R, r3);
+      }
+#endif
+  for (long i = 0; i < r; i++)
+    for (long kk = k; kk < kc; kk++) dst[kk * R + i] = src[i * ld + kk];
+  for (long i = r; i < R; i++)
+    for (long kk = 0; kk < kc; kk++) dst[kk * R + i] = 0.0f;
+}
+
+// dst = the micro-panels of R columns of a w-wide strip of a row-major matrix (op(A) transposed, or op(B) not
+// transposed), each kc × R: dst[(j / R) * kc * R + k * R + j % R] = src[k * ld + j] for j < w, zero padded. Read
+// a row of the strip at a time: the rows are ld apart, and walking a 48- or 128-byte column of panel after panel
+// left the hardware prefetchers behind (a fifth of a 576×576×4096 dW product was spent waiting in these copies).
+#define PACK_AHEAD 4 // rows of software prefetch distance in pack_strip_n
+static void pack_strip_n(const float *src, long ld, long w, long kc, int R, float *dst) {
+  for (long k = 0; k < kc; k++) {
+    const float *s = src + k * ld;
+    float *d = dst + k * R;
+    if (k + PACK_AHEAD < kc) // rows come from L3 or memory; the jump of ld between them is left to software
+      for (long j = 0; j < w; j += 16) __builtin_prefetch(s + PACK_AHEAD * ld + j);
+    long j = 0;
+    for (; j + R <= w; j += R, d += kc * R)
+      for (int jj = 0; jj < R; jj++) d[jj] = s[j + jj];
+    if (j < w) {
+      for (long jj = 0; jj < w - j; jj++) d[jj] = s[j + jj];
+      for (long jj = w - j; jj < R; jj++) d[jj] = 0.0f;
+    }
+  }
+}
 
 // dst = micro-panels of MR rows: for each, kc × MR with dst[k * MR + i] = op(A)[m0 + ir + i, k0 + k], zero padded
 static void pack_a(const float *A, int transA, long lda, long m0, long mc, long k0, long kc, int MR, float *dst) {
+  if (transA) {
+    pack_strip_n(A + k0 * lda + m0, lda, mc, kc, MR, dst);
+    return;
+  }
   for (long ir = 0; ir < mc; ir += MR) {
     long mr = mc - ir < MR ? mc - ir : MR;
-    float *d = dst + ir * kc;
-    if (!transA) {
-      for (long i = 0; i < mr; i++) {
-        const float *src = A + (m0 + ir + i) * lda + k0;
-        for (long k = 0; k < kc; k++) d[k * MR + i] = src[k];
-      }
-      for (long i = mr; i < MR; i++)
-        for (long k = 0; k < kc; k++) d[k * MR + i] = 0.0f;
-    } else {
-      for (long k = 0; k < kc; k++) {
-        const float *src = A + (k0 + k) * lda + m0 + ir;
-        float *dk = d + k * MR;
-        for (long i = 0; i < mr; i++) dk[i] = src[i];
-        for (long i = mr; i < MR; i++) dk[i] = 0.0f;
-      }
-    }
+    pack_panel_t(A + (m0 + ir) * lda + k0, lda, mr, kc, MR, dst + ir * kc);
   }
 }
 
 // dst = micro-panels of NR columns: for each, kc × NR with dst[k * NR + j] = op(B)[k0 + k, n0 + jr + j], zero padded
 static void pack_b(const float *B, int transB, long ldb, long n0, long nc, long k0, long kc, int NR, float *dst) {
+  if (!transB) {
+    pack_strip_n(B + k0 * ldb + n0, ldb, nc, kc, NR, dst);
+    return;
+  }
   for (long jr = 0; jr < nc; jr += NR) {
     long nr = nc - jr < NR ? nc - jr : NR;
-    float *d = dst + jr * kc;
-    if (!transB) {
-      for (long k = 0; k < kc; k++) {
-        const float *src = B + (k0 + k) * ldb + n0 + jr;
-        float *dk = d + k * NR;
-        for (long j = 0; j < nr; j++) dk[j] = src[j];
-        for (long j = nr; j < NR; j++) dk[j] = 0.0f;
-      }
-    } else {
-      for (long j = 0; j < nr; j++) {
-        const float *src = B + (n0 + jr + j) * ldb + k0;
-        for (long k = 0; k < kc; k++) d[k * NR + j] = src[k];
-      }
-      for (long j = nr; j < NR; j++)
-        for (long k = 0; k < kc; k++) d[k * NR + j] = 0.0f;
-    }
+    pack_panel_t(B + (n0 + jr) * ldb + k0, ldb, nr, kc, NR, dst + jr * kc);
   }
 }
 
@@ -83,41 +111,66 @@ static void pack_b_half(const kernels_t *kt, const uint16_t *B, int bf16, int tr
   }
 }
 
+// The cache blocking of the kernel table (a function so that every loop of the nest reads it the same way).
+static void gemm_blocking(const kernels_t *kt, long *KC, long *MC, long *NC) {
+  *KC = kt->kc;
+  *MC = kt->mc;
+  *NC = kt->nc;
+}
+
+// The NR-wide micro-panels [q_lo, q_hi) of the kc × nc panel of op(B) at (pc, jc), packed into their places in pb.
+static void pack_b_panels(const kernels_t *kt, const void *B, const gemm_params *p, long jc, long nc, long pc, long kc,
+                          long q_lo, long q_hi, float *pb) {
+  const int NR = kt->nr;
+  long n0 = q_lo * NR, n1 = q_hi * NR < nc ? q_hi * NR : nc;
+  if (n0 >= n1) return;
+  if (p->btype == GEMM_B_F32) pack_b(B, p->transB, p->ldb, jc + n0, n1 - n0, pc, kc, NR, pb + n0 * kc);
+  else pack_b_half(kt, B, p->btype == GEMM_B_BF16, p->transB, p->ldb, jc + n0, n1 - n0, pc, kc, NR, pb + n0 * kc);
+}
+
+// C[m_lo..m_hi, jc..jc+nc] (+)= op(A)[m_lo..m_hi, pc..pc+kc] · pb, pb the packed kc × nc panel of op(B): the ic, jr
+// and ir loops of the nest (A packed MC rows at a time into this thread's scratch).
+static void gemm_macro(const kernels_t *kt, const float *A, const gemm_params *p, const float *pb, float *C, long m_lo,
+                       long m_hi, long jc, long nc, long pc, long kc, int acc) {
+  const int MR = kt->mr, NR = kt->nr;
+  long KC, MC, NC, ldc = p->ldc;
+  gemm_blocking(kt, &KC, &MC, &NC);
+  float *pa = thread_scratch(SCRATCH_GEMM_A, sizeof(float) * MC * KC);
+  float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
+  if (!pa) abort();
+  for (long ic = m_lo; ic < m_hi; ic += MC) {
+    long mc = m_hi - ic < MC ? m_hi - ic : MC;
+    pack_a(A, p->transA, p->lda, ic, mc, pc, kc, MR, pa);
+    for (long jr = 0; jr < nc; jr += NR) {
+      long nr = nc - jr < NR ? nc - jr : NR;
+      for (long ir = 0; ir < mc; ir += MR) {
+        long mr = mc - ir < MR ? mc - ir : MR;
+        float *c = C + (ic + ir) * ldc + jc + jr;
+        if (mr == MR && nr == NR) {
+          kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, c, ldc, acc);
+        } else {
+          kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, tile, NR, 0);
+          for (long i = 0; i < mr; i++)
+            for (long j = 0; j < nr; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+        }
+      }
+    }
+  }
+}
+
 // C[m_lo..m_hi, n_lo..n_hi] of one batch item, single thread.
 static void gemm_block(const kernels_t *kt, const float *A, const void *B, float *C, const gemm_params *p, long m_lo,
                        long m_hi, long n_lo, long n_hi) {
-  const int MR = kt->mr, NR = kt->nr;
-  const long KC = kt->kc, MC = kt->mc, NC = kt->nc;
-  long K = p->K, ldc = p->ldc;
-  float *pa = thread_scratch(SCRATCH_GEMM_A, sizeof(float) * MC * KC);
-  float *pb = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * (NC + NR) * KC);
-  float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
-  if (!pa || !pb) abort();
+  long KC, MC, NC, K = p->K;
+  gemm_blocking(kt, &KC, &MC, &NC);
+  float *pb = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * (NC + kt->nr) * KC);
+  if (!pb) abort();
   for (long jc = n_lo; jc < n_hi; jc += NC) {
     long nc = n_hi - jc < NC ? n_hi - jc : NC;
     for (long pc = 0; pc < K; pc += KC) {
       long kc = K - pc < KC ? K - pc : KC;
-      int acc = p->accumulate || pc > 0;
-      if (p->btype == GEMM_B_F32) pack_b(B, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
-      else pack_b_half(kt, B, p->btype == GEMM_B_BF16, p->transB, p->ldb, jc, nc, pc, kc, NR, pb);
-      for (long ic = m_lo; ic < m_hi; ic += MC) {
-        long mc = m_hi - ic < MC ? m_hi - ic : MC;
-        pack_a(A, p->transA, p->lda, ic, mc, pc, kc, MR, pa);
-        for (long jr = 0; jr < nc; jr += NR) {
-          long nr = nc - jr < NR ? nc - jr : NR;
-          for (long ir = 0; ir < mc; ir += MR) {
-            long mr = mc - ir < MR ? mc - ir : MR;
-            float *c = C + (ic + ir) * ldc + jc + jr;
-            if (mr == MR && nr == NR) {
-              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, c, ldc, acc);
-            } else {
-              kt->gemm_micro(kc, pa + ir * kc, pb + jr * kc, tile, NR, 0);
-              for (long i = 0; i < mr; i++)
-                for (long j = 0; j < nr; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
-            }
-          }
-        }
-      }
+      pack_b_panels(kt, B, p, jc, nc, pc, kc, 0, (nc + kt->nr - 1) / kt->nr, pb);
+      gemm_macro(kt, A, p, pb, C, m_lo, m_hi, jc, nc, pc, kc, p->accumulate || pc > 0);
     }
   }
 }
@@ -189,48 +242,54 @@ typedef struct {
   int split_batch; // threads take whole batch items; else each item is split over threads
 } gemm_job;
 
+// Whether gemm_item_part takes the packed (gemm_block) path: not the few-rows, row-wise or narrow products, whose
+// kernels read B in place as floats (a half B always takes the packed path, converted as it is packed).
+static int gemm_packed_path(const kernels_t *kt, const gemm_params *p) {
+  if (p->btype != GEMM_B_F32) return 1;
+  if (p->M < kt->mr || p->rowwise) return 0;
+  if (p->N <= 16 && !p->transA && kt->gemm_narrow) return 0;
+  if (kt->gemm_narrow_t && ((p->N <= 16 && p->transA) || (p->M <= 16 && !p->transB))) return 0;
+  return 1;
+}
+
 static void gemm_item_part(const gemm_job *j, long b, int t, int parts) {
   const gemm_params *p = j->p;
+  const kernels_t *kt = j->kt;
   const float *A = j->A + b * p->strideA;
   const void *Bv = (const char *)j->B + b * p->strideB * (p->btype == GEMM_B_F32 ? 4 : 2);
-  const float *B = Bv; // read as floats only when btype is f32
+  const float *B = Bv; // read as floats only off the packed path, which a half B never leaves
   float *C = j->C + b * p->strideC;
   long lo, hi;
-  // a half B (f16/bf16 weight) takes the packed path only, where it is converted as it is packed: the paths below
-  // read B in place as floats (decode-shaped half products are quant.c's half_dot, not GEMMs)
-  int plain = p->btype == GEMM_B_F32;
-  if (plain && (p->M < j->kt->mr || p->rowwise)) {
+  if (gemm_packed_path(kt, p)) {
+    // split the longer side; a part packs the whole of the other operand (sharing one packed op(B) between the
+    // parts, behind barriers, measured slower on Zen 5 at 2 threads: the packed panels moved between the cores)
+    int over_m = p->M >= p->N || parts == 1;
+    long len = over_m ? p->M : p->N, step = over_m ? kt->mr : kt->nr;
+    pool_range((len + step - 1) / step, t, parts, &lo, &hi);
+    lo *= step; hi *= step;
+    if (hi > len) hi = len;
+    if (lo < hi && over_m) gemm_block(kt, A, Bv, C, p, lo, hi, 0, p->N);
+    if (lo < hi && !over_m) gemm_block(kt, A, Bv, C, p, 0, p->M, lo, hi);
+  } else if (p->M < kt->mr || p->rowwise) {
     // split N in multiples of 16 columns
     pool_range((p->N + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;
     if (hi > p->N) hi = p->N;
-    if (lo < hi) gemm_small_m(j->kt, A, B, C, p, lo, hi);
-  } else if (plain && p->N <= 16 && !p->transA && j->kt->gemm_narrow) {
+    if (lo < hi) gemm_small_m(kt, A, B, C, p, lo, hi);
+  } else if (p->N <= 16 && !p->transA && kt->gemm_narrow) {
     // split M in multiples of 16 rows; every row is computed the same way whatever block it falls in
     pool_range((p->M + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;
     if (hi > p->M) hi = p->M;
-    if (lo < hi) gemm_narrow_part(j->kt, A, B, C, p, lo, hi);
-  } else if (plain && j->kt->gemm_narrow_t && ((p->N <= 16 && p->transA) || (p->M <= 16 && !p->transB))) {
-    // split the long side in multiples of 16
+    if (lo < hi) gemm_narrow_part(kt, A, B, C, p, lo, hi);
+  } else {
+    // narrow over a transposed operand (gemm_packed_path's last case): split the long side in multiples of 16
     int over_n = !(p->N <= 16 && p->transA);
     long len = over_n ? p->N : p->M;
     pool_range((len + 15) / 16, t, parts, &lo, &hi);
     lo *= 16; hi *= 16;
     if (hi > len) hi = len;
-    if (lo < hi) gemm_narrow_t_part(j->kt, A, B, C, p, over_n, lo, hi);
-  } else if (p->M >= p->N || parts == 1) {
-    long blocks = (p->M + j->kt->mr - 1) / j->kt->mr;
-    pool_range(blocks, t, parts, &lo, &hi);
-    lo *= j->kt->mr; hi *= j->kt->mr;
-    if (hi > p->M) hi = p->M;
-    if (lo < hi) gemm_block(j->kt, A, Bv, C, p, lo, hi, 0, p->N);
-  } else {
-    long blocks = (p->N + j->kt->nr - 1) / j->kt->nr;
-    pool_range(blocks, t, parts, &lo, &hi);
-    lo *= j->kt->nr; hi *= j->kt->nr;
-    if (hi > p->N) hi = p->N;
-    if (lo < hi) gemm_block(j->kt, A, Bv, C, p, 0, p->M, lo, hi);
+    if (lo < hi) gemm_narrow_t_part(kt, A, B, C, p, over_n, lo, hi);
   }
 }
 
@@ -265,7 +324,7 @@ static int gemm_trivial(float *C, const gemm_params *p) {
 void gemm_serial(const float *A, const void *B, float *C, const gemm_params *p0) {
   gemm_params p = with_pitches(p0);
   if (gemm_trivial(C, &p)) return;
-  gemm_job j = {kernels_current(), A, B, C, &p, 0};
+  gemm_job j = {.kt = kernels_current(), .A = A, .B = B, .C = C, .p = &p};
   gemm_task(&j, 0, 1);
 }
 
@@ -273,7 +332,7 @@ void gemm(const float *A, const void *B, float *C, const gemm_params *p0) {
   gemm_params q = with_pitches(p0);
   const gemm_params *p = &q;
   if (gemm_trivial(C, p)) return;
-  gemm_job j = {kernels_current(), A, B, C, p, 0};
+  gemm_job j = {.kt = kernels_current(), .A = A, .B = B, .C = C, .p = p};
   double work = (double)p->batch * p->M * p->N * p->K;
   int threads = pool_threads();
   if (work < 1 << 17) threads = 1; // dispatch would cost more than it saves
