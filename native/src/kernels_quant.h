@@ -37,6 +37,9 @@ typedef struct {
   // `dot` then takes: Q4_K_M files hold most tensors of 576/896-wide models in q5_0, so this runs for every row of
   // every decode step and must not be scalar (one block: 22 bytes in, 34 out)
   void (*repack_q5_0)(const uint8_t *row, long nb, uint8_t *dst);
+  // optional (NULL: repack_q5_0, then dot): `dot` of a q5_0 row, its fifth bits spread in registers
+  void (*dot_q5_0)(const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd, int M, float *out,
+                   long ldo);
 } quant_kernels_t;
 
 void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst);

@@ -3,6 +3,7 @@
 // AVX-512 VNNI. Integer sums are exact, so both give identical results.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "kernels_quant.h"
 
 #if defined(__clang__)
@@ -72,6 +73,21 @@ static inline __m512i weights2_q4(const uint8_t *b0, const uint8_t *b1) {
   z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                          // → b0 lo, b0 hi, b1 lo, b1 hi
   return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
 }
+// q5_0: the 32 values as int8 (nibble − 16), as quant_repack_q5_0_avx2 makes them
+static inline __m256i weights_q5(const uint8_t *blk) {
+  const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+  uint32_t qh;
+  memcpy(&qh, blk + 2, 4);
+  __m256i set = _mm256_cmpeq_epi8(_mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread),
+                                                  _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi8(-1));
+  __m128i t = _mm_loadu_si128((const __m128i *)(blk + 6));
+  __m256i q = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1),
+                               _mm256_set1_epi8(0x0f));
+  return _mm256_or_si256(q, _mm256_andnot_si256(set, _mm256_set1_epi8((char)0xf0)));
+}
+static inline __m512i weights2_q5(const uint8_t *b0, const uint8_t *b1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(weights_q5(b0)), weights_q5(b1), 1);
+}
 
 static void kunpack_avx512(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
 
@@ -113,9 +129,10 @@ static inline float kq_hsum8(__m256 v) {
 #undef QKA_DPWSSD
 
 const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512, kunpack_avx512,
-                                              kdot_avx512, quant_repack_q5_0_avx2};
+                                              kdot_avx512, quant_repack_q5_0_avx2, dot_q5_0_avx512};
 const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni,
-                                                   kunpack_avx512, kdot_avx512_vnni, quant_repack_q5_0_avx2};
+                                                   kunpack_avx512, kdot_avx512_vnni, quant_repack_q5_0_avx2,
+                                                   dot_q5_0_avx512_vnni};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -3,18 +3,19 @@
 // QKA_DPBUSD(aw, sx) (int32 lanes: sums of 4 products |w| · (x with w's sign)). Two blocks per zmm register.
 // The k-quant dot below it takes QKA_DPWSSD(acc, p, s) the same way (vpdpwssd with VNNI).
 
-// out[m · ldo] for the M rows (M and q4 constant after inlining, so the accumulators stay in registers)
-static inline __attribute__((always_inline)) void QKA_DOT(body)(int q4, const uint8_t *row, long nb,
+// out[m · ldo] for the M rows (M and the block format fmt constant after inlining, so the accumulators stay in
+// registers); fmt: 0 q8_0, 1 q4_0, 2 q5_0 (its fifth bits spread in registers, no repacked row)
+static inline __attribute__((always_inline)) void QKA_DOT(body)(int fmt, const uint8_t *row, long nb,
                                                                 const int8_t *xq, long ldq, const float *xd,
                                                                 long ldd, int M, float *out, long ldo) {
   __m512 acc[QDOT_MAX_M];
   for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
   const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const long bb = q4 ? 18 : 34;
+  const long bb = fmt == 1 ? 18 : fmt == 2 ? 22 : 34;
   long b = 0;
   for (; b + 2 <= nb; b += 2) {
     const uint8_t *b0 = row + b * bb, *b1 = b0 + bb;
-    __m512i w = q4 ? weights2_q4(b0, b1) : weights2_q8(b0, b1);
+    __m512i w = fmt == 1 ? weights2_q4(b0, b1) : fmt == 2 ? weights2_q5(b0, b1) : weights2_q8(b0, b1);
     __m512i aw = _mm512_abs_epi8(w); // −128 → 0x80, read as unsigned 128
     __mmask64 neg = _mm512_movepi8_mask(w);
     __m128 dw = _mm_setr_ps(quant_f16(b0), quant_f16(b1), 0.0f, 0.0f);
@@ -28,7 +29,8 @@ static inline __attribute__((always_inline)) void QKA_DOT(body)(int q4, const ui
   }
   if (b < nb) { // the last odd block in the low half; the high half is zero
     const uint8_t *b0 = row + b * bb;
-    __m512i w = _mm512_inserti64x4(_mm512_setzero_si512(), q4 ? weights_q4(b0) : weights_q8(b0), 0);
+    __m256i w1 = fmt == 1 ? weights_q4(b0) : fmt == 2 ? weights_q5(b0) : weights_q8(b0);
+    __m512i w = _mm512_inserti64x4(_mm512_setzero_si512(), w1, 0);
     __m512i aw = _mm512_abs_epi8(w);
     __mmask64 neg = _mm512_movepi8_mask(w);
     __m128 dw = _mm_set_ss(quant_f16(b0));
@@ -55,6 +57,19 @@ static void QKA_DOT(dot)(int q4, const uint8_t *row, long nb, const int8_t *xq, 
     case 7: QKA_CASE(1, 3); break;
     case 8: QKA_CASE(0, 4); break;
     default: QKA_CASE(1, 4); break;
+  }
+#undef QKA_CASE
+}
+
+// The same for a q5_0 row (kernels_quant.h's optional dot_q5_0)
+static void QKA_DOT(dot_q5_0)(const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd, int M,
+                              float *out, long ldo) {
+#define QKA_CASE(MM) QKA_DOT(body)(2, row, nb, xq, ldq, xd, ldd, MM, out, ldo)
+  switch (M) {
+    case 1: QKA_CASE(1); break;
+    case 2: QKA_CASE(2); break;
+    case 3: QKA_CASE(3); break;
+    default: QKA_CASE(4); break;
   }
 #undef QKA_CASE
 }

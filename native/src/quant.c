@@ -392,10 +392,17 @@ static void quant_int8_task(void *ctx, int t, int parts) {
     long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
     for (long n = lo; n < hi; n++) {
       const uint8_t *row = c->w + n * c->row_bytes;
-      if (c->q == Q_Q5_0) c->qk->repack_q5_0(row, nb, rp);
-      else if (!native) repack_q8_0(row, c->q, nb, rp, mins);
+      // q5_0: dotted as stored for a few rows of x (decode); a tile of many rows repacks the row once instead of
+      // spreading its bits again for every QDOT_MAX_M of them (M = 512 on 1536×576, 1 thread: 9.5 → 7.8 ms; q8_0 8.0)
+      int fused = c->q == Q_Q5_0 && c->qk->dot_q5_0 != NULL && me - mt <= QDOT_MAX_M;
+      if (c->q == Q_Q5_0 && !fused) c->qk->repack_q5_0(row, nb, rp);
+      else if (!native && !fused) repack_q8_0(row, c->q, nb, rp, mins);
       for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
         int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
+        if (fused) {
+          c->qk->dot_q5_0(row, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows, c->out + m0 * c->N + n, c->N);
+          continue;
+        }
         c->qk->dot(c->q == Q_Q4_0, native ? row : rp, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
                    c->out + m0 * c->N + n, c->N);
         if (!c->xs) continue;
