@@ -111,9 +111,15 @@ static void pack_b_half(const kernels_t *kt, const uint16_t *B, int bf16, int tr
   }
 }
 
-// The cache blocking of the kernel table (a function so that every loop of the nest reads it the same way).
-static void gemm_blocking(const kernels_t *kt, long *KC, long *MC, long *NC) {
-  *KC = kt->kc;
+// The cache blocking of the kernel table for a product of depth K (a function so that every loop of the nest
+// reads it the same way). K is cut into the fewest passes of at most 1.5 KC, all of one length (a multiple of 16):
+// each pass reloads and stores all of C, and a short last pass (K = 576 as 384 + 192) pays that for little work.
+// On Zen 5 (KC 384): K = 576 in one pass 5–8 % faster, K = 1536..4096 in passes of ~512 1–5 % faster; the longer
+// B micro-panels still stream well. The cut depends on K alone, so the order of every sum is the same at any
+// thread count.
+static void gemm_blocking(const kernels_t *kt, long K, long *KC, long *MC, long *NC) {
+  long most = kt->kc + kt->kc / 2, passes = (K + most - 1) / most;
+  *KC = passes <= 1 ? K : ((K + passes - 1) / passes + 15) / 16 * 16;
   *MC = kt->mc;
   *NC = kt->nc;
 }
@@ -134,7 +140,7 @@ static void gemm_macro(const kernels_t *kt, const float *A, const gemm_params *p
                        long m_hi, long jc, long nc, long pc, long kc, int acc) {
   const int MR = kt->mr, NR = kt->nr;
   long KC, MC, NC, ldc = p->ldc;
-  gemm_blocking(kt, &KC, &MC, &NC);
+  gemm_blocking(kt, p->K, &KC, &MC, &NC);
   float *pa = thread_scratch(SCRATCH_GEMM_A, sizeof(float) * MC * KC);
   float tile[16 * 64] __attribute__((aligned(64))); // edge tiles: MR·NR ≤ 16·64
   if (!pa) abort();
@@ -162,7 +168,7 @@ static void gemm_macro(const kernels_t *kt, const float *A, const gemm_params *p
 static void gemm_block(const kernels_t *kt, const float *A, const void *B, float *C, const gemm_params *p, long m_lo,
                        long m_hi, long n_lo, long n_hi) {
   long KC, MC, NC, K = p->K;
-  gemm_blocking(kt, &KC, &MC, &NC);
+  gemm_blocking(kt, p->K, &KC, &MC, &NC);
   float *pb = thread_scratch(SCRATCH_GEMM_B, sizeof(float) * (NC + kt->nr) * KC);
   if (!pb) abort();
   for (long jc = n_lo; jc < n_hi; jc += NC) {

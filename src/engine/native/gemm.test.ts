@@ -93,6 +93,9 @@ void test('matmul across block boundaries (larger than one cache block) in both 
       for (const [transA, transB] of [[false, true], [true, false], [false, false]] as const) {
         const p: MatmulParams = { batch: 1, M: 37, N: 1100, K: 400, transA, transB, accumulate: false, strideA: 0, strideB: 0, strideC: 0, offA: 0, offB: 0, offC: 0 };
         check(be, p, `threads ${t} transA ${transA} transB ${transB}`);
+        // K in several passes (the last one with K % 4 left over) and M over more than one row block, accumulating
+        const q: MatmulParams = { ...p, M: 101, N: 70, K: 1301, accumulate: true };
+        check(be, q, `threads ${t} transA ${transA} transB ${transB} M 101 N 70 K 1301 accumulate`);
       }
     }
   } finally {
