@@ -203,7 +203,7 @@ function runChild(cmd: string, args: string[], who: string, env: NodeJS.ProcessE
 }
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
-const LIB_DIR = '/usr/lib/x86_64-linux-gnu';
+const LIB_DIR = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`; // Debian's multiarch library folder
 /** Debian's two OpenBLAS builds (both install side by side); a child picks one with LD_LIBRARY_PATH. */
 const BLAS_BUILDS = ['openblas-pthread', 'openblas-openmp'] as const;
 type BlasBuild = (typeof BLAS_BUILDS)[number];
