@@ -4,13 +4,14 @@
 // nothing known of how the noise was made:
 //   1. `data dedup` (exact + MinHash near-duplicates, the defaults);
 //   2. a trusted seed: SEED_SHARE (≤ 5 %) of the records sampled and checked by hand (wrong replies corrected; the
-//      share corrected estimates the noise), split 3:1; `finetune` a quick adapter on the larger part;
-//   3. round 1: `data filter --score-lora seed-adapter --keep-best (1 − that share)` on the noisy set; `finetune` an
-//      adapter on what it keeps (a hundred seed records teach few of the facts; the round-1 set teaches most);
-//   4. `data filter --scores` of the seed's other part under the round-1 adapter: the loss a right reply gets;
-//      --max-score is its CALIBRATION_Q quantile (what a user reads off the scores of replies they know are right);
-//   5. `data filter --score-lora round1-adapter --max-score X` on the deduplicated set, with the model-free rules that
-//      fit one-word replies (Gopher repetition; Gopher quality and FineWeb are for documents: they remove "7").
+//      share corrected estimates the noise); `finetune` a quick adapter on it;
+//   3. round 1, on each half of the noisy set (`data split`): `data filter --score-lora seed-adapter --keep-best
+//      (1 − that share)`; `finetune` an adapter on what each half keeps (a hundred seed records teach few of the
+//      facts; a round-1 set teaches most);
+//   4. round 2, cross-fitted (each half scored by the other half's adapter): `data filter --keep-best` half of that
+//      share, with the model-free rules that fit one-word replies (Gopher repetition; Gopher quality and FineWeb are
+//      for documents: they remove "7"). Step 1's output is reported, not used: on data where the same fact recurs, the repeats of the
+//      right reply are the signal, and deduplication leaves one right reply beside every distinct wrong one.
 // The same adapter config is then fine-tuned (in process) on (a) the noisy set, (b) the curated set, (c) the clean
 // set, STEPS updates each, the held-out exact match (greedy, the same prompts for all) measured at CHECKPOINTS: the
 // accuracy each reaches and the updates it needs to come within 5 points of (c)'s final accuracy.
@@ -20,7 +21,7 @@
 // process with its peak RSS (/usr/bin/time -v), at that size and at an eighth of it (memory flat in the file size:
 // NOMOAT_CURATION_GB=1 for the 1 GB check). On the shared 2-core machine the accuracies hold, times do not.
 //
-// Env: NOMOAT_CURATION_ONLY=accuracy|throughput, NOMOAT_CURATION_STEPS, NOMOAT_CURATION_GB,
+// Env: NOMOAT_CURATION_ONLY=accuracy|throughput|curate, NOMOAT_CURATION_WORK=DIR, NOMOAT_CURATION_STEPS, NOMOAT_CURATION_GB,
 // NOMOAT_CURATION_SKIP_SCALE=1 (skips bench/finetune_scale.ts's rows, run at the end when that file exists).
 // JSON lines on stdout; the Markdown report goes to bench-results/curation.md.
 
@@ -48,6 +49,8 @@ const BIN = join(ROOT, 'bin', 'nomoat.js');
 const BASE = join(ROOT, 'assets', 'default-model');
 const REPORT = join(ROOT, 'bench-results', 'curation.md');
 const ONLY = process.env.NOMOAT_CURATION_ONLY;
+/** NOMOAT_CURATION_WORK=DIR (development): work there and keep the files, with each noisy record's kind beside them */
+const KEEP_WORK = process.env.NOMOAT_CURATION_WORK !== undefined;
 
 function envNumber(name: string, dflt: number): number {
   const v = process.env[name];
@@ -69,12 +72,10 @@ const SEED_SHARE = 0.04; // the trusted seed, of the noisy set's size
 const SEED_STEPS = 60; // a quick adapter: more steps on a hundred records only memorise them
 const ROUND1_STEPS = 150;
 const SEQ_LEN = 40; // tokens per padded row: the longest skill chat is 39
-const CALIBRATION_Q = 0.9;
 const GB = envNumber('NOMOAT_CURATION_GB', 0.25);
 const SEED = 0;
 
 const pct = (x: number): string => (100 * x).toFixed(1);
-const quantile = (v: readonly number[], q: number): number => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(q * v.length))];
 
 /** Runs `nomoat ARGS` (a child process); throws with its stderr when it fails. Returns wall seconds. */
 function nomoat(args: readonly string[], cwd: string): number {
@@ -109,11 +110,12 @@ export async function runCurationBench(): Promise<void> {
   const t0 = performance.now();
   const log = (s: string): void => void process.stderr.write(`curation: ${s} [${((performance.now() - t0) / 1000).toFixed(0)} s]\n`);
   getBackend().setThreads(cpus().length);
-  const work = mkdtempSync(join(tmpdir(), 'nomoat-curation-'));
+  const work = KEEP_WORK ? resolve(process.env.NOMOAT_CURATION_WORK!) : mkdtempSync(join(tmpdir(), 'nomoat-curation-'));
+  mkdirSync(work, { recursive: true });
   const report: string[] = ['# Curation bench: a curated subset against the whole noisy set', ''];
   try {
     if (ONLY !== 'throughput') report.push(...(await accuracyPart(work, log)));
-    if (ONLY !== 'accuracy') report.push(...(await throughputPart(work, log)));
+    if (ONLY !== 'accuracy' && ONLY !== 'curate') report.push(...(await throughputPart(work, log)));
     if (process.env.NOMOAT_CURATION_SKIP_SCALE !== '1') {
       const scale = join(dirname(fileURLToPath(import.meta.url)), 'finetune_scale.js');
       if (existsSync(scale)) {
@@ -122,7 +124,7 @@ export async function runCurationBench(): Promise<void> {
       }
     }
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (!KEEP_WORK) rmSync(work, { recursive: true, force: true });
   }
   report.push(`Total time ${((performance.now() - t0) / 1000).toFixed(0)} s on ${cpus().length} cores.`, '');
   mkdirSync(dirname(REPORT), { recursive: true });
@@ -145,16 +147,19 @@ async function accuracyPart(work: string, log: (s: string) => void): Promise<str
   const seedSet = sample.map((e) => ({ prompt: e.prompt, answer: e.truth }));
   const seenWrong = sample.filter((e) => e.answer !== e.truth).length / sample.length;
   const keepBest = Math.round(100 * (1 - seenWrong)) / 100;
-  const calN = Math.round(seedSet.length / 4);
+  // round 2 keeps the best half of that: precision over size, as LIMA's and AlpaGasus's small sets (a wrong reply
+  // costs more than a missing right one; on this bench's dev runs the best 30 % held 3 % wrong, the best 59 % 18 %)
+  const keep2 = Math.round(50 * keepBest) / 100;
+  const ROUND2_WIDER = keepBest;
   const file = (name: string, xs: readonly { prompt: string; answer: string }[]): string => {
     writeFileSync(join(work, name), xs.map(messagesLine).join('\n') + '\n');
     return name;
   };
   file('noisy.jsonl', noisy);
   file('clean.jsonl', clean);
-  file('seed-train.jsonl', seedSet.slice(calN));
-  file('seed-cal.jsonl', seedSet.slice(0, calN));
-  log(`${clean.length} clean, ${noisy.length} noisy records (${pct(noisy.filter((e) => e.kind !== 'clean').length / noisy.length)} % wrong), seed ${seedSet.length} (${calN} for calibration; ${pct(seenWrong)} % of it needed correcting)`);
+  file('seed.jsonl', seedSet);
+  if (KEEP_WORK) writeFileSync(join(work, 'noisy-kinds.jsonl'), noisy.map((e) => JSON.stringify({ kind: e.kind, duplicate: e.duplicate })).join('\n') + '\n');
+  log(`${clean.length} clean, ${noisy.length} noisy records (${pct(noisy.filter((e) => e.kind !== 'clean').length / noisy.length)} % wrong), seed ${seedSet.length} (${pct(seenWrong)} % of it needed correcting)`);
 
   // ---- curation: the nomoat commands alone --------------------------------------------------------------------------
   const sec: Record<string, number> = {};
@@ -162,21 +167,46 @@ async function accuracyPart(work: string, log: (s: string) => void): Promise<str
   const tune = (data: string, out: string, steps: number): number => nomoat(['finetune', data, '-o', out, '--target-modules', 'all-linear', '-r', String(LORA.r), '--alpha', String(LORA.loraAlpha),
     '--lr', String(LR), '--steps', String(steps), '-b', String(BATCH), '--packing', 'padded', '-c', String(SEQ_LEN), '--eval-split', '0', '--warmup', '10', '--progress', 'none'], work);
   sec.dedup = nomoat(['data', 'dedup', 'noisy.jsonl', '-o', 'dedup.jsonl', '-q'], work);
-  sec.seed_adapter = tune('seed-train.jsonl', 'seed-adapter', SEED_STEPS);
-  // round 1: the seed adapter keeps the best (1 − the seed's noise) of the whole noisy set; round 2: an adapter trained
-  // on those scores again (a seed of a hundred records knows few of the facts; the round-1 set knows most)
-  sec.round1 = nomoat(['data', 'filter', 'noisy.jsonl', '-o', 'round1.jsonl', ...modelFree, '--score-lora', 'seed-adapter', '--keep-best', String(keepBest), '-q'], work);
-  sec.round1_adapter = tune('round1.jsonl', 'round1-adapter', ROUND1_STEPS);
-  sec.calibrate = nomoat(['data', 'filter', 'seed-cal.jsonl', '-o', 'seed-cal-kept.jsonl', ...modelFree, '--score-lora', 'round1-adapter', '--scores', 'seed-cal-scores.jsonl', '-q'], work);
-  const calScores = readFileSync(join(work, 'seed-cal-scores.jsonl'), 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { score: number }).score);
-  const maxScore = quantile(calScores, CALIBRATION_Q);
-  sec.filter = nomoat(['data', 'filter', 'dedup.jsonl', '-o', 'curated.jsonl', ...modelFree, '--score-lora', 'round1-adapter', '--max-score', String(maxScore), '--explain', 'removed.jsonl', '-q'], work);
+  sec.seed_adapter = tune('seed.jsonl', 'seed-adapter', SEED_STEPS);
+  // cross-fitted, as confident learning scores (Northcutt et al. 2021): the noisy set in two halves; round 1, the seed
+  // adapter keeps the best (1 − the seed's noise) of each half; an adapter trained on each half's round-1 set scores the
+  // OTHER half in round 2 (an adapter that trained on a wrong reply has learned it and scores it well: scored by the
+  // other half's adapter, a wrong reply meets the facts as the other half's right replies teach them)
+  sec.split = nomoat(['data', 'split', 'noisy.jsonl', '--train', 'half-a.jsonl', '--eval', 'half-b.jsonl', '--eval-fraction', '0.5', '-q'], work);
+  sec.round1 = 0;
+  sec.round1_adapters = 0;
+  sec.round2 = 0;
+  for (const h of ['a', 'b']) {
+    sec.round1 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `round1-${h}.jsonl`, ...modelFree, '--score-lora', 'seed-adapter', '--keep-best', String(keepBest), '-q'], work);
+    sec.round1_adapters += tune(`round1-${h}.jsonl`, `adapter-${h}`, ROUND1_STEPS);
+  }
+  for (const [h, other] of [['a', 'b'], ['b', 'a']]) {
+    sec.round2 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `curated-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(keep2), '--scores', `scores-${h}.jsonl`, '--explain', `removed-${h}.jsonl`, '-q'], work);
+    nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `wider-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(ROUND2_WIDER), '-q'], work);
+  }
+  const cat = (out: string, parts: readonly string[]): void => writeFileSync(join(work, out), parts.map((f) => readFileSync(join(work, f), 'utf8')).join(''));
+  cat('round1.jsonl', ['round1-a.jsonl', 'round1-b.jsonl']);
+  cat('curated.jsonl', ['curated-a.jsonl', 'curated-b.jsonl']);
+  cat('wider.jsonl', ['wider-a.jsonl', 'wider-b.jsonl']);
   const load = async (name: string): Promise<Conversation[]> => (await loadConversations(join(work, name))).conversations;
-  const [noisyC, dedupC, round1C, curatedC, cleanC] = [await load('noisy.jsonl'), await load('dedup.jsonl'), await load('round1.jsonl'), await load('curated.jsonl'), await load('clean.jsonl')];
+  const [noisyC, dedupC, round1C, curatedC, widerC, cleanC] = [
+    await load('noisy.jsonl'), await load('dedup.jsonl'), await load('round1.jsonl'), await load('curated.jsonl'), await load('wider.jsonl'), await load('clean.jsonl'),
+  ];
   // composition, for the report only: which curated replies are right
   const truth = new Map<string, boolean>(noisy.map((e) => [`${e.prompt}\u0000${e.answer}`, e.kind === 'clean']));
   const wrongShare = (cs: readonly Conversation[]): number => cs.filter((c) => truth.get(`${c.messages[0].content}\u0000${c.messages[1].content}`) !== true).length / cs.length;
-  log(`curated: dedup ${dedupC.length} (${pct(wrongShare(dedupC))} % wrong), round 1 keep-best ${keepBest} → ${round1C.length} (${pct(wrongShare(round1C))} % wrong), max-score ${maxScore.toFixed(3)} → ${curatedC.length} (${pct(wrongShare(curatedC))} % wrong); ${Object.entries(sec).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}`);
+  log(`curated: dedup ${dedupC.length} (${pct(wrongShare(dedupC))} % wrong), round 1 keep-best ${keepBest} → ${round1C.length} (${pct(wrongShare(round1C))} % wrong), round 2 keep-best ${keep2} → ${curatedC.length} (${pct(wrongShare(curatedC))} % wrong), keep-best ${ROUND2_WIDER} → ${widerC.length} (${pct(wrongShare(widerC))} % wrong); ${Object.entries(sec).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}`);
+  // how good the round-2 ranking is (report only): the wrong share among the best-scored shares of the records
+  const ranked = ['a', 'b'].flatMap((h) => {
+    const lines = readFileSync(join(work, `half-${h}.jsonl`), 'utf8').split('\n');
+    return readFileSync(join(work, `scores-${h}.jsonl`), 'utf8').split('\n').filter((l) => l !== '').map((l) => {
+      const r = JSON.parse(l) as { where: string; score: number };
+      const m = (JSON.parse(lines[Number(/:(\d+)$/u.exec(r.where)![1]) - 1]) as { messages: { content: string }[] }).messages;
+      return { score: r.score, right: truth.get(`${m[0].content}\u0000${m[1].content}`) === true };
+    });
+  }).sort((x, y) => x.score - y.score);
+  log(`round 2 ranking: ${[0.3, 0.4, 0.5, keepBest].map((q) => { const top = ranked.slice(0, Math.round(q * ranked.length)); return `best ${pct(q)} % → ${pct(top.filter((x) => !x.right).length / top.length)} % wrong`; }).join(', ')}`);
+  if (ONLY === 'curate') return []; // development: the curation's composition only, no fine-tunes
 
   // ---- the same fine-tune on each set -------------------------------------------------------------------------------
   const evaluate = (): { all: number; skills: number[] } => {
@@ -208,8 +238,8 @@ async function accuracyPart(work: string, log: (s: string) => void): Promise<str
     log(`${name}: ${CHECKPOINTS.map((s) => `${s}: ${pct(at.get(s)!.all)}`).join(', ')} % (${conversations.length} records, ${seconds.toFixed(0)} s training)`);
     return { name, records: conversations.length, wrong, at, seconds };
   };
-  const curves = [await train('noisy', noisyC, wrongShare(noisyC)), await train('curated', curatedC, wrongShare(curatedC)), await train('clean', cleanC, 0)];
-  const [a, b, c] = curves;
+  const curves = [await train('noisy', noisyC, wrongShare(noisyC)), await train('curated', curatedC, wrongShare(curatedC)), await train('clean', cleanC, 0), await train('wider', widerC, wrongShare(widerC))];
+  const [a, b, c, b2] = curves;
   const final = (x: Curve): number => x.at.get(STEPS)!.all;
   const target = final(c) - 0.05;
   const stepsTo = (x: Curve): number | null => CHECKPOINTS.find((s) => x.at.get(s)!.all >= target) ?? null;
@@ -226,19 +256,19 @@ async function accuracyPart(work: string, log: (s: string) => void): Promise<str
     bench: 'curation', metric: 'steps_to_within_5_points_of_clean', unit: 'steps', ours: sb ?? STEPS, peer: sa ?? STEPS, peer_name: 'the whole noisy set', higher_is_better: false,
     note: `first checkpoint (${CHECKPOINTS.join(', ')}) at ≥ ${pct(target)} %${sa === null ? `; noisy never reached it (shown as ${STEPS})` : ''}${sb === null ? `; curated never reached it (shown as ${STEPS})` : ''}`,
   });
-  emit({ bench: 'curation', metric: 'wrong_reply_share_after_curation', unit: 'fraction', ours: wrongShare(curatedC), peer: wrongShare(noisyC), peer_name: 'the noisy set', higher_is_better: false, note: `dedup, then --max-score ${maxScore.toFixed(3)} under the seed adapter` });
+  emit({ bench: 'curation', metric: 'wrong_reply_share_after_curation', unit: 'fraction', ours: wrongShare(curatedC), peer: wrongShare(noisyC), peer_name: 'the noisy set', higher_is_better: false, note: `round 1 --keep-best ${keepBest} under the seed adapter, round 2 --keep-best ${keep2} under adapters trained on the other half's round-1 set` });
 
   const row = (x: Curve, label: string): string => `| ${label} | ${x.records} | ${pct(x.wrong)} | ${CHECKPOINTS.map((s) => pct(x.at.get(s)!.all)).join(' | ')} | ${x.at.get(STEPS)!.skills.map(pct).join(' / ')} | ${stepsTo(x) ?? `> ${STEPS}`} |`;
   return [
     `Base: assets/default-model. Skills: ${skills.join(', ')} (src/data/skills.ts), ${PER_SKILL} clean training examples each (${clean.length}), held-out prompts ${skills.map((s) => `${s} ${TEST[s]}`).join(', ')} (never in any training set). Noisy set: ${pct(WRONG)} % of replies wrong (another prompt's answer of the skill, a near miss, junk, truncated) and ${pct(DUP)} % near-duplicates added (bench/curation-data.ts): ${noisy.length} records, ${pct(wrongShare(noisyC))} % wrong.`,
     '',
-    `Curation, with the nomoat commands only (no knowledge of how the noise was made): \`data dedup\` (defaults) → ${dedupC.length} records (${pct(wrongShare(dedupC))} % wrong). A trusted seed: ${seedSet.length} records (${pct(seedSet.length / noisy.length)} % of the noisy set) sampled and checked by hand, ${pct(seenWrong)} % of them corrected; ${seedSet.length - calN} of them train a quick adapter (\`finetune\`, ${SEED_STEPS} steps, the same LoRA config). Round 1: \`data filter --score-lora seed-adapter --keep-best ${keepBest}\` (1 − the seed's noise) on the noisy set → ${round1C.length} records (${pct(wrongShare(round1C))} % wrong); an adapter fine-tuned on them (${ROUND1_STEPS} steps) scores again: --max-score = the ${CALIBRATION_Q} quantile of its scores of the other ${calN} seed records (\`data filter --scores\`), ${maxScore.toFixed(3)} nats/token; \`data filter --no-gopher-quality --no-fineweb --score-lora round1-adapter --max-score ${maxScore.toFixed(3)}\` on the deduplicated set → ${curatedC.length} records (${pct(wrongShare(curatedC))} % wrong). Times (shared machine): ${Object.entries(sec).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}.`,
+    `Curation, with the nomoat commands only (no knowledge of how the noise was made). A trusted seed: ${seedSet.length} records (${pct(seedSet.length / noisy.length)} % of the noisy set) sampled and checked by hand, ${pct(seenWrong)} % of them corrected; they train a quick adapter (\`finetune\`, ${SEED_STEPS} steps, the same LoRA config). Round 1: \`data filter --score-lora seed-adapter --keep-best ${keepBest}\` (1 − the seed's noise) on the noisy set → ${round1C.length} records (${pct(wrongShare(round1C))} % wrong). Cross-fitted, as confident learning scores (Northcutt et al. 2021): the noisy set is split in halves (\`data split --eval-fraction 0.5\`), round 1 runs on each half, an adapter is fine-tuned on each half's round-1 set (${ROUND1_STEPS} steps), and in round 2 each half is scored by the other half's adapter (an adapter that trained on a wrong reply has learned it), keeping the best half of round 1's share: \`data filter --no-gopher-quality --no-fineweb --score-lora adapter-b --keep-best ${keep2}\` on half a, and the converse → ${curatedC.length} records (${pct(wrongShare(curatedC))} % wrong); the round-1 share instead (--keep-best ${ROUND2_WIDER}) → ${widerC.length} records (${pct(wrongShare(widerC))} % wrong), the last row below. Deduplication, measured and left out: \`data dedup\` (defaults) on the noisy set → ${dedupC.length} records, ${pct(wrongShare(dedupC))} % wrong: the same facts recur in this data, and deduplication keeps one copy of each right reply beside every distinct wrong one. Times (shared machine): ${Object.entries(sec).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ')}.`,
     '',
     `Fine-tune: LoRA r ${LORA.r}, alpha ${LORA.loraAlpha}, all linear modules, ${STEPS} updates × ${BATCH} conversations (padded rows), lr ${LR} cosine, the same seed for all three; held-out exact match (%), greedy, at each checkpoint of the one run. "Steps" is the first checkpoint within 5 points of the clean set's final accuracy (≥ ${pct(target)} %).`,
     '',
     `| training set | records | wrong replies % | ${CHECKPOINTS.map((s) => `${s} steps`).join(' | ')} | final per skill (${skills.join(' / ')}) | steps |`,
     `|---|---:|---:|${CHECKPOINTS.map(() => '---:').join('|')}|---|---:|`,
-    row(a, '(a) noisy, all of it'), row(b, '(b) curated'), row(c, '(c) clean'),
+    row(a, '(a) noisy, all of it'), row(b, '(b) curated'), row(c, '(c) clean'), row(b2, `(b′) curated, round 2 keeping ${pct(ROUND2_WIDER)} %`),
     '',
   ];
 }

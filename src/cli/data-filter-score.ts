@@ -15,7 +15,7 @@ export const SCORE_FLAGS = {
   'max-score': { kind: 'number', metavar: 'X', help: 'model score: remove records scored above X (loss in nats per token; ifd default 1, the papers\' rule)' },
   scores: { kind: 'string', metavar: 'FILE', help: 'model score: JSONL of every scored record\'s where and score (to choose a threshold)' },
   'score-model': { kind: 'string', metavar: 'MODEL', help: 'model score: the reference model (default: the bundled assets/default-model)' },
-  'score-lora': { kind: 'list', metavar: 'ADAPTER', help: 'model score: adapter on the reference model, e.g. one trained on a trusted seed (repeatable, or a comma list)' },
+  'score-lora': { kind: 'list', metavar: 'ADAPTER', help: 'model score: adapter on the reference model, e.g. one trained on a trusted seed (or a comma list)' },
   'score-by': { kind: 'string', metavar: 'WHAT', help: 'model score: loss (mean NLL of the reply\'s tokens) or ifd (that over the reply\'s loss without its prompt)', default: 'loss' },
   'batch-size': { kind: 'int', short: 'b', metavar: 'N', help: 'model score: records per forward', default: 16 },
   ...THREAD_FLAG,
