@@ -71,6 +71,8 @@ const LORA: LoraConfig = checkLoraConfig({ r: 16, loraAlpha: 32, loraDropout: 0,
 const SEED_SHARE = 0.04; // the trusted seed, of the noisy set's size
 const SEED_STEPS = 60; // a quick adapter: more steps on a hundred records only memorise them
 const ROUND1_STEPS = 150;
+/** --score-groups: the share is kept within groups of similar prompts (more groups than kinds of task one expects) */
+const GROUPS = 16;
 const SEQ_LEN = 40; // tokens per padded row: the longest skill chat is 39
 const GB = envNumber('NOMOAT_CURATION_GB', 0.25);
 const SEED = 0;
@@ -177,12 +179,12 @@ async function accuracyPart(work: string, log: (s: string) => void): Promise<str
   sec.round1_adapters = 0;
   sec.round2 = 0;
   for (const h of ['a', 'b']) {
-    sec.round1 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `round1-${h}.jsonl`, ...modelFree, '--score-lora', 'seed-adapter', '--keep-best', String(keepBest), '-q'], work);
+    sec.round1 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `round1-${h}.jsonl`, ...modelFree, '--score-lora', 'seed-adapter', '--keep-best', String(keepBest), '--score-groups', String(GROUPS), '-q'], work);
     sec.round1_adapters += tune(`round1-${h}.jsonl`, `adapter-${h}`, ROUND1_STEPS);
   }
   for (const [h, other] of [['a', 'b'], ['b', 'a']]) {
-    sec.round2 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `curated-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(keep2), '--scores', `scores-${h}.jsonl`, '--explain', `removed-${h}.jsonl`, '-q'], work);
-    nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `wider-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(ROUND2_WIDER), '-q'], work);
+    sec.round2 += nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `curated-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(keep2), '--score-groups', String(GROUPS), '--scores', `scores-${h}.jsonl`, '--explain', `removed-${h}.jsonl`, '-q'], work);
+    nomoat(['data', 'filter', `half-${h}.jsonl`, '-o', `wider-${h}.jsonl`, ...modelFree, '--score-lora', `adapter-${other}`, '--keep-best', String(ROUND2_WIDER), '--score-groups', String(GROUPS), '-q'], work);
   }
   const cat = (out: string, parts: readonly string[]): void => writeFileSync(join(work, out), parts.map((f) => readFileSync(join(work, f), 'utf8')).join(''));
   cat('round1.jsonl', ['round1-a.jsonl', 'round1-b.jsonl']);

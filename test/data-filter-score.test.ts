@@ -83,6 +83,32 @@ test('--score-lora: an adapter trained on a seed by `nomoat finetune` makes the 
   assert.ok(ts[1] < bs[1] / 4, `the adapter makes the seed's reply likely: ${ts[1]} vs ${bs[1]} under the base`);
 });
 
+test('--score-groups: the share is kept within each group of similar prompts, not over the whole file', SKIP, () => {
+  // two kinds of prompt (one prompt each: two points in feature space, two groups whatever k-means' start): the
+  // base's own kind of chat, and a sum it never learned (every reply scored worse, right or not)
+  const easy = ['you are welcome!', 'you are welcome.', 'welcome!', 'no problem!', 'kq zzv', 'welcome are you!', 'zebra', 'the'].map((a) => chat('thank you', a));
+  const sums = ['4', '5', 'four', '22', 'nine hundred', 'xylophone quartz', '2', 'blue'].map((a) => chat('2 + 2 =', a));
+  writeFileSync(p('two-kinds.jsonl'), jsonl([...easy, ...sums]));
+  const isSum = (r: unknown): boolean => JSON.stringify(r).includes(' + ');
+  const run = (out: string, more: string[]): Record<string, unknown>[] => {
+    const r = nomoat('data', 'filter', 'two-kinds.jsonl', '-o', out, ...MODEL_FREE, '--keep-best', '0.5', '--scores', `${out}.scores`, '--explain', `${out}.removed`, ...more, '-q');
+    assert.equal(r.status, 0, r.stderr);
+    return lines(p(out));
+  };
+  const scores = (out: string): number[] => lines(p(`${out}.scores`)).map((x) => x.score as number);
+  const global = run('global.jsonl', []);
+  const s = scores('global.jsonl');
+  assert.ok(Math.max(...s.slice(0, 8)) < Math.min(...s.slice(8)) || global.filter(isSum).length < 4, 'ranked over the file, the sums lose their share');
+  const grouped = run('grouped.jsonl', ['--score-groups', '2']);
+  assert.deepEqual(scores('grouped.jsonl'), s);
+  // in each group, its best half by score (ties by file order)
+  const best = (from: number): unknown[] => s.slice(from, from + 8).map((v, i) => [v, from + i]).sort((x, y) => x[0] - y[0] || x[1] - y[1]).slice(0, 4).map(([, i]) => i).sort((x, y) => x - y).map((i) => [...easy, ...sums][i]);
+  assert.deepEqual(grouped, [...best(0), ...best(8)]);
+  // a removed record's threshold is the worst score its own group kept
+  const bound = (from: number): number => Math.max(...s.slice(from, from + 8).sort((x, y) => x - y).slice(0, 4));
+  for (const e of lines(p('grouped.jsonl.removed'))) assert.equal(e.threshold, bound(isSum(e.record) ? 8 : 0));
+});
+
 test('flag and input errors name the flag or the record; nothing is written', SKIP, () => {
   writeFileSync(p('in.jsonl'), jsonl([chat('thank you', 'you are welcome!')]));
   writeFileSync(p('text.jsonl'), jsonl([{ text: 'the sun was warm.' }]));
@@ -91,6 +117,8 @@ test('flag and input errors name the flag or the record; nothing is written', SK
     [['--keep-best', '0'], 2, /--keep-best must be a share in \(0, 1\], got 0/],
     [['--keep-best', '0.5', '--score-by', 'perplexity'], 2, /--score-by must be loss\|ifd, got "perplexity"/],
     [['--keep-best', '0.5', '-b', '0'], 2, /--batch-size must be positive, got 0/],
+    [['--max-score', '3', '--score-groups', '4'], 2, /--score-groups sets the groups --keep-best ranks within: add --keep-best FRACTION/],
+    [['--keep-best', '0.5', '--score-groups', '0'], 2, /--score-groups must be an integer in \[1, 65535\], got 0/],
     [['--keep-best', '0.5', '--score-lora', 'x,nothere'], 1, /--score-lora x: not found \(a PEFT folder/],
     [['--keep-best', '0.5', '--score-model', 'nothere.gguf'], 1, /model not found: nothere\.gguf/],
   ];

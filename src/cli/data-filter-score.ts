@@ -17,6 +17,7 @@ export const SCORE_FLAGS = {
   'score-model': { kind: 'string', metavar: 'MODEL', help: 'model score: the reference model (default: the bundled assets/default-model)' },
   'score-lora': { kind: 'list', metavar: 'ADAPTER', help: 'model score: adapter on the reference model, e.g. one trained on a trusted seed (or a comma list)' },
   'score-by': { kind: 'string', metavar: 'WHAT', help: 'model score: loss (mean NLL of the reply\'s tokens) or ifd (that over the reply\'s loss without its prompt)', default: 'loss' },
+  'score-groups': { kind: 'int', metavar: 'K', help: 'model score: --keep-best keeps its share within each of K groups of similar prompts (k-means of the reference base\'s prompt features), so a task the model finds hard is not dropped wholesale', default: 1 },
   'batch-size': { kind: 'int', short: 'b', metavar: 'N', help: 'model score: records per forward', default: 16 },
   ...THREAD_FLAG,
 } as const satisfies FlagSpecs;
@@ -30,6 +31,8 @@ export interface ScorePlan {
   by: ScoreBy;
   keepBest: number | undefined;
   maxScore: number | undefined;
+  /** --keep-best ranks within this many prompt groups (1: over all records) */
+  groups: number;
 }
 
 /** The score settings from the flags, checked; null when no score flag is given (the filter stays model-free). */
@@ -46,14 +49,19 @@ export function scorePlan(f: ScoreFlags): ScorePlan | null {
   if (kb !== undefined && !(kb > 0 && kb <= 1)) throw new UsageError(`--keep-best must be a share in (0, 1], got ${kb}`);
   const ms = f['max-score'];
   if (ms !== undefined && !Number.isFinite(ms)) throw new UsageError(`--max-score must be a number, got ${ms}`);
+  const groups = f['score-groups'] ?? 1;
+  if (!(groups >= 1 && groups <= 65535)) throw new UsageError(`--score-groups must be an integer in [1, 65535], got ${groups}`);
+  if (groups > 1 && kb === undefined) throw new UsageError('--score-groups sets the groups --keep-best ranks within: add --keep-best FRACTION');
   if (f['batch-size'] !== undefined && f['batch-size'] < 1) throw new UsageError(`--batch-size must be positive, got ${f['batch-size']}`);
-  return { by, keepBest: kb, maxScore: ms ?? (by === 'ifd' ? 1 : undefined) };
+  return { by, keepBest: kb, maxScore: ms ?? (by === 'ifd' ? 1 : undefined), groups };
 }
 
 /** A growable array of float64 scores by record index: NaN where a record was not scored (a rule removed it),
  *  +Infinity where it had no token to score. */
 export class Scores {
   data = new Float64Array(1024).fill(NaN);
+  /** each record's prompt group (--score-groups); all in one without it */
+  group: (i: number) => number = () => 0;
   set(i: number, v: number): void {
     if (i >= this.data.length) {
       const grown = new Float64Array(Math.max(2 * this.data.length, i + 1)).fill(NaN);
@@ -78,6 +86,8 @@ export async function openScorer(f: ScoreFlags, plan: ScorePlan, scoresOut: Reco
   if (missing !== undefined) throw new CliError(`--score-lora ${missing}: not found (a PEFT folder with adapter_config.json, or a .gguf LoRA)`);
   await applyLoraFlags(loaded.model, { lora: adapters, 'lora-scaled': [] });
   const { responseScores } = await import('../eval/response-score.js');
+  const { PromptGroups, groupPrompt } = await import('../eval/score-groups.js');
+  const groups = plan.groups > 1 ? new PromptGroups(loaded.model, tokenizer, plan.groups) : null;
   const scores = new Scores();
   let pending: { item: ScoreItem; index: number; where: string }[] = [];
   const flush = (): void => {
@@ -88,6 +98,7 @@ export async function openScorer(f: ScoreFlags, plan: ScorePlan, scoresOut: Reco
     } catch (e) {
       throw new CliError(`--score-model ${spec}: ${(e as Error).message} (scoring ${pending[0].where} and the ${pending.length - 1} records after it)`);
     }
+    groups?.add(pending.map((p) => ({ index: p.index, prompt: groupPrompt(p.item) })));
     pending.forEach((p, j) => {
       scores.set(p.index, Number.isNaN(s[j]) ? Infinity : s[j]);
       scoresOut?.writeObject({ where: p.where, score: Number.isFinite(s[j]) ? s[j] : null });
@@ -102,6 +113,8 @@ export async function openScorer(f: ScoreFlags, plan: ScorePlan, scoresOut: Reco
     },
     finish: () => {
       flush();
+      groups?.finish();
+      if (groups !== null) scores.group = (i) => groups.group(i);
       return scores;
     },
   };
@@ -123,7 +136,8 @@ export interface ScoreDecision {
 /**
  * The keep/remove decision over the scored records (scores not NaN): those above maxScore go; of the rest,
  * --keep-best keeps the best ⌈share × n⌉ (loss ascending, ifd descending; ties by file order; a record with nothing
- * to score, +Infinity, is never among them). Held: one byte a record, and 4 bytes a record while sorting.
+ * to score, +Infinity, is never among them), of each prompt group when there are groups (n then counts the group's
+ * records). Held: one byte a record, and 4 bytes a record while sorting.
  */
 export function decide(scores: Scores, plan: ScorePlan): ScoreDecision {
   const d = scores.data;
@@ -136,21 +150,30 @@ export function decide(scores: Scores, plan: ScorePlan): ScoreDecision {
     else n++;
   }
   let bound: number | undefined;
+  const bounds = new Map<number, number>(); // group → the worst score it keeps
   if (plan.keepBest !== undefined && n > 0) {
-    const left = new Int32Array(n); // the indices still in, sorted best first
+    const left = new Int32Array(n); // the indices still in, sorted by group, then best first
     n = 0;
     for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]) && out[i] === 0) left[n++] = i;
     const sign = plan.by === 'loss' ? 1 : -1;
-    left.sort((a, b) => (d[a] === d[b] ? a - b : sign * (d[a] < d[b] ? -1 : 1)));
-    const k = Math.ceil(plan.keepBest * n - 1e-9);
-    bound = d[left[k - 1]];
-    for (let j = k; j < n; j++) out[left[j]] = 1;
+    const g = scores.group;
+    left.sort((a, b) => g(a) - g(b) || (d[a] === d[b] ? a - b : sign * (d[a] < d[b] ? -1 : 1)));
+    for (let start = 0; start < n;) {
+      let end = start;
+      while (end < n && g(left[end]) === g(left[start])) end++;
+      const k = Math.ceil(plan.keepBest * (end - start) - 1e-9);
+      if (k > 0) bounds.set(g(left[start]), d[left[start + k - 1]]);
+      for (let j = start + k; j < end; j++) out[left[j]] = 1;
+      start = end;
+    }
+    // the loosest bound kept (one group: its bound)
+    for (const v of bounds.values()) bound = bound === undefined || sign * (v - bound) > 0 ? v : bound;
   }
   return {
     bound,
     verdict: (i) => {
       if (i >= out.length || out[i] === 0) return null;
-      return { value: Number.isFinite(d[i]) ? d[i] : null, threshold: over(d[i]) ? plan.maxScore! : bound! };
+      return { value: Number.isFinite(d[i]) ? d[i] : null, threshold: over(d[i]) ? plan.maxScore! : (bounds.get(scores.group(i)) ?? bound!) };
     },
   };
 }
