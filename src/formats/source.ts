@@ -256,21 +256,5 @@ export class ByteReader {
   }
 }
 
-/** Copies little-endian f32 bytes into a Float32Array (alignment-safe; byte-swaps on big-endian hosts). */
-export function f32FromBytes(bytes: Uint8Array): Float32Array {
-  const n = bytes.length >>> 2;
-  if (LITTLE_ENDIAN) return new Float32Array(bytes.slice(0, n * 4).buffer);
-  const out = new Float32Array(n);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) out[i] = v.getFloat32(i * 4, true);
-  return out;
-}
-
-/** Little-endian bytes of a Float32Array (a view when the host is little-endian). */
-export function bytesFromF32(data: Float32Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const out = new Uint8Array(data.length * 4);
-  const v = new DataView(out.buffer);
-  for (let i = 0; i < data.length; i++) v.setFloat32(i * 4, data[i] ?? 0, true);
-  return out;
-}
+// little-endian f32 bytes ↔ Float32Array: the engine's codecs (alignment-safe, byte-swapped on big-endian hosts)
+export { f32FromLeBytes as f32FromBytes, leBytesFromF32 as bytesFromF32 } from '../engine/quant/block.js';
