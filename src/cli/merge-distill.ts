@@ -15,7 +15,8 @@ import type { Recipe } from '../lora/index.js';
 export const DISTILL_MERGE_FLAGS = {
   prompts: { kind: 'list', metavar: 'FILE', help: 'distill: one prompt file per adapter, in order (JSONL prompts/conversations, or one prompt a line)' },
   general: { kind: 'string', metavar: 'FILE', help: 'distill: prompts answered as the base (default: assets/data/generic-chats.jsonl user turns)' },
-  'general-count': { kind: 'int', metavar: 'N', help: 'distill: general prompts used (default: as many as the largest prompt file)' },
+  'general-count': { kind: 'int', metavar: 'N', help: 'distill: general prompts used (default: as many as all prompt files together)' },
+  'general-prompt-tokens': { kind: 'boolean', help: 'distill: match the base on the general prompts\' own tokens too, not only on its replies (better on the skills bench)' },
   rank: { kind: 'int', short: 'r', metavar: 'R', help: 'distill: rank of the new adapter (≤ 32)', default: DISTILL_MERGE_DEFAULTS.rank },
   steps: { kind: 'int', metavar: 'N', help: 'distill: optimizer updates (default: 3 passes over the rows)' },
   lr: { kind: 'number', metavar: 'LR', help: 'distill: peak learning rate', default: 2e-3 },
@@ -44,7 +45,8 @@ export async function distillMergeCommand(recipe: Recipe, out: string, f: FlagVa
     }
   };
   const prompts = f.prompts.map(readAll); // before any model loads
-  const count = f['general-count'] ?? Math.max(...prompts.map((p) => p.length));
+  // as many general prompts as skill prompts: fewer and the merged adapter strays from the base on everyday prompts
+  const count = f['general-count'] ?? prompts.reduce((a, p) => a + p.length, 0);
   if (count < 1) throw new UsageError(`--general-count must be positive, got ${count}`);
   const general = readAll(f.general ?? DEFAULT_CALIBRATION).slice(0, count);
 
@@ -66,7 +68,7 @@ export async function distillMergeCommand(recipe: Recipe, out: string, f: FlagVa
   const cachePath = join(out, 'teacher-topk.bin');
   process.stderr.write(`nomoat merge: distilling ${n} adapter(s) into one of rank ${rank}: ${prompts.map((p) => p.length).join(' + ')} prompts + ${general.length} general; ${steps} steps of ${batch}\n`);
   const r = await distillMerge({
-    model, tokenizer, adapters: stack, prompts, general, lora: { r: rank }, replyTokens, seqLen, batchSize: batch, seed: f.seed ?? 0, cachePath,
+    model, tokenizer, adapters: stack, prompts, general, lora: { r: rank }, replyTokens, generalPromptTokens: f['general-prompt-tokens'], seqLen, batchSize: batch, seed: f.seed ?? 0, cachePath,
     train: { steps, lr: f.lr ?? 2e-3, schedule: 'cosine', outDir: null, progress: 'none', handleSigint: false },
     note: (m) => void process.stderr.write(`nomoat merge: ${m}\n`),
   });

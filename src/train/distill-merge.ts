@@ -36,7 +36,10 @@ export interface DistillMergeOptions {
   /** the student adapter: default r 16, alpha 2r, the union of the adapters' target modules */
   lora?: Partial<LoraConfig>;
   replyTokens?: number; // longest teacher reply (default 48)
-  /** distil the base's distribution over the general prompts' own tokens too, not only over its replies (default false) */
+  /** distil the base's distribution over the general prompts' own tokens too, not only over its replies (as Learning
+   *  without Forgetting keeps the old model's outputs on new inputs): more of the base's behaviour per prompt. Default
+   *  false: on the skills bench it kept more of each skill and of the everyday prompts (bench/skills.ts's header), on
+   *  the unit test's two-adapter model it cost one adapter's kind half its agreement. */
   generalPromptTokens?: boolean;
   topK?: number; // teacher tokens kept per position (default 32)
   seqLen: number;
@@ -59,7 +62,7 @@ export interface DistillMergeResult {
   seconds: { replies: number; cache: number; train: number };
 }
 
-export const DISTILL_MERGE_DEFAULTS = { rank: 16, replyTokens: 48 } as const;
+export const DISTILL_MERGE_DEFAULTS = { rank: 16, replyTokens: 48, generalPromptTokens: false } as const;
 
 /** Refuses what cannot be merged: counts that differ, empty prompt lists, adapters of another base. */
 export function checkDistillMerge(o: Pick<DistillMergeOptions, 'model' | 'adapters' | 'prompts' | 'general'>): void {
@@ -125,7 +128,7 @@ export async function distillMerge(o: DistillMergeOptions): Promise<DistillMerge
   // 2. one cache over every row (as distill() tokenizes them), each group scored by its own teacher
   t0 = performance.now();
   const padId = o.tokenizer.padId ?? o.tokenizer.eosId ?? 0;
-  const general = new Set(o.generalPromptTokens === true ? byGroup[groups.length - 1] : []);
+  const general = new Set((o.generalPromptTokens ?? DISTILL_MERGE_DEFAULTS.generalPromptTokens) ? byGroup[groups.length - 1] : []);
   const promptTokens = (c: Conversation): boolean => general.has(c);
   const rowsOf = (cs: readonly Conversation[]): Row[] => finetuneRows(cs.map((c) => conversationExample(o.tokenizer, c, template, promptTokens(c))), 'padded', o.seqLen, padId).rows;
   const groupRows = byGroup.map(rowsOf);
