@@ -2,6 +2,7 @@
 // (a redrawn bar when stderr is a terminal, plain periodic lines otherwise, e.g. under CI or `2> log`).
 
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { drawBar, formatDuration, fraction, ProgressDisplay, type ProgressMode } from '../util/progress.js';
 
 /** One line of metrics.jsonl. Keys are snake_case, as HF Trainer's log history. */
 export interface MetricsRecord {
@@ -64,16 +65,7 @@ export function readMetrics(path: string): MetricsRecord[] {
   return out;
 }
 
-export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
-
-/** "1h02m", "3m05s", "12s". */
-export function formatDuration(s: number): string {
-  if (!Number.isFinite(s) || s < 0) return '?';
-  const t = Math.round(s);
-  if (t >= 3600) return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
-  if (t >= 60) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
-  return `${t}s`;
-}
+export { formatDuration, type ProgressMode };
 
 export interface ProgressInfo {
   step: number;
@@ -85,43 +77,32 @@ export interface ProgressInfo {
   evalLoss?: number;
 }
 
-/** The progress display; write is injectable for tests. */
+/** The training progress display (steps, loss, lr, tokens/s, ETA); write and the terminal test are injectable. */
 export class Progress {
-  private readonly mode: 'bar' | 'lines' | 'none';
-  private drawn = false;
+  private readonly display: ProgressDisplay;
 
   constructor(
     mode: ProgressMode,
     private readonly logEvery: number,
-    private readonly write: (s: string) => void = (s) => process.stderr.write(s),
+    write: (s: string) => void = (s) => process.stderr.write(s),
     isTty: boolean = process.stderr.isTTY === true,
   ) {
-    this.mode = mode === 'auto' ? (isTty ? 'bar' : 'lines') : mode;
+    this.display = new ProgressDisplay({ mode, write, isTty });
   }
 
   update(p: ProgressInfo): void {
     const text = `loss ${p.loss.toFixed(4)}${p.evalLoss !== undefined ? ` eval ${p.evalLoss.toFixed(4)}` : ''} | lr ${p.lr.toExponential(2)} | ${Math.round(p.tokensPerS)} tok/s | ETA ${formatDuration(p.etaS)}`;
-    if (this.mode === 'bar') {
-      const width = 24;
-      const filled = Math.round((width * p.step) / Math.max(1, p.total));
-      const bar = '='.repeat(filled) + (filled < width ? '>' + ' '.repeat(width - filled - 1) : '');
-      this.write(`\r\x1b[K${String(p.step).padStart(String(p.total).length)}/${p.total} [${bar}] ${text}`);
-      this.drawn = true;
-    } else if (this.mode === 'lines' && (p.step % this.logEvery === 0 || p.step === p.total || p.evalLoss !== undefined)) {
-      this.write(`step ${p.step}/${p.total} ${text}\n`);
-    }
+    const bar = drawBar(fraction(p.step, Math.max(1, p.total)));
+    this.display.redraw(`${String(p.step).padStart(String(p.total).length)}/${p.total} [${bar}] ${text}`);
+    if (p.step % this.logEvery === 0 || p.step === p.total || p.evalLoss !== undefined) this.display.line(`step ${p.step}/${p.total} ${text}`);
   }
 
   /** A line of its own (saved checkpoint, interruption), below the bar. */
   note(s: string): void {
-    if (this.mode === 'none') return;
-    if (this.drawn) this.write('\n');
-    this.drawn = false;
-    this.write(s + '\n');
+    this.display.note(s);
   }
 
   end(): void {
-    if (this.drawn) this.write('\n');
-    this.drawn = false;
+    this.display.end();
   }
 }
