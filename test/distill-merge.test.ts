@@ -147,14 +147,19 @@ test('nomoat merge --method distill writes a PEFT folder + GGUF; bad input refus
   writeFileSync(gen, general.slice(0, 8).join('\n') + '\n');
   const out = join(dir, 'fused');
   const args = ['merge', '-m', dir, '--lora', paths[0], '--lora', paths[1], '--method', 'distill', '--general', gen, '--steps', '4', '--reply-tokens', '4', '-t', '1'];
-  ok([...args, '--prompts', files[0], '--prompts', files[1], '-o', out]);
+  const done = ok([...args, '--prompts', files[0], '--prompts', files[1], '-o', out]);
+  // stderr is a pipe here: --progress auto prints plain lines with loss, rate and ETA, as finetune and distill do
+  assert.match(done.stderr, /step 4\/4 loss \d+\.\d{4} \| lr \S+ \| \d+ tok\/s \| ETA \S+/);
   const back = loadAdapter(out, model);
   assert.equal(back.config.r, 16);
   const gg = loadAdapter(join(out, 'adapter.gguf'), model);
   assert.equal(gg.modules.size, back.modules.size);
   for (const a of [back, gg]) a.dispose();
 
-  let r = nomoat([...args, '--prompts', files[0], '-o', join(dir, 'x1')]);
+  let r = nomoat([...args, '--prompts', files[0], '--prompts', files[1], '--progress', 'loud', '-o', join(dir, 'x0')]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--progress must be auto\|bar\|lines\|none, got loud/);
+  r = nomoat([...args, '--prompts', files[0], '-o', join(dir, 'x1')]);
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /one --prompts FILE per adapter: 2 adapter\(s\), 1 prompt file\(s\)/);
   const empty = join(dir, 'empty.txt');

@@ -23,6 +23,7 @@ export const DISTILL_MERGE_FLAGS = {
   batch: { kind: 'int', short: 'b', metavar: 'N', help: 'distill: conversations per batch', default: 8 },
   'reply-tokens': { kind: 'int', metavar: 'N', help: 'distill: longest teacher reply (tokens)', default: DISTILL_MERGE_DEFAULTS.replyTokens },
   seed: { kind: 'int', short: 's', metavar: 'N', help: 'distill: seed of the new adapter and the data order', default: 0 },
+  progress: { kind: 'string', metavar: 'MODE', help: 'distill: training progress, auto|bar|lines|none (a bar with loss, tokens/s and ETA on a terminal)', default: 'auto' },
 } as const satisfies FlagSpecs;
 
 /** Runs the distilled merge of `recipe`'s adapters; `f` holds the merge command's flags. */
@@ -37,6 +38,8 @@ export async function distillMergeCommand(recipe: Recipe, out: string, f: FlagVa
   if (batch < 1) throw new UsageError(`--batch must be positive, got ${batch}`);
   const replyTokens = f['reply-tokens'] ?? DISTILL_MERGE_DEFAULTS.replyTokens;
   if (replyTokens < 1) throw new UsageError(`--reply-tokens must be positive, got ${replyTokens}`);
+  const { parseProgress } = await import('./finetune.js'); // only for --method distill: plain merges load no training CLI
+  const progress = parseProgress(f.progress);
   const readAll = (p: string): string[] => {
     try {
       return readPromptFile(p);
@@ -69,7 +72,7 @@ export async function distillMergeCommand(recipe: Recipe, out: string, f: FlagVa
   process.stderr.write(`nomoat merge: distilling ${n} adapter(s) into one of rank ${rank}: ${prompts.map((p) => p.length).join(' + ')} prompts + ${general.length} general; ${steps} steps of ${batch}\n`);
   const r = await distillMerge({
     model, tokenizer, adapters: stack, prompts, general, lora: { r: rank }, replyTokens, generalPromptTokens: f['general-prompt-tokens'], seqLen, batchSize: batch, seed: f.seed ?? 0, cachePath,
-    train: { steps, lr: f.lr ?? 2e-3, schedule: 'cosine', outDir: null, progress: 'none', handleSigint: false },
+    train: { steps, lr: f.lr ?? 2e-3, schedule: 'cosine', outDir: null, progress, handleSigint: false },
     note: (m) => void process.stderr.write(`nomoat merge: ${m}\n`),
   });
   if (existsSync(cachePath)) rmSync(cachePath);
