@@ -160,6 +160,36 @@ test('filter: --explain names the rule; flags move thresholds', () => {
   assert.match(loose.stderr, /kept 1 of 3 records → kept\.jsonl; removed by max_chars 2/);
 });
 
+test('filter --consensus: records sharing a prompt vote; the outvoted go to --explain; rules run before the vote', () => {
+  const rules = ['--no-gopher-quality', '--no-gopher-repetition', '--no-fineweb'];
+  writeFileSync(p('v.jsonl'), jsonl(
+    chat('2+2?', '4'), chat('2 + 2?', '5'), chat('2+2?', '4'), chat('  2+2? ', '4'), chat('2+2?', '5'),
+    chat('Cat says?', 'meow'), chat('cat says?', 'woof'), // two records: too few to vote
+    { text: 'plain text has no prompt to vote on' },
+  ));
+  const r = nomoat('filter', 'v.jsonl', '-o', 'agreed.jsonl', '--explain', 'outvoted.jsonl', '--consensus', ...rules, '--skip-bad-lines', '--format', 'openai');
+  // the text record is not a chat: with --format openai it is a bad line, skipped and counted
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(lines(p('agreed.jsonl')).length, 6);
+  const why = lines(p('outvoted.jsonl')) as { where: string; rule: string; value: number; threshold: number; votes: number }[];
+  assert.deepEqual(why.map((w) => [w.where, w.rule, w.value, w.threshold, w.votes]), [['v.jsonl:5', 'consensus', 1, 3, 4]]);
+  assert.match(r.stderr, /kept 6 of 7 records → agreed\.jsonl; removed by consensus 1; 3 distinct prompts voted, 1 records outvoted; skipped 1 bad record/);
+  // --consensus-min-votes 2 --consensus-ties drop: the cat's two replies tie and both go; "2 + 2?" is its own prompt
+  const strict = nomoat('filter', 'v.jsonl', '-o', 'agreed.jsonl', '--consensus', '--consensus-min-votes', '2', '--consensus-ties', 'drop', ...rules, '--skip-bad-lines', '--format', 'openai', '-q');
+  assert.equal(strict.status, 0, strict.stderr);
+  assert.deepEqual(lines(p('agreed.jsonl')), [chat('2+2?', '4'), chat('2 + 2?', '5'), chat('2+2?', '4'), chat('  2+2? ', '4')]);
+  // a rule removes a reply before the vote: junk does not vote
+  const ruled = nomoat('filter', 'v.jsonl', '-o', 'agreed.jsonl', '--consensus', '--no-gopher-quality', '--no-gopher-repetition', '--no-fineweb', '--max-chars', '7', '--skip-bad-lines', '--format', 'openai', '-q');
+  assert.equal(ruled.status, 0, ruled.stderr);
+  assert.equal(lines(p('agreed.jsonl')).length, 2, 'max_chars removes the cat records and the spaced prompts; of the three sums left, the outvoted "5" goes');
+  const bad = nomoat('filter', 'v.jsonl', '-o', 'agreed.jsonl', '--consensus-ties', 'drop');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--consensus-min-votes\/--consensus-ties set how records vote: add --consensus/);
+  const bad2 = nomoat('filter', 'v.jsonl', '-o', 'agreed.jsonl', '--consensus', '--consensus-ties', 'maybe');
+  assert.match(bad2.stderr, /--consensus-ties must be keep\|drop, got "maybe"/);
+  assert.ok(!existsSync(p('agreed.jsonl.tmp')));
+});
+
 test('decontaminate: 13-gram overlap with an eval file and the demo skills, reported', () => {
   const q = 'Janet has seventeen red apples and gives four of them to her brother every single morning before school starts';
   writeFileSync(p('eval.jsonl'), jsonl({ question: q, answer: '13' }));

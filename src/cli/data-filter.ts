@@ -3,6 +3,7 @@
 // --max-score or --scores, the records the rules keep are also scored by a reference model (data-filter-score.ts),
 // in a first pass; the second pass writes.
 
+import { ConsensusVote } from '../data/consensus.js';
 import { contentText, learnedText, type DataRecord } from '../data/records.js';
 import { FINEWEB, finewebQuality, GOPHER_QUALITY, GOPHER_REPETITION, gopherQuality, gopherRepetition, type RuleFailure } from '../data/quality.js';
 import { UsageError, type FlagSpecs } from './args.js';
@@ -42,6 +43,9 @@ const FLAGS = {
   'max-chars': { kind: 'int', metavar: 'N', help: 'most characters over every turn' },
   'min-turns': { kind: 'int', metavar: 'N', help: 'fewest assistant turns (chats)' },
   'max-turns': { kind: 'int', metavar: 'N', help: 'most assistant turns (chats)' },
+  consensus: { kind: 'boolean', help: 'records sharing a prompt vote: drop those whose last reply is not the one most of them give (chats; a first pass counts)' },
+  'consensus-min-votes': { kind: 'int', metavar: 'N', help: 'consensus: fewest records sharing a prompt for a vote', default: 3 },
+  'consensus-ties': { kind: 'string', metavar: 'WHAT', help: 'consensus: replies tied for the most votes are kept (keep) or dropped (drop)', default: 'keep' },
   ...SCORE_FLAGS,
   ...DATA_INPUT_FLAGS,
 } as const satisfies FlagSpecs;
@@ -69,6 +73,11 @@ export const command = defineCommand({
     'better), or ifd = that loss over the reply\'s loss without its prompt (Li et al. 2024; the papers keep the highest',
     'IFD below 1: hard but on-prompt examples). A first pass scores, holding 8 bytes a record; the second writes. Removed',
     'records go to --explain with rule model_score, their score and the bound (--max-score or the worst score kept).',
+    'Consensus (--consensus): where the same prompt (every turn before the last reply, normalized) appears in several',
+    'records, they vote, and records whose reply is not the most common one go (rule consensus, value = their votes,',
+    'threshold = the winner\'s): the majority vote of multi-annotator label cleaning. The opposite of dedup: on data where',
+    'facts recur, the repeats of the right reply are the evidence, so run it before dedup. It runs after the rules and',
+    'before the model score, which then ranks what the vote kept.',
   ].join('\n'),
   flags: FLAGS,
   positionals: [{ name: 'file', help: 'JSONL or Parquet dataset' }],
@@ -78,6 +87,7 @@ export const command = defineCommand({
     'nomoat data filter chats.jsonl -o clean.jsonl --no-gopher-quality --top-ngram 2:0.3 --dup-ngram 5:0.2',
     'nomoat finetune seed.jsonl -o seed-adapter --steps 100 && nomoat data filter chats.jsonl -o best.jsonl --no-gopher-quality --no-gopher-repetition --no-fineweb --score-lora seed-adapter --keep-best 0.6 --explain removed.jsonl',
     'nomoat data filter chats.jsonl -o hard.jsonl --score-by ifd --keep-best 0.1 --scores ifd.jsonl',
+    'nomoat data filter scraped.jsonl -o agreed.jsonl --no-gopher-quality --no-fineweb --consensus --explain outvoted.jsonl',
   ],
   async run({ flags, positionals }) {
     const out = requireOutput(flags.output);
@@ -97,13 +107,35 @@ export const command = defineCommand({
       const text = field === 'all' ? all : learnedText(rec);
       return (!flags['no-gopher-quality'] ? gopherQuality(text, q) : null) ?? (!flags['no-gopher-repetition'] ? gopherRepetition(text, r) : null) ?? (!flags['no-fineweb'] ? finewebQuality(text, fw) : null);
     };
-    // model score: a first pass scores what the rules keep; the decision needs every score
+    // consensus: a first pass counts the votes of the records the rules keep
+    const ties = flags['consensus-ties'] ?? 'keep';
+    if (ties !== 'keep' && ties !== 'drop') throw new UsageError(`--consensus-ties must be keep|drop, got ${JSON.stringify(ties)}`);
+    if (!flags.consensus && (flags['consensus-min-votes'] !== undefined || flags['consensus-ties'] !== undefined)) throw new UsageError('--consensus-min-votes/--consensus-ties set how records vote: add --consensus');
+    const minVotes = flags['consensus-min-votes'] ?? 3;
+    if (minVotes < 2) throw new UsageError(`--consensus-min-votes must be ≥ 2, got ${minVotes}`);
+    const vote = flags.consensus ? new ConsensusVote({ minVotes, ties }) : null;
     const plan = scorePlan(flags);
+    const passes = 1 + (vote !== null ? 1 : 0) + (plan !== null ? 1 : 0);
+    let pass = 0;
+    const label = (what: string): string => (passes === 1 ? 'filter' : `filter ${++pass}/${passes} ${what}`);
+    if (vote !== null) {
+      await scanRecords(positionals, flags, label('votes'), (rec) => {
+        if (check(rec) === null) vote.add(rec);
+      });
+    }
+    let outvoted = 0;
+    const judge = (rec: DataRecord): (RuleFailure & { votes?: number }) | null => {
+      const f = check(rec);
+      if (f !== null || vote === null) return f;
+      const v = vote.verdict(rec);
+      return v === null ? null : { rule: 'consensus', value: v.agree, threshold: v.top, votes: v.votes };
+    };
+    // model score: a pass scores what the rules and the vote keep; the decision needs every score
     let scored = 0;
     const decision: ScoreDecision | null = plan === null ? null : await withSinks(flags.scores !== undefined ? [{ path: flags.scores, format: 'same' as const }] : [], async ([scoresOut]) => {
       const scorer = await openScorer(flags, plan, scoresOut);
-      await scanRecords(positionals, flags, 'filter 1/2 score', (rec, i) => {
-        if (check(rec) !== null) return;
+      await scanRecords(positionals, flags, label('score'), (rec, i) => {
+        if (judge(rec) !== null) return;
         scorer.add(rec, i);
         scored++;
       });
@@ -112,19 +144,21 @@ export const command = defineCommand({
     const byRule = new Map<string, number>();
     let kept = 0;
     const sinks = [{ path: out, format: 'same' as const }, ...(flags.explain !== undefined ? [{ path: flags.explain, format: 'same' as const }] : [])];
-    const scan = await withSinks(sinks, ([sink, explain]) => scanRecords(positionals, flags, plan !== null ? 'filter 2/2 write' : 'filter', (rec, i) => {
+    const scan = await withSinks(sinks, ([sink, explain]) => scanRecords(positionals, flags, label('write'), (rec, i) => {
       const v = decision?.verdict(i) ?? null;
-      const f: { rule: string; value: number | null; threshold: number } | null = check(rec) ?? (v !== null ? { rule: 'model_score', ...v } : null);
+      const f: { rule: string; value: number | null; threshold: number; votes?: number } | null = judge(rec) ?? (v !== null ? { rule: 'model_score', ...v } : null);
       if (f === null) {
         kept++;
         return writeRecord(sink, rec);
       }
       byRule.set(f.rule, (byRule.get(f.rule) ?? 0) + 1);
-      explain?.writeObject({ where: rec.where, rule: f.rule, value: f.value, threshold: f.threshold, ...(f.rule === 'model_score' && plan !== null ? { score_by: plan.by } : {}), record: rec.raw });
+      if (f.rule === 'consensus') outvoted++;
+      explain?.writeObject({ where: rec.where, rule: f.rule, value: f.value, threshold: f.threshold, ...(f.votes !== undefined ? { votes: f.votes } : {}), ...(f.rule === 'model_score' && plan !== null ? { score_by: plan.by } : {}), record: rec.raw });
     }));
     const rules = [...byRule].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
     const bound = decision?.bound;
     const scoreNote = plan !== null ? `; ${scored} scored by ${plan.by}${bound !== undefined ? `, --keep-best kept ${plan.by === 'loss' ? '≤' : '≥'} ${bound.toFixed(4)}` : ''}` : '';
-    summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${scoreNote}${skippedNote(scan)}`);
+    const voteNote = vote !== null ? `; ${vote.prompts} distinct prompts voted, ${outvoted} records outvoted` : '';
+    summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${voteNote}${scoreNote}${skippedNote(scan)}`);
   },
 });

@@ -29,4 +29,5 @@ export { StatsAccumulator, textHistogram, svgHistogram, type DatasetStats } from
 export { wordShingles, jaccardSorted, minhash, optimalParams, falsePositiveProbability, falseNegativeProbability, UnionFind } from './lsh.js';
 export { planDedup, DEFAULT_LSH_WEIGHTS, type DedupConfig, type DedupPlan, type DedupCluster, type TextSource } from './near-dedup.js';
 export { gopherQuality, gopherRepetition, finewebQuality, GOPHER_QUALITY, GOPHER_REPETITION, FINEWEB, type RuleFailure, type GopherQualityOptions, type GopherRepetitionOptions, type FinewebOptions } from './quality.js';
+export { ConsensusVote, promptAndReply, type ConsensusOptions, type ConsensusVerdict } from './consensus.js';
 export { ContaminationIndex, decontamWords, type Contamination, type EvalRef } from './decontam.js';
