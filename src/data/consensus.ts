@@ -71,7 +71,7 @@ export class ConsensusVote {
     if (pr === null) return;
     const p = hash53(pr.prompt), a = hash53(pr.reply);
     let m = this.counts.get(p);
-    if (m === undefined) this.counts.set(p, (m = new Map()));
+    if (m === undefined) this.counts.set(p, (m = new Map<number, number>()));
     m.set(a, (m.get(a) ?? 0) + 1);
   }
 
