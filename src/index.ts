@@ -1,4 +1,4 @@
-// nomoat's public API: one import for the engine, models, formats, tokenizers, LoRA, training and data.
+// nomoat's public API: one import for the engine, models, formats, tokenizers, LoRA, training, data and serving.
 export * from './engine/index.js';
 export * as formats from './formats/index.js';
 export * as tokenizer from './tokenizer/index.js';
@@ -13,5 +13,8 @@ export { GenerationSession, generate, generateTokens, type Generation, type Gene
 export { KVCache } from './models/kvcache.js';
 export { initWeights, tinyConfig } from './models/init.js';
 export { ServeEngine, EngineError, type AdapterRef, type CompletionRequest, type CompletionResult, type EngineOptions, type EngineStats, type TokenEvent } from './serve/engine.js';
-export { createServer, isLoopback, type NomoatServer, type ServerOptions } from './serve/http.js';
+// the server stack (Fastify, zod) loads when createServer's server starts listening; `nomoat/serve` has it all at once
+export { createServer } from './serve/deferred.js';
+export { isLoopback, type ServerOptions } from './serve/options.js';
+export type { NomoatServer } from './serve/http.js';
 export { battleRecord, configName, VoteLog, type BattleRecord } from './serve/arena.js';
