@@ -115,7 +115,7 @@ test('flag and input errors name the flag or the record; nothing is written', SK
   const cases: [string[], number, RegExp][] = [
     [['--score-lora', 'a'], 2, /nothing uses the score: add --keep-best FRACTION, --max-score X or --scores FILE/],
     [['--keep-best', '0'], 2, /--keep-best must be a share in \(0, 1\], got 0/],
-    [['--keep-best', '0.5', '--score-by', 'perplexity'], 2, /--score-by must be loss\|ifd, got "perplexity"/],
+    [['--keep-best', '0.5', '--score-by', 'perplexity'], 2, /--score-by must be loss\|ifd\|margin, got "perplexity"/],
     [['--keep-best', '0.5', '-b', '0'], 2, /--batch-size must be positive, got 0/],
     [['--max-score', '3', '--score-groups', '4'], 2, /--score-groups sets the groups --keep-best ranks within: add --keep-best FRACTION/],
     [['--keep-best', '0.5', '--score-groups', '0'], 2, /--score-groups must be an integer in \[1, 65535\], got 0/],

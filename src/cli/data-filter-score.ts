@@ -11,12 +11,12 @@ import type { RecordSink } from '../data/sink.js';
 import type { ScoreBy, ScoreItem } from '../eval/response-score.js';
 
 export const SCORE_FLAGS = {
-  'keep-best': { kind: 'number', metavar: 'FRACTION', help: 'model score: keep this share of the records the rules kept, the best scored (loss: lowest; ifd: highest)' },
+  'keep-best': { kind: 'number', metavar: 'FRACTION', help: 'model score: keep this share of the records the rules kept, the best scored (loss, margin: lowest; ifd: highest)' },
   'max-score': { kind: 'number', metavar: 'X', help: 'model score: remove records scored above X (loss in nats per token; ifd default 1, the papers\' rule)' },
   scores: { kind: 'string', metavar: 'FILE', help: 'model score: JSONL of every scored record\'s where and score (to choose a threshold)' },
   'score-model': { kind: 'string', metavar: 'MODEL', help: 'model score: the reference model (default: the bundled assets/default-model)' },
   'score-lora': { kind: 'list', metavar: 'ADAPTER', help: 'model score: adapter on the reference model, e.g. one trained on a trusted seed (or a comma list)' },
-  'score-by': { kind: 'string', metavar: 'WHAT', help: 'model score: loss (mean NLL of the reply\'s tokens) or ifd (that over the reply\'s loss without its prompt)', default: 'loss' },
+  'score-by': { kind: 'string', metavar: 'WHAT', help: 'model score: loss (mean NLL of the reply\'s tokens), ifd (that over the reply\'s loss without its prompt) or margin (how far the model prefers another token, mean over the reply\'s tokens)', default: 'loss' },
   'score-groups': { kind: 'int', metavar: 'K', help: 'model score: --keep-best keeps its share within each of K groups of similar prompts (k-means of the reference base\'s prompt features), so a task the model finds hard is not dropped wholesale', default: 1 },
   'batch-size': { kind: 'int', short: 'b', metavar: 'N', help: 'model score: records per forward', default: 16 },
   ...THREAD_FLAG,
@@ -38,7 +38,7 @@ export interface ScorePlan {
 /** The score settings from the flags, checked; null when no score flag is given (the filter stays model-free). */
 export function scorePlan(f: ScoreFlags): ScorePlan | null {
   const by = f['score-by'] ?? 'loss';
-  if (by !== 'loss' && by !== 'ifd') throw new UsageError(`--score-by must be loss|ifd, got ${JSON.stringify(by)}`);
+  if (by !== 'loss' && by !== 'ifd' && by !== 'margin') throw new UsageError(`--score-by must be loss|ifd|margin, got ${JSON.stringify(by)}`);
   const decides = f['keep-best'] !== undefined || f['max-score'] !== undefined || f.scores !== undefined;
   const asked = f['score-model'] !== undefined || f['score-lora'].length > 0 || f['score-by'] !== undefined;
   if (!decides) {
@@ -155,7 +155,7 @@ export function decide(scores: Scores, plan: ScorePlan): ScoreDecision {
     const left = new Int32Array(n); // the indices still in, sorted by group, then best first
     n = 0;
     for (let i = 0; i < d.length; i++) if (!Number.isNaN(d[i]) && out[i] === 0) left[n++] = i;
-    const sign = plan.by === 'loss' ? 1 : -1;
+    const sign = plan.by === 'ifd' ? -1 : 1; // ifd: the highest are kept; loss and margin: the lowest
     const g = scores.group;
     left.sort((a, b) => g(a) - g(b) || (d[a] === d[b] ? a - b : sign * (d[a] < d[b] ? -1 : 1)));
     for (let start = 0; start < n;) {

@@ -71,7 +71,9 @@ export const command = defineCommand({
     '(--score-model, default the bundled one) with adapters (--score-lora; the usual recipe is an adapter fine-tuned on a',
     'small trusted seed set): loss = mean negative log-likelihood of the reply\'s tokens (what a trainer learns; lower is',
     'better), or ifd = that loss over the reply\'s loss without its prompt (Li et al. 2024; the papers keep the highest',
-    'IFD below 1: hard but on-prompt examples). A first pass scores, holding 8 bytes a record; the second writes. Removed',
+    'IFD below 1: hard but on-prompt examples), or margin = the mean over the reply\'s tokens of log p(the model\'s top token)',
+    '− log p(the reply\'s token) (confident learning\'s margin: ranks disagreement with the model, not difficulty; lower is',
+    'better). A first pass scores, holding 8 bytes a record; the second writes. Removed',
     'records go to --explain with rule model_score, their score and the bound (--max-score or the worst score kept).',
     'Consensus (--consensus): where the same prompt (every turn before the last reply, normalized) appears in several',
     'records, they vote, and records whose reply is not the most common one go (rule consensus, value = their votes,',
@@ -157,7 +159,7 @@ export const command = defineCommand({
     }));
     const rules = [...byRule].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
     const bound = decision?.bound;
-    const scoreNote = plan !== null ? `; ${scored} scored by ${plan.by}${bound !== undefined ? `, --keep-best kept ${plan.by === 'loss' ? '≤' : '≥'} ${bound.toFixed(4)}` : ''}` : '';
+    const scoreNote = plan !== null ? `; ${scored} scored by ${plan.by}${bound !== undefined ? `, --keep-best kept ${plan.by === 'ifd' ? '≥' : '≤'} ${bound.toFixed(4)}` : ''}` : '';
     const voteNote = vote !== null ? `; ${vote.prompts} distinct prompts voted, ${outvoted} records outvoted` : '';
     summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${voteNote}${scoreNote}${skippedNote(scan)}`);
   },

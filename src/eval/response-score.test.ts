@@ -30,8 +30,9 @@ function bundled(): { model: LlamaModel; tok: Tokenizer } {
 
 const chat = (u: string, a: string): Conversation => ({ messages: [{ role: 'user', content: u }, { role: 'assistant', content: a }] });
 
-/** Mean NLL of the learned tokens of ids (mask[t] = 1, t ≥ 1) from one forward of ids[:-1] alone. */
-function oracleLoss(model: LlamaModel, ids: readonly number[], mask: ArrayLike<number>): number {
+/** Mean NLL (or margin: max logit − the token's) of the learned tokens of ids (mask[t] = 1, t ≥ 1) from one forward
+ *  of ids[:-1] alone. */
+function oracleLoss(model: LlamaModel, ids: readonly number[], mask: ArrayLike<number>, what: 'nll' | 'margin' = 'nll'): number {
   const input = Int32Array.from(ids.slice(0, -1));
   const logits = noGrad(() => tidy(() => model.forward(input, 1, input.length).toArray())); // [T, V]
   const V = model.config.vocabSize;
@@ -40,7 +41,7 @@ function oracleLoss(model: LlamaModel, ids: readonly number[], mask: ArrayLike<n
     if (mask[t] !== 1) continue;
     const row = Float64Array.from(logits.subarray((t - 1) * V, t * V));
     const max = Math.max(...row);
-    nll -= row[ids[t]] - max - Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+    nll += what === 'margin' ? max - row[ids[t]] : -(row[ids[t]] - max - Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0)));
     n++;
   }
   return nll / n;
@@ -68,6 +69,34 @@ test('mean NLL of the learned tokens equals a plain forward of each record alone
     const got = responseScores(model, tok, ITEMS, { batchSize });
     got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 1e-4 * (1 + want[i]), `batch ${batchSize}, item ${i}: ${g} vs ${want[i]}`));
   }
+});
+
+test('margin: the mean of log p(top token) − log p(the reply\'s token) equals the oracle\'s, is 0 for a greedy reply', SKIP, () => {
+  const { model, tok } = bundled();
+  const want = ITEMS.map((x) => {
+    if ('text' in x) {
+      const ids = tok.encode(x.text, { addBos: tok.bosId !== null });
+      return oracleLoss(model, ids, new Uint8Array(ids.length).fill(1), 'margin');
+    }
+    const t = tokenizeChat(tok, x.conversation.messages.map((m) => ({ role: m.role, content: m.content })));
+    return oracleLoss(model, t.ids, t.assistantMask, 'margin');
+  });
+  for (const batchSize of [1, 16]) {
+    const got = responseScores(model, tok, ITEMS, { batchSize, by: 'margin' });
+    got.forEach((g, i) => assert.ok(g >= 0 && Math.abs(g - want[i]) <= 1e-4 * (1 + want[i]), `batch ${batchSize}, item ${i}: ${g} vs ${want[i]}`));
+  }
+  // a text continued greedily: every token after the prompt is the argmax, so the continuation alone scores 0
+  const ids = tok.encode('once upon a time', { addBos: tok.bosId !== null });
+  for (let k = 0; k < 6; k++) {
+    const input = Int32Array.from(ids);
+    const logits = noGrad(() => tidy(() => model.forward(input, 1, input.length).toArray()));
+    const V = model.config.vocabSize;
+    const last = logits.subarray((ids.length - 1) * V, ids.length * V);
+    ids.push(last.indexOf(Math.max(...last)));
+  }
+  const mask = new Uint8Array(ids.length);
+  mask.fill(1, ids.length - 6);
+  assert.equal(oracleLoss(model, ids, mask, 'margin'), 0);
 });
 
 test('a record longer than maxLength keeps its last maxLength + 1 tokens', SKIP, () => {

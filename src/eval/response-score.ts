@@ -8,6 +8,10 @@
 //         turns (the same tokens scored). Near or above 1 the prompt does not help predict the reply. The papers keep
 //         the highest IFD below 1 (the hardest examples that still follow their prompt); it ranks difficulty, not
 //         correctness. Chats only.
+//   margin: the mean over learned tokens of log p(the model's most likely token) − log p(the reply's token): how far
+//         the reference prefers something else, confident learning's (Northcutt et al. 2021) normalized margin at the
+//         token level. A hard prompt the reference is unsure of scores near 0 whatever its loss; a reply contradicting
+//         what it knows scores high. Lower is better. Ranks disagreement rather than difficulty.
 //
 // Letters: B rows in a forward, T positions, N scored rows, V vocab.
 // Rows are tokenized, sorted by length (longest first: the first batch shows the peak memory, neighbours pad little),
@@ -21,8 +25,8 @@ import type { LlamaModel } from '../models/llama.js';
 import { tokenizeChat, type Tokenizer } from '../tokenizer/index.js';
 import { scoreRows } from './score.js';
 
-export type ScoreBy = 'loss' | 'ifd';
-export const SCORE_BY: readonly ScoreBy[] = ['loss', 'ifd'];
+export type ScoreBy = 'loss' | 'ifd' | 'margin';
+export const SCORE_BY: readonly ScoreBy[] = ['loss', 'ifd', 'margin'];
 
 /** What is scored: a chat (its assistant turns) or a plain text (all of it). */
 export type ScoreItem = { conversation: Conversation } | { text: string };
@@ -63,8 +67,8 @@ function tokens(tok: Tokenizer, item: ScoreItem, maxLength: number, template: st
   return { ids: ids.slice(drop), learned };
 }
 
-/** Mean NLL of each item's learned tokens, batched; NaN for an item with no learned token. */
-function meanLosses(model: LlamaModel, items: readonly Tokens[], batchSize: number): Float64Array {
+/** Mean NLL (or margin) of each item's learned tokens, batched; NaN for an item with no learned token. */
+function meanLosses(model: LlamaModel, items: readonly Tokens[], batchSize: number, what: 'nll' | 'margin' = 'nll'): Float64Array {
   const out = new Float64Array(items.length).fill(NaN);
   const order = items.map((_, i) => i).filter((i) => items[i].learned.length > 0);
   order.sort((a, b) => items[b].ids.length - items[a].ids.length || a - b);
@@ -88,7 +92,7 @@ function meanLosses(model: LlamaModel, items: readonly Tokens[], batchSize: numb
     for (const i of part) {
       const n = items[i].learned.length;
       let nll = 0;
-      for (let j = at; j < at + n; j++) nll -= scores[j].logprob;
+      for (let j = at; j < at + n; j++) nll += what === 'nll' ? -scores[j].logprob : scores[j].margin;
       out[i] = nll / n;
       at += n;
     }
@@ -102,7 +106,7 @@ function repliesOnly(c: Conversation): Conversation {
 }
 
 /**
- * Scores of the items in their order (see the file header): mean NLL per learned token, or IFD. NaN marks an item
+ * Scores of the items in their order (see the file header): mean NLL per learned token, IFD or the mean margin. NaN marks an item
  * with no token to score (a text of one token). Throws for a text item under 'ifd' (no prompt to divide out).
  */
 export function responseScores(model: LlamaModel, tok: Tokenizer, items: readonly ScoreItem[], opts: ResponseScoreOptions = {}): Float64Array {
@@ -115,8 +119,8 @@ export function responseScores(model: LlamaModel, tok: Tokenizer, items: readonl
     const i = items.findIndex((x) => !('conversation' in x));
     if (i >= 0) throw new Error(`responseScores: item ${i} is plain text; IFD needs a chat (a prompt to divide out)`);
   }
-  const conditioned = meanLosses(model, items.map((x) => tokens(tok, x, maxLength, opts.template)), batchSize);
-  if (by === 'loss') return conditioned;
+  const conditioned = meanLosses(model, items.map((x) => tokens(tok, x, maxLength, opts.template)), batchSize, by === 'margin' ? 'margin' : 'nll');
+  if (by !== 'ifd') return conditioned;
   const alone = items.map((x) => tokens(tok, { conversation: repliesOnly((x as { conversation: Conversation }).conversation) }, maxLength, opts.template));
   const unconditioned = meanLosses(model, alone, batchSize);
   return conditioned.map((c, i) => c / unconditioned[i]);

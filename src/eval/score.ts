@@ -48,6 +48,8 @@ export interface LoglikelihoodOptions {
 export interface RowScore {
   logprob: number;
   greedy: boolean;
+  /** log-probability of the row's most likely token minus the target's (≥ 0; 0 when the target is the argmax) */
+  margin: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export function scoreRows(model: LlamaModel, h: Tensor, rows: readonly number[],
     }
     let sum = 0;
     for (let v = 0; v < V; v++) sum += Math.exp(logits[off + v] - max);
-    out.push({ logprob: logits[off + target] - max - Math.log(sum), greedy: best === target });
+    out.push({ logprob: logits[off + target] - max - Math.log(sum), greedy: best === target, margin: max - logits[off + target] });
   }
   return out;
 }
