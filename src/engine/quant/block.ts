@@ -51,3 +51,12 @@ export function nearestInt(x: number): number {
   nearF32[0] = v;
   return ((nearU32[0] ?? 0) & 0x7fffff) - 0x400000;
 }
+
+/** Checks per-column importance weights (an imatrix row) against n values of a tensor: one weight per column of
+ *  whole blocks, and n whole rows of that width. Returns the number of rows. */
+export function checkWeights(what: string, n: number, weights: Float32Array, blockSize: number): number {
+  const cols = weights.length;
+  if (cols === 0 || cols % blockSize !== 0) throw new Error(`${what}: ${cols} importance weights is not a row of whole ${blockSize}-value blocks`);
+  if (n % cols !== 0) throw new Error(`${what}: ${n} values is not a whole number of rows of ${cols} (one importance weight per column)`);
+  return n / cols;
+}

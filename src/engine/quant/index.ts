@@ -15,7 +15,7 @@ import {
   quantizeQ4_0,
   quantizeQ8_0,
 } from './legacy.js';
-import { quantizeIQ4_NL, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1 } from './legacy-write.js';
+import { quantizeIQ4_NL, quantizeQ4_0Weighted, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1 } from './legacy-write.js';
 import { quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './kquants-write.js';
 import { dequantizeIQ4_XS, dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K } from './kquants.js';
 
@@ -34,8 +34,15 @@ export function isWritableDType(d: DType): d is WritableDType {
   return d !== 'iq4_xs';
 }
 
-/** Encodes f32 values into `dtype` bytes. */
-export function quantize(dtype: WritableDType, src: Float32Array): Uint8Array {
+/** Types whose writer llama-quantize runs differently with an importance matrix (the others ignore one). */
+export const IMATRIX_DTYPES: ReadonlySet<DType> = new Set<DType>(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k']);
+
+/**
+ * Encodes f32 values into `dtype` bytes. `weights`, when given, are importance weights (an imatrix row: one per
+ * column, src being whole rows of weights.length values), used as ggml_quantize_chunk uses quant_weights; f32, f16,
+ * bf16 and q8_0 ignore them, as ggml does.
+ */
+export function quantize(dtype: WritableDType, src: Float32Array, weights?: Float32Array): Uint8Array {
   switch (dtype) {
     case 'f32':
       return leBytesFromF32(src);
@@ -46,25 +53,25 @@ export function quantize(dtype: WritableDType, src: Float32Array): Uint8Array {
     case 'q8_0':
       return quantizeQ8_0(src);
     case 'q4_0':
-      return quantizeQ4_0(src);
+      return weights === undefined ? quantizeQ4_0(src) : quantizeQ4_0Weighted(src, weights);
     case 'q4_1':
-      return quantizeQ4_1(src);
+      return quantizeQ4_1(src, weights);
     case 'q5_0':
-      return quantizeQ5_0(src);
+      return quantizeQ5_0(src, weights);
     case 'q5_1':
-      return quantizeQ5_1(src);
+      return quantizeQ5_1(src, weights);
     case 'iq4_nl':
-      return quantizeIQ4_NL(src);
+      return quantizeIQ4_NL(src, weights);
     case 'q2_k':
-      return quantizeQ2_K(src);
+      return quantizeQ2_K(src, weights);
     case 'q3_k':
-      return quantizeQ3_K(src);
+      return quantizeQ3_K(src, weights);
     case 'q4_k':
-      return quantizeQ4_K(src);
+      return quantizeQ4_K(src, weights);
     case 'q5_k':
-      return quantizeQ5_K(src);
+      return quantizeQ5_K(src, weights);
     case 'q6_k':
-      return quantizeQ6_K(src);
+      return quantizeQ6_K(src, weights);
   }
 }
 
