@@ -77,4 +77,5 @@ export {
   type HfLlamaConfig,
   type LlamaArch,
 } from './names.js';
+export { readImatrix, type Imatrix } from './imatrix.js';
 export { writeFileAtomic, type Sink } from './writer.js';
