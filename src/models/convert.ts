@@ -12,7 +12,8 @@ import { DTYPES, dtypeBytes, type DType } from '../engine/dtype.js';
 import { readGguf, readGgufTensor, readGgufTensorF32, type GgufTensorInfo } from '../formats/gguf.js';
 import { GGML_TYPES, GGML_TYPE_OF, type GgufKV, type GgufScalar, type GgufType } from '../formats/gguf-types.js';
 import { GGUF_ROPE_FREQS, hfConfigToGgufMetadata, hfToGgufName, qkHalvesToInterleaved, qkInterleavedToHalves, type HfLlamaConfig } from '../formats/names.js';
-import { tensorValues } from '../engine/quant/index.js';
+import { isWritableDType, quantize, tensorValues } from '../engine/quant/index.js';
+import type { Imatrix } from '../formats/imatrix.js';
 import { writeGguf, type GgufTensorSpec } from '../formats/gguf-write.js';
 import { writeSafetensors, type SafetensorsTensorSpec } from '../formats/safetensors.js';
 import {
@@ -176,6 +177,9 @@ export interface QuantizeOptions {
   pure?: boolean;
   /** called with the input tensor bytes handled so far, of `total` */
   onProgress?: (done: number, total: number) => void;
+  /** an importance matrix (formats/imatrix.ts): each requantized tensor it covers is written by ggml's weighted
+   *  writers with its values, as llama-quantize --imatrix does, and the output records quantize.imatrix.* */
+  imatrix?: Imatrix;
 }
 
 export interface QuantizeReport {
@@ -185,20 +189,46 @@ export interface QuantizeReport {
   types: Map<string, number>;
   inBytes: number;
   outBytes: number;
+  /** with an imatrix: requantized tensors it has no entry for (llama-quantize: "did not find weights for …"), and
+   *  token_embd when its entry has the wrong length (llama-quantize quantizes it without, as here) */
+  withoutImatrix: string[];
 }
 
 const FLOAT_TYPES = new Set<DType | null>(['f32', 'f16', 'bf16']);
 
 /**
- * Requantizes a GGUF file as llama-quantize does for `mix` without an importance matrix: each tensor's type chosen as
- * llama_tensor_get_type does (quant-mix.ts), its f32 values encoded by ggml's reference writers (bit-exact), every
- * metadata entry kept but general.file_type. Tensors stay in the input's order.
+ * Requantizes a GGUF file as llama-quantize does for `mix`: each tensor's type chosen as llama_tensor_get_type does
+ * (quant-mix.ts), its f32 values encoded by ggml's writers (bit-exact; with `opts.imatrix`, the weighted ones for each
+ * tensor it covers), every metadata entry kept but general.file_type (and quantize.imatrix.* with an imatrix).
+ * Tensors stay in the input's order.
  */
 export function quantizeGguf(inPath: string, outPath: string, mix: QuantMix, opts: QuantizeOptions = {}): QuantizeReport {
   const file = readGguf(inPath);
-  const report: QuantizeReport = { quantized: 0, kept: [], types: new Map(), inBytes: 0, outBytes: 0 };
+  const report: QuantizeReport = { quantized: 0, kept: [], types: new Map(), inBytes: 0, outBytes: 0, withoutImatrix: [] };
+  const imatrix = opts.imatrix;
   const blockCount = file.metadata.get(`${String(file.metadata.get('general.architecture'))}.block_count`);
-  const targets = mixTensorTypes(mix, file.tensors, { pure: opts.pure, blockCount: typeof blockCount === 'number' ? blockCount : undefined });
+  const targets = mixTensorTypes(mix, file.tensors, {
+    pure: opts.pure,
+    blockCount: typeof blockCount === 'number' ? blockCount : undefined,
+    imatrix: imatrix !== undefined,
+  });
+  /** The importance weights of a tensor about to be requantized, as llama-quantize looks them up. */
+  const weightsOf = (info: GgufTensorInfo): Float32Array | undefined => {
+    if (imatrix === undefined) return undefined;
+    const w = imatrix.entries.get(info.name);
+    const cols = info.ne[0] ?? 0;
+    if (w === undefined || (w.length !== cols && info.name === 'token_embd.weight')) {
+      report.withoutImatrix.push(info.name);
+      return undefined;
+    }
+    if (info.ne.length > 2 && info.ne.slice(2).some((n) => n > 1)) {
+      throw new Error(`${inPath}: tensor ${info.name} has ${info.ne.length} dimensions; per-expert importance matrices are not supported`);
+    }
+    if (w.length !== cols) {
+      throw new Error(`${imatrix.name}: the imatrix entry for ${info.name} has ${w.length} values, but the tensor's rows have ${cols} (an imatrix made for another model?)`);
+    }
+    return w;
+  };
   const total = file.tensors.reduce((n, i) => n + i.byteLength, 0);
   let done = 0;
   const progress = (info: GgufTensorInfo): void => {
@@ -222,6 +252,10 @@ export function quantizeGguf(inPath: string, outPath: string, mix: QuantMix, opt
     }
     report.quantized++;
     report.outBytes += dtypeBytes(out, info.nElements);
+    const weights = weightsOf(info);
+    if (weights !== undefined && isWritableDType(out)) {
+      return { name: info.name, dtype: out, shape: info.shape, data: () => (progress(info), quantize(out, readGgufTensorF32(file, info), weights)) };
+    }
     return { name: info.name, dtype: out, shape: info.shape, data: () => (progress(info), readGgufTensorF32(file, info)) }; // encoded when written
   });
   const fileType = MIX_FILE_TYPE[mix];
@@ -231,8 +265,30 @@ export function quantizeGguf(inPath: string, outPath: string, mix: QuantMix, opt
     return key === 'general.file_type' ? { key, type: 'uint32', value: fileType } : { key, type, value };
   });
   if (!file.metadata.has('general.file_type')) metadata.push({ key: 'general.file_type', type: 'uint32', value: fileType });
+  if (imatrix !== undefined) {
+    // llama-quantize's kv overrides: strings cut to 127 bytes, counts as uint32, chunks only when known
+    const set = (kv: GgufKV): void => {
+      const i = metadata.findIndex((m) => m.key === kv.key);
+      if (i >= 0) metadata[i] = kv;
+      else metadata.push(kv);
+    };
+    set({ key: 'quantize.imatrix.file', type: 'string', value: cString127(imatrix.name) });
+    const dataset = imatrix.datasets[0];
+    if (dataset !== undefined) set({ key: 'quantize.imatrix.dataset', type: 'string', value: cString127(dataset) });
+    set({ key: 'quantize.imatrix.entries_count', type: 'uint32', value: imatrix.entries.size });
+    if (imatrix.chunkCount > 0) set({ key: 'quantize.imatrix.chunks_count', type: 'uint32', value: imatrix.chunkCount });
+  }
   writeGguf(outPath, { metadata, tensors, alignment: file.alignment });
   return report;
+}
+
+/** A string as llama-quantize's 128-byte override buffer keeps it: at most 127 UTF-8 bytes (not splitting a character). */
+function cString127(s: string): string {
+  const b = Buffer.from(s, 'utf8');
+  if (b.length <= 127) return s;
+  let n = 127;
+  while (n > 0 && ((b[n] ?? 0) & 0xc0) === 0x80) n--;
+  return b.subarray(0, n).toString('utf8');
 }
 
 // ---- Hugging Face folder ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // The per-tensor type of a llama-quantize mix (Q4_K_M, Q5_K_S, …), as llama.cpp's llama_tensor_get_type chooses it
-// without an importance matrix or overrides (src/llama-quant.cpp of the llama.cpp that node-llama-cpp bundles).
+// without overrides, with or without an importance matrix (src/llama-quant.cpp of the llama.cpp that node-llama-cpp bundles).
 //
 // Facts taken from it, for the mixes written here (llama architecture, no experts):
 // - only tensors of 2+ dims (ggml_n_dims) named *weight, not *_norm.weight and not a short list of small or special
@@ -11,7 +11,10 @@
 // - the i-th attn_v is counted in llama.cpp's tensor order (non-layer tensors, then layer by layer, each by name);
 //   ffn_down is placed by that count too, out of the block count;
 // - a row that does not split into the chosen type's blocks falls back: q4_k → q5_0, q5_k → q5_1, q6_k → q8_0,
-//   q2_k/q3_k → q4_0, then f16 if even 32-value blocks do not fit.
+//   q2_k/q3_k → q4_0, then f16 if even 32-value blocks do not fit;
+// - with an importance matrix, Q4_0 gives q4_1 to ffn_down of the first eighth of the layers (llama.cpp's "guard
+//   against craziness"); no other mix here changes, and none of them needs an imatrix (tensor_requires_imatrix: only
+//   the IQ1/IQ2/IQ3_XXS types and Q2_K_S's q2_k do).
 
 import { DTYPES, type DType } from '../engine/dtype.js';
 
@@ -42,6 +45,8 @@ export interface MixOptions {
   blockCount?: number;
   /** every requantized weight in the mix's default type (llama-quantize --pure); fallbacks still apply */
   pure?: boolean;
+  /** an importance matrix is given (llama-quantize --imatrix): Q4_0's first-eighth ffn_down become q4_1 */
+  imatrix?: boolean;
 }
 
 /** ggml_n_dims: dimensions up to the last of ggml's ne[] that is not 1 (row-major: leading 1s do not count). */
@@ -137,6 +142,7 @@ export function mixTensorTypes(mix: QuantMix, tensors: readonly MixTensor[], opt
       } else if (cat === 'ffn_down') {
         if ((mix === 'q4_k_m' || mix === 'q5_k_m') && useMoreBits(iFfnDown, nLayer)) type = 'q6_k';
         else if (mix === 'q4_k_s' && iFfnDown < Math.trunc(nLayer / 8)) type = 'q5_k';
+        else if (mix === 'q4_0' && opts.imatrix && iFfnDown < Math.trunc(nLayer / 8)) type = 'q4_1';
         iFfnDown++;
       }
     }
