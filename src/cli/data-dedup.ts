@@ -65,19 +65,22 @@ export const command = defineCommand({
     const plan = await planDedup(async (visit) => {
       pass++;
       // the first pass reports bad records; later passes see the same file and skip them silently
-      scan = await scanRecords(positionals, pass === 1 ? flags : { ...flags, quiet: true, 'skip-bad-lines': true }, `dedup ${pass}/3`, (r, i) => visit(r.text, i));
+      scan = await scanRecords(positionals, pass === 1 ? flags : { ...flags, quiet: true, 'skip-bad-lines': true }, pass === 1 ? 'dedup: signatures' : `dedup: pass ${pass}`, (r, i) => visit(r.text, i));
     }, cfg).catch((e: unknown) => {
       if (e instanceof CliError || e instanceof UsageError) throw e;
       throw new CliError((e as Error).message);
     });
+    // file:line of every cluster member, for the report only (nothing held per record without it)
     const members = new Map<number, string>();
-    for (const c of plan.clusters) {
-      members.set(c.kept, '');
-      for (const r of c.removed) members.set(r.index, '');
+    if (flags.report !== undefined) {
+      for (const c of plan.clusters) {
+        members.set(c.kept, '');
+        for (const r of c.removed) members.set(r.index, '');
+      }
     }
     const sinks = [{ path: out, format: 'same' as const }, ...(flags.report !== undefined ? [{ path: flags.report, format: 'same' as const }] : [])];
     await withSinks(sinks, async ([sink, report]) => {
-      await scanRecords(positionals, { ...flags, 'skip-bad-lines': true, quiet: flags.quiet }, 'dedup 3/3', (r, i) => {
+      await scanRecords(positionals, { ...flags, 'skip-bad-lines': true, quiet: flags.quiet }, 'dedup: write', (r, i) => {
         if (members.has(i)) members.set(i, r.where);
         if (plan.removed[i] === 0) writeRecord(sink, r);
       });

@@ -1,9 +1,15 @@
 // Streaming deduplication plan: exact (normalized text) and near-duplicate (MinHash-LSH over word n-grams) in
-// two passes over a record source, so that only small per-record state stays in memory (a 52-bit key and one
-// 32-bit hash per band), never the texts:
-//   pass 1  signatures on worker threads → exact keys and band hashes;
-//           candidates = records sharing a band hash (found by sorting each band, not by a hash table of buckets);
-//   pass 2  word n-gram sets of the candidate records only → exact Jaccard confirms each pair → union-find clusters.
+// passes over a record source, so that only small per-record state stays in memory (a 52-bit key, one 32-bit hash
+// per band, a few bytes of bookkeeping: about 70 bytes a record with 14 bands), never the texts:
+//   pass 1  signatures on worker threads → exact keys and band hashes (kept as the batches the workers return: no
+//           growing array copied at each doubling); exact duplicates through an open-addressing table of typed arrays;
+//           candidates = records sharing a band hash (found by sorting each band, not by a hash table of buckets),
+//           as 8-byte pair keys in a typed array, sorted and made unique;
+//   pass 2  word n-gram sets of candidate records, in file order: each pair is confirmed by exact Jaccard when its
+//           later record is read, and a set is dropped once its last pair is confirmed (near-duplicates close in the
+//           file, the usual case, hold few sets at once) → union-find clusters;
+//   pass 3  (only when there are near clusters) each removed record's exact Jaccard to its cluster's kept record,
+//           holding only the sets of kept records whose cluster is still open.
 // In every cluster the first record is kept. Same seed, same input → same plan (workers only change the speed).
 
 import { availableParallelism } from 'node:os';
@@ -97,18 +103,64 @@ class SignPool {
   }
 }
 
-/** Growable typed array. */
-class Grow<T extends Uint32Array | Float64Array> {
+/** Typed arrays appended in chunks (each batch's own array): no copy of everything at each doubling. */
+class Chunks<T extends Uint32Array | Float64Array> {
+  readonly parts: T[] = [];
   length = 0;
-  constructor(public data: T, private readonly make: (n: number) => T) {}
   push(xs: T): void {
-    if (this.length + xs.length > this.data.length) {
-      const d = this.make(Math.max(this.data.length * 2, this.length + xs.length));
-      d.set(this.data.subarray(0, this.length));
+    if (xs.length === 0) return;
+    this.parts.push(xs);
+    this.length += xs.length;
+  }
+}
+
+/** Open-addressing map from non-negative integer keys (< 2⁵³, as doubles) to the first index given each: two typed
+ *  arrays at load ≤ 1/2 (12 bytes a slot), not a Map of boxed doubles (≈ 70 bytes an entry). */
+class FirstIndex {
+  private keys: Float64Array;
+  private vals: Int32Array;
+  private mask: number;
+  constructor(n: number) {
+    let cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    this.keys = new Float64Array(cap).fill(-1);
+    this.vals = new Int32Array(cap);
+    this.mask = cap - 1;
+  }
+  /** The first index stored for key; stores i when the key is new (and returns i). */
+  firstOr(key: number, i: number): number {
+    let h = (Math.imul((key % 4294967296) ^ Math.floor(key / 4294967296), 0x9e3779b1) >>> 0) & this.mask;
+    for (;;) {
+      const k = this.keys[h];
+      if (k === -1) {
+        this.keys[h] = key;
+        this.vals[h] = i;
+        return i;
+      }
+      if (k === key) return this.vals[h];
+      h = (h + 1) & this.mask;
+    }
+  }
+}
+
+/** Growable Float64Array of pair keys, grown by half (the pairs are a small share of the plan's memory). */
+class PairKeys {
+  data = new Float64Array(1 << 12);
+  length = 0;
+  push(k: number): void {
+    if (this.length === this.data.length) {
+      const d = new Float64Array(Math.ceil(this.data.length * 1.5));
+      d.set(this.data);
       this.data = d;
     }
-    this.data.set(xs, this.length);
-    this.length += xs.length;
+    this.data[this.length++] = k;
+  }
+  /** Sorted, each key once. */
+  sortedUnique(): Float64Array {
+    const d = this.data.subarray(0, this.length).sort();
+    let n = 0;
+    for (let i = 0; i < d.length; i++) if (i === 0 || d[i] !== d[i - 1]) d[n++] = d[i];
+    return d.subarray(0, n);
   }
 }
 
@@ -128,8 +180,8 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
   const p = resolveParams(cfg);
   const nWorkers = cfg.exactOnly ? 0 : (cfg.workers ?? Math.min(8, availableParallelism()));
   const pool = new SignPool(nWorkers);
-  const bandsOut = new Grow<Uint32Array>(new Uint32Array(1 << 16), (n) => new Uint32Array(n));
-  const exactOut = new Grow<Float64Array>(new Float64Array(1 << 12), (n) => new Float64Array(n));
+  const bandsOut = new Chunks<Uint32Array>();
+  const exactOut = new Chunks<Float64Array>();
   const inFlight: Promise<SignResult>[] = [];
   let batch: string[] = [], id = 0;
   const store = (r: SignResult): void => {
@@ -155,16 +207,15 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
     await pool.close();
   }
   const total = exactOut.length;
-  const exact = exactOut.data.subarray(0, total);
+  // every batch but the last holds BATCH records: record i is in part ⌊i / BATCH⌋
+  const exactKey = (i: number): number => exactOut.parts[Math.floor(i / BATCH)][i % BATCH];
   // exact duplicates: first occurrence kept; dupOf[i] = the first record with i's normalized text
-  const first = new Map<number, number>();
-  const dupOf = Int32Array.from({ length: total }, (_, i) => i);
-  for (let i = 0; i < total; i++) {
-    const f = first.get(exact[i]);
-    if (f === undefined) first.set(exact[i], i);
-    else dupOf[i] = f;
+  const dupOf = new Int32Array(total);
+  {
+    const first = new FirstIndex(total);
+    for (let i = 0; i < total; i++) dupOf[i] = first.firstOr(exactKey(i), i);
   }
-  first.clear();
+  exactOut.parts.length = 0;
   const uf = new UnionFind(total);
   for (let i = 0; i < total; i++) if (dupOf[i] !== i) uf.union(dupOf[i], i);
   const isDup = (i: number): boolean => dupOf[i] !== i;
@@ -173,46 +224,87 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
     return { ...plan, bands: 0, rows: 0, candidatePairs: 0, confirmedPairs: 0 };
   }
 
-  // candidates: per band, sort the records (exact duplicates left out) by band hash; equal runs are candidates
-  const bandHash = bandsOut.data;
-  const live = Uint32Array.from({ length: total }, (_, i) => i).filter((i) => !isDup(i));
-  const pairs = new Set<number>();
-  const addPair = (a: number, b: number): void => void pairs.add(a < b ? a * 2 ** 26 + b : b * 2 ** 26 + a);
+  // candidates: per band, sort the records (exact duplicates left out) by band hash; equal runs are candidates.
+  // A pair is one double: later · 2²⁶ + earlier, so that sorting orders pairs by their later record (pass 2's order)
+  const nb = p.bands;
+  const bandHash = (i: number, b: number): number => bandsOut.parts[Math.floor(i / BATCH)][(i % BATCH) * nb + b];
   if (total >= 2 ** 26) throw new Error(`near-duplicate detection handles up to ${2 ** 26} records, got ${total}`);
-  for (let b = 0; b < p.bands; b++) {
-    const order = live.slice().sort((x, y) => bandHash[x * p.bands + b] - bandHash[y * p.bands + b] || x - y);
-    for (let s = 0; s < order.length; ) {
-      const h = bandHash[order[s] * p.bands + b];
+  const live = new Uint32Array(total);
+  let nLive = 0;
+  for (let i = 0; i < total; i++) if (!isDup(i)) live[nLive++] = i;
+  const keys = new PairKeys();
+  const addPair = (a: number, b: number): void => keys.push(a < b ? b * 2 ** 26 + a : a * 2 ** 26 + b);
+  const hashes = new Uint32Array(nLive);
+  for (let b = 0; b < nb; b++) {
+    for (let k = 0; k < nLive; k++) hashes[k] = bandHash(live[k], b);
+    const order = Uint32Array.from({ length: nLive }, (_, k) => k).sort((x, y) => hashes[x] - hashes[y] || x - y);
+    for (let s = 0; s < nLive; ) {
+      const h = hashes[order[s]];
       let e = s + 1;
-      while (e < order.length && bandHash[order[e] * p.bands + b] === h) e++;
+      while (e < nLive && hashes[order[e]] === h) e++;
       const m = e - s;
-      for (let i = s; i < e; i++) for (let j = i + 1; j < e && (m <= FULL_PAIRS_RUN || i < s + CAPPED_PARTNERS); j++) addPair(order[i], order[j]);
+      for (let i = s; i < e; i++) for (let j = i + 1; j < e && (m <= FULL_PAIRS_RUN || i < s + CAPPED_PARTNERS); j++) addPair(live[order[i]], live[order[j]]);
       s = e;
     }
   }
-  // pass 2: shingle sets of candidate records only, then exact Jaccard
-  const needed = new Set<number>();
+  bandsOut.parts.length = 0;
+  const pairs = keys.sortedUnique(); // by later record, then earlier
+  // pass 2: in file order, each record that is in a pair gets its shingle set; the pairs it closes (it is their later
+  // record) are confirmed at once; a set is held while pairs that will close later still need it
+  const later = (k: number): number => Math.floor(k / 2 ** 26), earlier = (k: number): number => k % 2 ** 26;
+  const open = new Uint32Array(total); // pairs still to confirm in which the record is the earlier one
+  const closes = new Uint8Array(total); // the record is the later one of some pair
   for (const k of pairs) {
-    needed.add(Math.floor(k / 2 ** 26));
-    needed.add(k % 2 ** 26);
+    open[earlier(k)]++;
+    closes[later(k)] = 1;
   }
-  const sets = new Map<number, Uint32Array>();
-  if (needed.size > 0) await source((text, i) => void (needed.has(i) && sets.set(i, wordShingles(text, p.ngram))));
-  let confirmed = 0;
-  for (const k of [...pairs].sort((x, y) => x - y)) {
-    const a = Math.floor(k / 2 ** 26), b = k % 2 ** 26;
-    if (jaccardSorted(sets.get(a)!, sets.get(b)!) >= p.threshold) {
-      uf.union(a, b);
-      confirmed++;
+  const held = new Map<number, Uint32Array>();
+  let confirmed = 0, at = 0;
+  if (pairs.length > 0) {
+    await source((text, i) => {
+      if (open[i] === 0 && closes[i] === 0) return;
+      const set = wordShingles(text, p.ngram);
+      for (; at < pairs.length && later(pairs[at]) === i; at++) {
+        const a = earlier(pairs[at]);
+        if (jaccardSorted(held.get(a)!, set) >= p.threshold) {
+          uf.union(a, i);
+          confirmed++;
+        }
+        if (--open[a] === 0) held.delete(a);
+      }
+      if (open[i] > 0) held.set(i, set);
+    });
+  }
+  held.clear();
+  // pass 3 (near clusters only): each removed record's Jaccard to its cluster's kept record; an exact duplicate
+  // compares as the record it copies
+  const jaccardTo = new Map<number, number>(); // a cluster's distinct text → its Jaccard to the kept record's
+  const rootOf = (i: number): number => uf.find(i); // the smallest index of the set: its kept record
+  // distinct texts of a cluster other than the kept one's (the other members copy one of them) → the kept record
+  const need = new Map<number, number>();
+  const left = new Map<number, number>(); // kept record → its distinct texts still to read
+  for (let i = 0; i < total; i++) {
+    const r = rootOf(i);
+    if (dupOf[i] === i && i !== r) {
+      need.set(i, r);
+      left.set(r, (left.get(r) ?? 0) + 1);
     }
   }
-  // Jaccard of a removed record to its cluster's kept one: an exact duplicate compares as the record it copies
-  const jac = (root: number, i: number): number => {
-    const a = sets.get(dupOf[root]), b = sets.get(dupOf[i]);
-    return dupOf[root] === dupOf[i] || a === undefined || b === undefined ? 1 : Math.round(jaccardSorted(a, b) * 1e4) / 1e4;
-  };
+  if (need.size > 0) {
+    const rootSets = new Map<number, Uint32Array>();
+    await source((text, i) => {
+      if (left.has(i)) rootSets.set(i, wordShingles(text, p.ngram));
+      const r = need.get(i);
+      if (r === undefined) return;
+      jaccardTo.set(i, Math.round(jaccardSorted(rootSets.get(r)!, wordShingles(text, p.ngram)) * 1e4) / 1e4);
+      const n = left.get(r)! - 1;
+      if (n === 0) rootSets.delete(r);
+      left.set(r, n);
+    });
+  }
+  const jac = (root: number, i: number): number => (dupOf[root] === dupOf[i] ? 1 : (jaccardTo.get(dupOf[i]) ?? 1));
   const plan = buildClusters(total, uf, dupOf, jac);
-  return { ...plan, bands: p.bands, rows: p.rows, candidatePairs: pairs.size, confirmedPairs: confirmed };
+  return { ...plan, bands: p.bands, rows: p.rows, candidatePairs: pairs.length, confirmedPairs: confirmed };
 }
 
 /** Clusters from the union-find: the smallest index of each set is kept, the others removed; a cluster whose
