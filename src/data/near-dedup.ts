@@ -1,8 +1,9 @@
 // Streaming deduplication plan: exact (normalized text) and near-duplicate (MinHash-LSH over word n-grams) in
-// passes over a record source, so that only small per-record state stays in memory (a 52-bit key, one 32-bit hash
-// per band, a few bytes of bookkeeping: about 70 bytes a record with 14 bands), never the texts:
-//   pass 1  signatures on worker threads → exact keys and band hashes (kept as the batches the workers return: no
-//           growing array copied at each doubling); exact duplicates through an open-addressing table of typed arrays;
+// passes over a record source, so that only small per-record state stays in memory (a 52-bit key and a few bytes of
+// bookkeeping, about 40 bytes a record at the peak), never the texts:
+//   pass 1  signatures on worker threads → exact keys, and band hashes spilled to one temporary file per band (each
+//           read back alone: 4 bytes a record in memory, not 4 × bands); exact duplicates through an open-addressing
+//           table of typed arrays;
 //           candidates = records sharing a band hash (found by sorting each band, not by a hash table of buckets),
 //           as 8-byte pair keys in a typed array, sorted and made unique;
 //   pass 2  word n-gram sets of candidate records, in file order: each pair is confirmed by exact Jaccard when its
@@ -12,7 +13,9 @@
 //           holding only the sets of kept records whose cluster is still open.
 // In every cluster the first record is kept. Same seed, same input → same plan (workers only change the speed).
 
-import { availableParallelism } from 'node:os';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { jaccardSorted, optimalParams, UnionFind, wordShingles } from './lsh.js';
 import { signBatch, type SignParams, type SignRequest, type SignResult } from './near-dedup-sign.js';
@@ -114,6 +117,38 @@ class Chunks<T extends Uint32Array | Float64Array> {
   }
 }
 
+/** One temporary file per LSH band, appended a batch at a time; read back one band at a time. */
+class BandSpill {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'nomoat-dedup-'));
+  private readonly fds: number[] = [];
+  constructor(private readonly bands: number) {
+    for (let b = 0; b < bands; b++) this.fds.push(openSync(join(this.dir, `band-${b}`), 'w+'));
+  }
+  /** Appends a batch's hashes, [n, bands] row-major, as each band's column. */
+  append(hashes: Uint32Array, n: number): void {
+    const col = new Uint32Array(n);
+    for (let b = 0; b < this.bands; b++) {
+      for (let i = 0; i < n; i++) col[i] = hashes[i * this.bands + b];
+      writeSync(this.fds[b], col);
+    }
+  }
+  /** Band b's hashes of all n records. */
+  read(b: number, n: number): Uint32Array {
+    const out = new Uint32Array(n);
+    const bytes = new Uint8Array(out.buffer);
+    for (let at = 0; at < bytes.length; ) {
+      const got = readSync(this.fds[b], bytes, at, bytes.length - at, at);
+      if (got === 0) throw new Error(`dedup: band file ${b} ends at ${at} of ${bytes.length} bytes`);
+      at += got;
+    }
+    return out;
+  }
+  close(): void {
+    for (const fd of this.fds.splice(0)) closeSync(fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 /** Open-addressing map from non-negative integer keys (< 2⁵³, as doubles) to the first index given each: two typed
  *  arrays at load ≤ 1/2 (12 bytes a slot), not a Map of boxed doubles (≈ 70 bytes an entry). */
 class FirstIndex {
@@ -122,7 +157,7 @@ class FirstIndex {
   private mask: number;
   constructor(n: number) {
     let cap = 16;
-    while (cap < 2 * n) cap *= 2;
+    while (cap < 1.34 * n) cap *= 2; // load ≤ 3/4
     this.keys = new Float64Array(cap).fill(-1);
     this.vals = new Int32Array(cap);
     this.mask = cap - 1;
@@ -178,14 +213,24 @@ export function resolveParams(cfg: DedupConfig): SignParams & { threshold: numbe
 
 export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Promise<DedupPlan> {
   const p = resolveParams(cfg);
+  // band hashes go to one temporary file per band as they come (4 bytes a record each), and each band is read back
+  // alone when its candidates are found: memory holds one band, not all of them
+  const spill = cfg.exactOnly ? null : new BandSpill(p.bands);
+  try {
+    return await plan(source, cfg, p, spill);
+  } finally {
+    spill?.close();
+  }
+}
+
+async function plan(source: TextSource, cfg: DedupConfig, p: ReturnType<typeof resolveParams>, spill: BandSpill | null): Promise<DedupPlan> {
   const nWorkers = cfg.exactOnly ? 0 : (cfg.workers ?? Math.min(8, availableParallelism()));
   const pool = new SignPool(nWorkers);
-  const bandsOut = new Chunks<Uint32Array>();
   const exactOut = new Chunks<Float64Array>();
   const inFlight: Promise<SignResult>[] = [];
   let batch: string[] = [], id = 0;
   const store = (r: SignResult): void => {
-    bandsOut.push(r.bands);
+    spill?.append(r.bands, r.exact.length);
     exactOut.push(r.exact);
   };
   const dispatch = async (): Promise<void> => {
@@ -227,7 +272,6 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
   // candidates: per band, sort the records (exact duplicates left out) by band hash; equal runs are candidates.
   // A pair is one double: later · 2²⁶ + earlier, so that sorting orders pairs by their later record (pass 2's order)
   const nb = p.bands;
-  const bandHash = (i: number, b: number): number => bandsOut.parts[Math.floor(i / BATCH)][(i % BATCH) * nb + b];
   if (total >= 2 ** 26) throw new Error(`near-duplicate detection handles up to ${2 ** 26} records, got ${total}`);
   const live = new Uint32Array(total);
   let nLive = 0;
@@ -236,7 +280,8 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
   const addPair = (a: number, b: number): void => keys.push(a < b ? b * 2 ** 26 + a : a * 2 ** 26 + b);
   const hashes = new Uint32Array(nLive);
   for (let b = 0; b < nb; b++) {
-    for (let k = 0; k < nLive; k++) hashes[k] = bandHash(live[k], b);
+    const band = spill!.read(b, total);
+    for (let k = 0; k < nLive; k++) hashes[k] = band[live[k]];
     const order = Uint32Array.from({ length: nLive }, (_, k) => k).sort((x, y) => hashes[x] - hashes[y] || x - y);
     for (let s = 0; s < nLive; ) {
       const h = hashes[order[s]];
@@ -247,7 +292,7 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
       s = e;
     }
   }
-  bandsOut.parts.length = 0;
+  spill!.close(); // (again in planDedup's finally: closing twice is harmless)
   const pairs = keys.sortedUnique(); // by later record, then earlier
   // pass 2: in file order, each record that is in a pair gets its shingle set; the pairs it closes (it is their later
   // record) are confirmed at once; a set is held while pairs that will close later still need it
