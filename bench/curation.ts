@@ -350,7 +350,7 @@ async function throughputPart(work: string, log: (s: string) => void): Promise<s
   for (const [name, r] of results) {
     const rec: Parameters<typeof emit>[0] & Partial<BenchRecord> = {
       bench: 'curation', metric: `${name}_throughput`, unit: 'MB/s', ours: r[big].mbps, peer: floor[big].mbps, peer_name: 'reading + JSON.parse of the same JSONL (node readline, the floor)', higher_is_better: true,
-      peak_rss_mb: r[big].rssMb, note: `${label(sizes[big])} generated chats, ${cpus().length} cores; peak RSS ${r[0].rssMb.toFixed(0)} MB at ${label(sizes[0])} (flat memory: about the same)`,
+      peak_rss_mb: r[big].rssMb, note: `${label(sizes[big])} generated chats, ${cpus().length} cores; peak RSS ${r[0].rssMb.toFixed(0)} MB at ${label(sizes[0])}, ${r[big].rssMb.toFixed(0)} MB at ${label(sizes[big])} (${(r[big].rssMb / r[0].rssMb).toFixed(2)}× for ${(sizes[big] / sizes[0]).toFixed(0)}× the data)`,
     };
     emit(rec);
   }
