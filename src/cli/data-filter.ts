@@ -125,7 +125,6 @@ export const command = defineCommand({
         if (check(rec) === null) vote.add(rec);
       });
     }
-    let outvoted = 0;
     const judge = (rec: DataRecord): (RuleFailure & { votes?: number }) | null => {
       const f = check(rec);
       if (f !== null || vote === null) return f;
@@ -154,13 +153,12 @@ export const command = defineCommand({
         return writeRecord(sink, rec);
       }
       byRule.set(f.rule, (byRule.get(f.rule) ?? 0) + 1);
-      if (f.rule === 'consensus') outvoted++;
       explain?.writeObject({ where: rec.where, rule: f.rule, value: f.value, threshold: f.threshold, ...(f.votes !== undefined ? { votes: f.votes } : {}), ...(f.rule === 'model_score' && plan !== null ? { score_by: plan.by } : {}), record: rec.raw });
     }));
     const rules = [...byRule].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
     const bound = decision?.bound;
     const scoreNote = plan !== null ? `; ${scored} scored by ${plan.by}${bound !== undefined ? `, --keep-best kept ${plan.by === 'ifd' ? '≥' : '≤'} ${bound.toFixed(4)}` : ''}` : '';
-    const voteNote = vote !== null ? `; ${vote.prompts} distinct prompts voted, ${outvoted} records outvoted` : '';
+    const voteNote = vote !== null ? `; ${vote.prompts} distinct prompts voted, ${byRule.get('consensus') ?? 0} records outvoted` : '';
     summary(flags, `kept ${kept} of ${scan.records} records → ${out}${rules !== '' ? `; removed by ${rules}` : ''}${voteNote}${scoreNote}${skippedNote(scan)}`);
   },
 });

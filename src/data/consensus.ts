@@ -5,10 +5,11 @@
 // deduplication: on scraped data where one fact recurs, the repeats of the right reply are the evidence.
 //
 // Two passes over the data: add() counts (prompt, reply) pairs, verdict() then judges each record. Held: one map entry
-// per distinct prompt and per distinct reply of it, keyed by 53-bit string hashes (never the texts), so memory grows
-// with the distinct pairs, not the file.
+// per distinct prompt and per distinct reply of it, keyed by exact dedup's 52-bit keys of the normalized texts (never
+// the texts), so memory grows with the distinct pairs, not the file.
 
 import { normalizeText } from './dedup.js';
+import { exactKey } from './lsh.js';
 import type { DataRecord } from './records.js';
 
 export interface ConsensusOptions {
@@ -25,32 +26,30 @@ export interface ConsensusVerdict {
   votes: number;
 }
 
-/** cyrb53 (public domain): a 53-bit string hash, exact in a double. Collisions at 2⁻⁵³ per pair are ignored. */
-function hash53(s: string, seed = 0): number {
-  let h1 = 0xdeadbeef ^ seed, h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
 /**
  * The prompt and the reply a record is voted on: the reply is the last assistant turn, the prompt every turn before
  * it (system and earlier turns included, role-tagged), both normalized (NFKC, lower case, whitespace runs), as dedup
  * compares. Null for plain {"text"} records and chats without an assistant reply: they have nothing to vote on.
  */
 export function promptAndReply(r: DataRecord): { prompt: string; reply: string } | null {
+  const pr = rawPromptAndReply(r);
+  return pr === null ? null : { prompt: pr.prompt.map((m) => `${m.role}: ${normalizeText(m.content)}`).join('\n'), reply: normalizeText(pr.reply) };
+}
+
+/** The turns before the last assistant reply, and that reply, as they are. */
+function rawPromptAndReply(r: DataRecord): { prompt: { role: string; content: string }[]; reply: string } | null {
   const ms = r.conversation?.messages;
   if (ms === undefined) return null;
   let last = ms.length - 1;
   while (last >= 0 && ms[last].role !== 'assistant') last--;
   if (last < 0) return null;
-  const prompt = ms.slice(0, last).map((m) => `${m.role}: ${normalizeText(m.content)}`).join('\n');
-  return { prompt, reply: normalizeText(ms[last].content) };
+  return { prompt: ms.slice(0, last), reply: ms[last].content };
+}
+
+/** The vote's keys of a record: exactKey normalizes, so the prompt's role-tagged turns compare as promptAndReply's. */
+function keys(r: DataRecord): { prompt: number; reply: number } | null {
+  const pr = rawPromptAndReply(r);
+  return pr === null ? null : { prompt: exactKey(pr.prompt.map((m) => `${m.role}: ${m.content}`).join('\n')), reply: exactKey(pr.reply) };
 }
 
 export class ConsensusVote {
@@ -67,12 +66,11 @@ export class ConsensusVote {
 
   /** Counts a record's vote (records with nothing to vote on are ignored). */
   add(r: DataRecord): void {
-    const pr = promptAndReply(r);
-    if (pr === null) return;
-    const p = hash53(pr.prompt), a = hash53(pr.reply);
-    let m = this.counts.get(p);
-    if (m === undefined) this.counts.set(p, (m = new Map<number, number>()));
-    m.set(a, (m.get(a) ?? 0) + 1);
+    const k = keys(r);
+    if (k === null) return;
+    let m = this.counts.get(k.prompt);
+    if (m === undefined) this.counts.set(k.prompt, (m = new Map<number, number>()));
+    m.set(k.reply, (m.get(k.reply) ?? 0) + 1);
   }
 
   /** Distinct prompts counted. */
@@ -83,11 +81,11 @@ export class ConsensusVote {
   /** Null when the record stays (its reply has the most votes, its prompt too few records for a vote, or it was
    *  never counted); else the votes that outvoted it. */
   verdict(r: DataRecord): ConsensusVerdict | null {
-    const pr = promptAndReply(r);
-    if (pr === null) return null;
-    const m = this.counts.get(hash53(pr.prompt));
+    const k = keys(r);
+    if (k === null) return null;
+    const m = this.counts.get(k.prompt);
     if (m === undefined) return null;
-    const agree = m.get(hash53(pr.reply)) ?? 0;
+    const agree = m.get(k.reply) ?? 0;
     if (agree === 0) return null; // not counted (a rule removed it before the vote)
     let votes = 0, top = 0, atTop = 0;
     for (const c of m.values()) {
