@@ -106,17 +106,6 @@ class SignPool {
   }
 }
 
-/** Typed arrays appended in chunks (each batch's own array): no copy of everything at each doubling. */
-class Chunks<T extends Uint32Array | Float64Array> {
-  readonly parts: T[] = [];
-  length = 0;
-  push(xs: T): void {
-    if (xs.length === 0) return;
-    this.parts.push(xs);
-    this.length += xs.length;
-  }
-}
-
 /** One temporary file per LSH band, appended a batch at a time; read back one band at a time. */
 class BandSpill {
   private readonly dir = mkdtempSync(join(tmpdir(), 'nomoat-dedup-'));
@@ -226,12 +215,14 @@ export async function planDedup(source: TextSource, cfg: DedupConfig = {}): Prom
 async function plan(source: TextSource, cfg: DedupConfig, p: ReturnType<typeof resolveParams>, spill: BandSpill | null): Promise<DedupPlan> {
   const nWorkers = cfg.exactOnly ? 0 : (cfg.workers ?? Math.min(8, availableParallelism()));
   const pool = new SignPool(nWorkers);
-  const exactOut = new Chunks<Float64Array>();
+  const exactParts: Float64Array[] = []; // each batch's keys as the signer returned them (no growing copy)
+  let total = 0;
   const inFlight: Promise<SignResult>[] = [];
   let batch: string[] = [], id = 0;
   const store = (r: SignResult): void => {
     spill?.append(r.bands, r.exact.length);
-    exactOut.push(r.exact);
+    exactParts.push(r.exact);
+    total += r.exact.length;
   };
   const dispatch = async (): Promise<void> => {
     const texts = batch;
@@ -251,16 +242,15 @@ async function plan(source: TextSource, cfg: DedupConfig, p: ReturnType<typeof r
   } finally {
     await pool.close();
   }
-  const total = exactOut.length;
   // every batch but the last holds BATCH records: record i is in part ⌊i / BATCH⌋
-  const exactKey = (i: number): number => exactOut.parts[Math.floor(i / BATCH)][i % BATCH];
+  const exactKey = (i: number): number => exactParts[Math.floor(i / BATCH)][i % BATCH];
   // exact duplicates: first occurrence kept; dupOf[i] = the first record with i's normalized text
   const dupOf = new Int32Array(total);
   {
     const first = new FirstIndex(total);
     for (let i = 0; i < total; i++) dupOf[i] = first.firstOr(exactKey(i), i);
   }
-  exactOut.parts.length = 0;
+  exactParts.length = 0;
   const uf = new UnionFind(total);
   for (let i = 0; i < total; i++) if (dupOf[i] !== i) uf.union(dupOf[i], i);
   const isDup = (i: number): boolean => dupOf[i] !== i;
