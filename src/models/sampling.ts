@@ -39,7 +39,7 @@ function penalize(logits: ArrayLike<number>, history: readonly number[], c: Samp
 // logits. Only the candidates that can survive are ordered: top-k keeps a bounded heap of k, top-p pops a heap of the
 // vocabulary (built in O(V)) until the nucleus is complete, min-p drops what it would cut before any ordering. The
 // result is the same list in the same order as a sort of the whole vocabulary (the naive reference is in
-// sampling.test.ts); only top-p's normalizer is summed in id order rather than rank order, a last-bit difference.
+// sampling-reference.test.ts); only top-p's normalizer is summed in id order rather than rank order, a last-bit difference.
 
 /** Whether id a ranks before id b: the higher logit, or the lower id among equal ones (NaN − NaN ties: by id). */
 function ranksBefore(l: Float64Array, a: number, b: number): boolean {
