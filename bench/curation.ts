@@ -25,7 +25,9 @@
 // NOMOAT_CURATION_GB=1 for the 1 GB check). On the shared 2-core machine the accuracies hold, times do not.
 //
 // Env: NOMOAT_CURATION_ONLY=accuracy|throughput|curate, NOMOAT_CURATION_WORK=DIR, NOMOAT_CURATION_STEPS, NOMOAT_CURATION_GB,
-// NOMOAT_CURATION_SKIP_SCALE=1 (skips bench/finetune_scale.ts's rows, run at the end when that file exists).
+// NOMOAT_CURATION_SKIP_SCALE=1 (skips bench/finetune_scale.ts's rows, run at the end when that file exists);
+// development knobs for the variants in the constants' comments: NOMOAT_CURATION_FACTOR, _SCORE_BY, _GROUPS,
+// _TRAIN_SEEDS (comma list), _ADD_SEED=1 (the seed records added to the curated set), _ONLY_CURATED=1 (its curve alone).
 // JSON lines on stdout; the Markdown report goes to bench-results/curation.md.
 
 import { spawnSync } from 'node:child_process';
