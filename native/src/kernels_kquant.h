@@ -27,6 +27,10 @@
 
 #define QK_K 256    // values per superblock, weights and activations alike
 #define KQ_MAX_R 4  // weight rows one kdot call takes (the rows it reuses each loaded x for)
+#ifndef KQ_RAW_AHEAD
+#define KQ_RAW_AHEAD 16384
+#endif
+#define KQ_RAW_MAX_M 2 // rows of x a kdot_raw call takes (decode: past that, unpacking once per tile costs less)
 
 // One weight superblock unpacked (576 bytes, a multiple of 64 so arrays of them stay aligned)
 typedef struct {

@@ -40,6 +40,11 @@ typedef struct {
   // optional (NULL: repack_q5_0, then dot): `dot` of a q5_0 row, its fifth bits spread in registers
   void (*dot_q5_0)(const uint8_t *row, long nb, const int8_t *xq, long ldq, const float *xd, long ldd, int M, float *out,
                    long ldo);
+  // optional (NULL: kunpack, then kdot): kdot of R q4_K or q6_K rows as stored (row r at w + r · row_bytes) for
+  // M ≤ KQ_RAW_MAX_M rows of x, the same bits as kunpack + kdot. Decode streams every weight once per token, so the
+  // unpacked copy (4× the bytes, written and read back) cost more than the dot itself
+  void (*kdot_raw)(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M, float *out,
+                   long ldo);
 } quant_kernels_t;
 
 void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst);

@@ -491,8 +491,17 @@ static void quant_kint8_task(void *ctx, int t, int parts) {
   int folded = kq_folded(c->q);
   for (long mt = 0; mt < c->M; mt += QINT8_TILE_M) {
     long me = c->M - mt < QINT8_TILE_M ? c->M : mt + QINT8_TILE_M;
+    int raw = c->qk->kdot_raw != NULL && (c->q == Q_Q4_K || c->q == Q_Q6_K) && me - mt <= KQ_RAW_MAX_M;
     for (long n0 = lo; n0 < hi; n0 += KQ_MAX_R) {
       int R = hi - n0 < KQ_MAX_R ? (int)(hi - n0) : KQ_MAX_R;
+      if (raw) {
+        kq_x xs = {c->xk.qs + mt * c->K, c->xk.d + mt * nsb, c->xk.bsum + mt * (c->K / 16), c->K};
+        c->qk->kdot_raw(c->q, c->w + n0 * c->row_bytes, c->row_bytes, nsb, R, &xs, (int)(me - mt), c->out + mt * c->N + n0, c->N);
+        continue;
+      }
+      if (me - mt <= QDOT_MAX_M) // decode: the next group's rows on their way while these unpack (see KQ_RAW_AHEAD)
+        for (long at = 0; at < (long)R * c->row_bytes; at += 64)
+          __builtin_prefetch(c->w + n0 * c->row_bytes + KQ_RAW_AHEAD + at);
       for (int r = 0; r < R; r++) c->qk->kunpack(c->q, c->w + (n0 + r) * c->row_bytes, nsb, wb + r * nsb);
       for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
         int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;

@@ -145,7 +145,8 @@ void test('k-quant int8 path: bit-identical across SIMD levels, VNNI, thread cou
     for (const dtype of KDTYPES) {
       const w = randomKWeight(dtype, N, K, 11);
       const wf = dequantize(dtype, w, N * K);
-      for (const [M, inference] of [[1, false], [6, false], [70, true]] as const) {
+      // M = 1, 2: q4_k and q6_k rows dotted as stored at AVX-512 (kdot_raw); 6, 70: unpacked once per tile
+      for (const [M, inference] of [[1, false], [2, false], [6, false], [70, true]] as const) {
         const x = random(M * K, 12 + M);
         const want = new Float32Array(M * N);
         referenceMatmulQuant(x, w, dtype, want, M, N, K, inference);
