@@ -5,12 +5,14 @@
 // files are llama.cpp's own quantizer's output. Each engine runs in its own child process, so each peak RSS (VmHWM,
 // see peakMb) is that engine's alone: node itself, the loaded model, the KV cache, the work.
 //
-// Protocol, identical on both sides: load the model, make a context of PROMPT + GEN positions, evaluate the
-// PROMPT-token prompt (timed; best of PREFILL_REPS with the cache emptied in between; the output is the next
-// token's logits), then GEN single-token steps (timed), each feeding back the greedy (argmax) token. llama.cpp runs
-// twice per thread count, flash attention off and on; the run with the faster prefill counts (its generation and
-// memory too) and the note says which. Both thread counts of each side are printed, and a `_best` row compares each
-// side at its own best count.
+// Protocol, identical on both sides: load the model, make a context of PROMPT + GEN positions, evaluate a WARMUP-token
+// prompt (untimed: it touches every weight once, so page faults and first-use allocations stay out of the timing),
+// empty the cache, evaluate the PROMPT-token prompt (timed; the output is the next token's logits), then GEN
+// single-token steps (timed), each feeding back the greedy (argmax) token. llama.cpp's child tries flash attention
+// off and on, each in its own context on the one loaded model, and generates with the setting of the faster prefill
+// (the note says which); its peak RSS is that setting's (VmHWM is reset between them). Both thread counts of each
+// side are printed, and a `_best` row compares each side at its own best count. (Before session 11 each setting
+// had its own child, generated twice and took the best of 2 prefills: the same rows, in about half the time.)
 //
 // Subsets (comma lists): NOMOAT_INFER_SHAPES (135m, qwen2.5-0.5b, tinyllama-1.1b), NOMOAT_INFER_DTYPES (f32, f16,
 // bf16, q8_0, q4_k_m), NOMOAT_INFER_PROMPTS (e.g. 512,4096). Unset, each shape runs its default dtypes at prompt 512,
@@ -20,7 +22,7 @@
 // Child mode: `node dist/bench/infer.js child JSON` (a ChildSpec) prints one JSON object.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +35,7 @@ import { ALL_DTYPES, SHAPES, writeModel, type InferDType, type ShapeName } from 
 export { SMOLLM_135M, writeModels } from './infer-models.js';
 
 const GEN = 128;
-const PREFILL_REPS = 2;
+const WARMUP = 16;
 const PEER_NAME = 'llama.cpp (node-llama-cpp 3.21.1)';
 const SHORT_PROMPT = 512;
 const LONG_PROMPTS = [2048, 4096] as const; // 135M shape only by default
@@ -53,7 +55,6 @@ interface ChildSpec {
   threads: number;
   prompt: number;
   vocab: number;
-  flash: boolean; // llama.cpp's flashAttention (ours always streams attention without a score matrix)
 }
 
 /** A comma list from env var `name`, each checked against `allowed`; null when unset. */
@@ -99,6 +100,8 @@ interface SideResult {
   genCpuTps: number;
   peakRssMb: number;
   tokens: number[]; // the greedy tokens (both engines should agree on most of them; printed as a sanity note)
+  /** llama.cpp only: prefill tokens/s with flash attention off and on, and the one kept */
+  flash?: { off: number; on: number; kept: boolean };
 }
 
 /** The prompt: BOS then seeded random ids of ordinary tokens (the same for both engines). */
@@ -129,6 +132,7 @@ function elapsed(c: Clock): { wallS: number; cpuS: number } {
  * Peak RSS of this process in MB: VmHWM, the high-water mark of this process's own address space. Not
  * resourceUsage().maxRSS: Linux carries the forking parent's RSS into an exec'ed child's maxRSS (the old address
  * space, a copy of the parent's, is counted at exec), so a child of a big parent would report the parent's size.
+ * resetPeak() restarts the mark.
  */
 export function peakMb(): number {
   try {
@@ -138,6 +142,16 @@ export function peakMb(): number {
     // no /proc (macOS): fall back below
   }
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Restarts VmHWM at the current RSS (Linux ≥ 4.0: "5" to clear_refs); false where that is not possible. */
+function resetPeak(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type Timing = { wallS: number; cpuS: number };
@@ -161,15 +175,11 @@ function runOurs(s: ChildSpec): SideResult {
     const logits = model.forwardLast(ids, 1, ids.length, cache); // [1, V]
     return argmax(logits.data);
   }));
-  let prefill = { wallS: Infinity, cpuS: Infinity };
-  let next = 0;
-  for (let r = 0; r < PREFILL_REPS; r++) {
-    cache.truncate(0);
-    const c = start();
-    next = step(prompt);
-    const e = elapsed(c);
-    if (e.wallS < prefill.wallS) prefill = e;
-  }
+  step(prompt.subarray(0, WARMUP));
+  cache.truncate(0);
+  const c0 = start();
+  let next = step(prompt);
+  const prefill = elapsed(c0);
   const tokens = [next];
   const c = start();
   for (let i = 0; i < GEN; i++) {
@@ -189,41 +199,57 @@ async function runPeer(s: ChildSpec): Promise<SideResult> {
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: s.threads });
   const t0 = process.hrtime.bigint();
   const model = await llama.loadModel({ modelPath: s.path, gpuLayers: 0 });
-  const ctx = await model.createContext({ contextSize: s.prompt + GEN, batchSize: s.prompt, threads: s.threads, sequences: 1, flashAttention: s.flash });
   const loadS = seconds(t0);
-  const seq = ctx.getSequence();
   const prompt = promptIds(s.vocab, s.prompt);
-  let prefill = { wallS: Infinity, cpuS: Infinity };
-  const tokens: number[] = [];
-  for (let r = 0; r < PREFILL_REPS; r++) {
+  const context = (flash: boolean) => model.createContext({ contextSize: s.prompt + GEN, batchSize: s.prompt, threads: s.threads, sequences: 1, flashAttention: flash });
+  type Ctx = Awaited<ReturnType<typeof context>>;
+  /** Warm-up, then the timed prompt; the iterator is left after the prompt's first token. */
+  const prefillIn = async (ctx: Ctx) => {
+    const seq = ctx.getSequence();
+    const warm = seq.evaluate(prompt.slice(0, WARMUP) as never[], { temperature: 0, yieldEogToken: true });
+    await warm.next();
+    await warm.return();
     await seq.clearHistory();
     // evaluate() decodes the whole prompt before yielding its first token: that wait is the prompt processing
     const it = seq.evaluate(prompt as never[], { temperature: 0, yieldEogToken: true });
     const c = start();
     const first = await it.next();
-    const e = elapsed(c);
-    if (e.wallS < prefill.wallS) prefill = e;
+    const timing = elapsed(c);
     if (first.done === true) throw new Error('llama.cpp produced no token after the prompt');
-    if (r < PREFILL_REPS - 1) {
-      await it.return();
-      continue;
-    }
-    tokens.push(first.value);
-    // each further token is one single-token decode of the previous one, then greedy sampling
-    const c2 = start();
-    for (let i = 0; i < GEN; i++) {
-      const o = await it.next();
-      if (o.done === true) throw new Error(`llama.cpp stopped after ${i} generated tokens`);
-      tokens.push(o.value);
-    }
-    const gen = elapsed(c2);
-    await it.return();
+    return { it, timing, first: first.value };
+  };
+  // flash attention off, then on; generation continues in the faster one's context (off's made again when off wins)
+  const offCtx = await context(false);
+  const off = await prefillIn(offCtx);
+  await off.it.return();
+  await offCtx.dispose();
+  resetPeak();
+  let ctx = await context(true);
+  let run = await prefillIn(ctx);
+  const on = run.timing;
+  const kept = s.prompt / on.wallS > s.prompt / off.timing.wallS;
+  if (!kept) {
+    await run.it.return();
     await ctx.dispose();
-    await model.dispose();
-    await llama.dispose();
-    return rates(s.prompt, loadS, prefill, gen, tokens);
+    resetPeak();
+    ctx = await context(false);
+    run = await prefillIn(ctx);
   }
-  throw new Error('unreachable: PREFILL_REPS must be ≥ 1');
+  const tokens: number[] = [run.first];
+  // each further token is one single-token decode of the previous one, then greedy sampling
+  const c2 = start();
+  for (let i = 0; i < GEN; i++) {
+    const o = await run.it.next();
+    if (o.done === true) throw new Error(`llama.cpp stopped after ${i} generated tokens`);
+    tokens.push(o.value);
+  }
+  const gen = elapsed(c2);
+  await run.it.return();
+  const result = rates(s.prompt, loadS, kept ? on : off.timing, gen, tokens);
+  await ctx.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return { ...result, flash: { off: s.prompt / off.timing.wallS, on: s.prompt / on.wallS, kept } };
 }
 
 // ---- parent ----------------------------------------------------------------------------------------------------
@@ -236,13 +262,12 @@ function child(s: ChildSpec): SideResult {
   return JSON.parse(last) as SideResult;
 }
 
-/** llama.cpp at its best for this file and thread count: flash attention off and on, the faster prefill kept. */
-function bestPeer(base: Omit<ChildSpec, 'side' | 'flash'>): { peer: SideResult; flash: boolean; note: string } {
-  const off = child({ ...base, side: 'peer', flash: false });
-  const on = child({ ...base, side: 'peer', flash: true });
-  const flash = on.prefillTps > off.prefillTps;
-  const note = `llama.cpp flash attention ${flash ? 'on' : 'off'} (prefill ${round(on.prefillTps)} tokens/s on vs ${round(off.prefillTps)} off; generation ${round(on.genTps)} vs ${round(off.genTps)})`;
-  return { peer: flash ? on : off, flash, note };
+/** llama.cpp at its best for this file and thread count: its child tries flash attention off and on (see runPeer). */
+function bestPeer(base: Omit<ChildSpec, 'side'>): { peer: SideResult; note: string } {
+  const peer = child({ ...base, side: 'peer' });
+  const f = peer.flash;
+  if (f === undefined) throw new Error('infer bench: the llama.cpp child reported no flash attention timings');
+  return { peer, note: `llama.cpp flash attention ${f.kept ? 'on' : 'off'} (prefill ${round(f.on)} tokens/s on vs ${round(f.off)} off)` };
 }
 
 function agreement(a: number[], b: number[]): number {
@@ -260,7 +285,7 @@ function runCase(c: Case, path: string, threadsList: readonly number[]): void {
   for (const threads of threadsList) {
     const base = { path, threads, prompt: c.prompt, vocab: SHAPES[c.shape].vocabSize };
     const { peer, note: flashNote } = bestPeer(base);
-    const ours = child({ ...base, side: 'ours', flash: false });
+    const ours = child({ ...base, side: 'ours' });
     runs.push({ threads, ours, peer });
     const same = agreement(ours.tokens, peer.tokens);
     const note = `${what}; ${flashNote}; load ${round(ours.loadS)} s ours vs ${round(peer.loadS)} s peer; ` +
