@@ -77,7 +77,7 @@ static inline void kq_unpack_q45(const uint8_t *restrict b, int q5, kq_block *re
   o->dmin = KQ_F16(b + 2);
 }
 
-// q6_K: value 128h + 32k + l (k < 4, l < 32) is ql's nibble k & 1 of byte 64h + 32(k >> 1) + l with bits 2k, 2k + 1 of
+// q6_K: value 128h + 32k + l (k < 4, l < 32) is ql's nibble k >> 1 of byte 64h + 32(k & 1) + l with bits 2k, 2k + 1 of
 // qh[32h + l] above it; sub-block j's scale is scales[j]; value = d · s · (u − 32)
 static inline void kq_unpack_q6(const uint8_t *restrict b, kq_block *restrict o) {
   for (int h = 0; h < 2; h++) {

@@ -186,6 +186,110 @@ static void kdot_avx2(int folded, const kq_block *w, long nsb, int R, const kq_x
 #undef KQ_CASE
 }
 
+// q4_K and q6_K rows dotted as stored (kernels_quant.h's kdot_raw; the AVX-512 version's comment says why): group g
+// of 32 values is q4_K's qs[32(g/2)..+32) low (g even) or high nibbles under scale s8[g]; q6_K's ql[64(g/4) +
+// 32(g%2)..+32) low (g%4 < 2) or high nibbles under bits 2(g%4), +1 of qh[32(g/4)..+32), scales[2g] (words 0..7)
+// and [2g + 1]
+static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_t *w, long row_bytes, long nsb, int RB,
+                                                            const kq_x *x, int M, float *out, long ldo) {
+  const long bb = q6 ? 210 : 144;
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
+  const long group = RB * row_bytes, ahead = group * ((KQ_RAW_AHEAD + group - 1) / group);
+  __m256 facc[2][KQ_RAW_MAX_M];
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) facc[r][m] = _mm256_setzero_ps();
+  for (long i = 0; i < nsb; i++) {
+    __m256i iacc[2][KQ_RAW_MAX_M], sv[2];
+    __m256i o16[2];
+    float d[2], dmin[2];
+    for (int r = 0; r < RB; r++) {
+      const uint8_t *b = w + r * row_bytes + i * bb;
+      for (long at = 0; at < bb; at += 64) _mm_prefetch((const char *)(b + ahead + at), _MM_HINT_T0);
+      if (q6) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + 192));
+        sv[r] = _mm256_broadcastsi128_si256(v);
+        o16[r] = _mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 5);
+        d[r] = _cvtsh_ss((unsigned short)(b[208] | (b[209] << 8)));
+      } else { // the 6-bit scales and mins as in the AVX-512 kernel
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + 4));
+        __m128i xs = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+        __m128i lo = _mm_and_si128(xs, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+        __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+        __m128i sm = _mm_or_si128(lo, top); // bytes: s8[0..8), m8[0..8)
+        sv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm)); // the 8 scales as words, in both lanes
+        o16[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
+        d[r] = _cvtsh_ss((unsigned short)(b[0] | (b[1] << 8)));
+        dmin[r] = _cvtsh_ss((unsigned short)(b[2] | (b[3] << 8)));
+      }
+      for (int m = 0; m < M; m++) iacc[r][m] = _mm256_setzero_si256();
+    }
+    for (int g = 0; g < 8; g++) {
+      __m256i xg[KQ_RAW_MAX_M];
+      for (int m = 0; m < M; m++) xg[m] = _mm256_loadu_si256((const __m256i *)(x->qs + m * x->K + i * QK_K + 32 * g));
+      for (int r = 0; r < RB; r++) {
+        const uint8_t *b = w + r * row_bytes + i * bb;
+        __m256i u, sc;
+        if (q6) {
+          int h6 = g >> 2, k = g & 3;
+          __m256i ql = _mm256_loadu_si256((const __m256i *)(b + 64 * h6 + 32 * (k & 1)));
+          if (k >> 1) ql = _mm256_srli_epi16(ql, 4);
+          __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h6));
+          qh = _mm256_srli_epi16(qh, 2 * k);
+          u = _mm256_or_si256(_mm256_and_si256(ql, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+          // bytes 2g (×8) then 2g + 1 (×8) of the 16 int8 scales, widened
+          __m256i pick = _mm256_setr_epi8((char)(2 * g), 0, (char)(2 * g), 0, (char)(2 * g), 0, (char)(2 * g), 0, (char)(2 * g), 0,
+                                          (char)(2 * g), 0, (char)(2 * g), 0, (char)(2 * g), 0, (char)(2 * g + 1), 0, (char)(2 * g + 1), 0,
+                                          (char)(2 * g + 1), 0, (char)(2 * g + 1), 0, (char)(2 * g + 1), 0, (char)(2 * g + 1), 0,
+                                          (char)(2 * g + 1), 0, (char)(2 * g + 1), 0);
+          __m256i bytes = _mm256_shuffle_epi8(sv[r], pick); // scale byte in the low byte of each word
+          sc = _mm256_srai_epi16(_mm256_slli_epi16(bytes, 8), 8); // sign-extended
+        } else {
+          __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * (g >> 1)));
+          u = _mm256_and_si256((g & 1) ? _mm256_srli_epi16(q, 4) : q, m4);
+          sc = _mm256_shuffle_epi8(sv[r], _mm256_set1_epi16((short)(0x0100 + 0x0202 * g))); // word g everywhere
+        }
+        for (int m = 0; m < M; m++)
+          iacc[r][m] = _mm256_add_epi32(iacc[r][m], _mm256_madd_epi16(_mm256_maddubs_epi16(u, xg[m]), sc));
+      }
+    }
+    for (int m = 0; m < M; m++) {
+      __m256i bs = _mm256_loadu_si256((const __m256i *)(x->bsum + m * (x->K / 16) + 16 * i));
+      float dx = x->d[m * nsb + i];
+      for (int r = 0; r < RB; r++) {
+        __m256i osum = _mm256_madd_epi16(bs, o16[r]);
+        __m256 dd = _mm256_set1_ps(d[r] * dx);
+        if (q6) {
+          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(iacc[r][m], osum))));
+        } else {
+          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(iacc[r][m])));
+          facc[r][m] = _mm256_sub_ps(facc[r][m], _mm256_mul_ps(_mm256_set1_ps(dmin[r] * dx), _mm256_cvtepi32_ps(osum)));
+        }
+      }
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) out[m * ldo + r] = hsum8(facc[r][m]);
+}
+
+static void kdot_raw_avx2(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M,
+                          float *out, long ldo) {
+#define KR_CASE(Q6, RB, MM) kraw_body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, MM, out + r, ldo)
+#define KR_MS(Q6, RB) if (M == 1) KR_CASE(Q6, RB, 1); else KR_CASE(Q6, RB, 2);
+  int q6 = q == Q_Q6_K;
+  for (int r = 0; r < R;) {
+    int rb = R - r >= 2 ? 2 : 1;
+    if (q6) {
+      if (rb == 2) { KR_MS(1, 2) } else { KR_MS(1, 1) }
+    } else {
+      if (rb == 2) { KR_MS(0, 2) } else { KR_MS(0, 1) }
+    }
+    r += rb;
+  }
+#undef KR_MS
+#undef KR_CASE
+}
+
 // q5_0 → q8_0 blocks as llama.cpp's AVX2 vec_dot_q5_0_q8_0 forms them: the 32 nibbles (low ones first), and where
 // bit j of qh is clear, 0xF0 or-ed into byte j, which as int8 is nibble − 16 (set: nibble + 16 − 16)
 void quant_repack_q5_0_avx2(const uint8_t *row, long nb, uint8_t *dst) {
@@ -207,7 +311,7 @@ void quant_repack_q5_0_avx2(const uint8_t *row, long nb, uint8_t *dst) {
 }
 
 const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2, kunpack_avx2, kdot_avx2,
-                                            quant_repack_q5_0_avx2};
+                                            quant_repack_q5_0_avx2, NULL, kdot_raw_avx2};
 
 #if defined(__clang__)
 #pragma clang attribute pop
