@@ -17,6 +17,17 @@
 #include "ops.h"
 
 #define QK 32 // values per block, weights and activations alike
+#define QTILE_RN 4 // weight rows a dot_tile call takes
+
+// Two blocks of one weight row as the tiled product (dot_tile) takes them: the 64 values as int8, −128 · Σ of the 4
+// values of each int32 lane (vpdpbusd multiplies unsigned x + 128 by signed w, so the lane's sum starts there), and
+// each block's f16 scale as float over its 8 lanes (zeros for the missing block of an odd count). 192 bytes.
+typedef struct {
+  int8_t w[64];
+  int32_t nc[16];
+  float wl[16];
+} qtile_pair;
+_Static_assert(sizeof(qtile_pair) == 192, "qtile_pair: three 64-byte vectors");
 
 typedef struct {
   const char *name;
@@ -45,6 +56,13 @@ typedef struct {
   // unpacked copy (4× the bytes, written and read back) cost more than the dot itself
   void (*kdot_raw)(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M, float *out,
                    long ldo);
+  // optional (NULL: `dot` per weight row; set only where vpdpbusd exists, maddubs would saturate on x + 128):
+  // out[m · ldo + r] for r < RN ≤ QTILE_RN prepared weight rows (row r at w + r · wstride, npairs pairs) and m < M ≤
+  // QDOT_MAX_M rows of x prepared once per product (row m: npairs · 64 bytes x + 128 at xu + m · npairs · 64, pair
+  // p's two block scales at xl + (m · npairs + p) · 2). The float steps are `dot`'s, so the bits are too: per pair,
+  // acc += (d_w · d_x) · float(Σ w · x) in 16 lanes, then the lanes' sum.
+  void (*dot_tile)(const qtile_pair *w, long wstride, long npairs, int RN, const uint8_t *xu, const float *xl, int M,
+                   float *out, long ldo);
 } quant_kernels_t;
 
 void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst);

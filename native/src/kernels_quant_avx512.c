@@ -128,12 +128,61 @@ static inline float kq_hsum8(__m256 v) {
 #undef QKA_DPBUSD
 #undef QKA_DPWSSD
 
+// dot_tile (kernels_quant.h) with VNNI: RN prepared weight rows × M rows of x, 16 float accumulators at most, four
+// operations per pair of blocks and pair of rows (the scale product, vpdpbusd from −128 · Σ w, the conversion, the FMA)
+static inline __attribute__((always_inline)) void tile_body(const qtile_pair *w, long wstride, long npairs, int RN,
+                                                            const uint8_t *xu, const float *xl, int M, float *out,
+                                                            long ldo) {
+  __m512 acc[QTILE_RN][QDOT_MAX_M];
+  for (int r = 0; r < RN; r++)
+    for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
+  for (long p = 0; p < npairs; p++) {
+    __m512i xv[QDOT_MAX_M];
+    __m512 xs[QDOT_MAX_M];
+    for (int m = 0; m < M; m++) {
+      xv[m] = _mm512_loadu_si512((const void *)(xu + (m * npairs + p) * 64));
+      xs[m] = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                    _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd((const double *)(xl + (m * npairs + p) * 2)))));
+    }
+    for (int r = 0; r < RN; r++) {
+      const qtile_pair *wp = w + r * wstride + p;
+      __m512i wv = _mm512_load_si512((const void *)wp->w), nc = _mm512_load_si512((const void *)wp->nc);
+      __m512 wl = _mm512_load_ps(wp->wl);
+      for (int m = 0; m < M; m++)
+        acc[r][m] = _mm512_fmadd_ps(_mm512_mul_ps(wl, xs[m]), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(nc, xv[m], wv)),
+                                    acc[r][m]);
+    }
+  }
+  for (int r = 0; r < RN; r++)
+    for (int m = 0; m < M; m++) out[m * ldo + r] = _mm512_reduce_add_ps(acc[r][m]);
+}
+
+static void dot_tile_avx512_vnni(const qtile_pair *w, long wstride, long npairs, int RN, const uint8_t *xu,
+                                 const float *xl, int M, float *out, long ldo) {
+#define QT_CASE(RB, MM) tile_body(w, wstride, npairs, RB, xu, xl, MM, out, ldo)
+#define QT_MS(RB)                        \
+  switch (M) {                           \
+    case 1: QT_CASE(RB, 1); break;       \
+    case 2: QT_CASE(RB, 2); break;       \
+    case 3: QT_CASE(RB, 3); break;       \
+    default: QT_CASE(RB, 4); break;      \
+  }
+  switch (RN) {
+    case 1: QT_MS(1) break;
+    case 2: QT_MS(2) break;
+    case 3: QT_MS(3) break;
+    default: QT_MS(4) break;
+  }
+#undef QT_MS
+#undef QT_CASE
+}
+
 const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512, kunpack_avx512,
                                               kdot_avx512, quant_repack_q5_0_avx2, dot_q5_0_avx512,
                                               kdot_raw_avx512};
 const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni,
                                                    kunpack_avx512, kdot_avx512_vnni, quant_repack_q5_0_avx2,
-                                                   dot_q5_0_avx512_vnni, kdot_raw_avx512_vnni};
+                                                   dot_q5_0_avx512_vnni, kdot_raw_avx512_vnni, dot_tile_avx512_vnni};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -38,6 +38,11 @@
 // Past that (with inference), the rows go in tiles of this many: a tile of int8 x (QINT8_TILE_M · K bytes) stays in L2
 // while the thread's weight rows stream past it once per tile.
 #define QINT8_TILE_M 64
+// The tiled path (dot_tile) takes tiles of up to this many bytes of prepared x (72 a pair of blocks), so that a
+// weight row is prepared once per tile: a 512-token prompt is one tile up to 5632-wide rows. Preparing the rows
+// again for every 64 rows of x cost more than the products (M = 512, 1 thread: 5632 × 2048 q8_0 at 146 GFLOP/s
+// with 64-row tiles, 198 with 512 KB, 206 with 1 MB, 220 with 4 MB; the x tile then streams from L3)
+#define QTILE_BYTES (4096 * 1024)
 // Up to this many rows, f16/bf16 products dot each weight row (in chunks of QDOT_MAX_M rows of x, the row in L1);
 // measured on the 135M shapes (1 thread, AVX-512), 16-32 µs a row against the GEMM's 37-47 µs up to M = 16 (the GEMM
 // packs the whole weight for a few rows), even at M = 24-32, and the GEMM ahead past that (18 µs at M = 64)
@@ -280,6 +285,8 @@ typedef struct {
   const quant_kernels_t *qk;
   kq_x xk; // the K-quant int8 path: x as q8_K
   long panel; // quant_task: weight rows per panel (quant_panel_rows)
+  const uint8_t *xu; // the tiled int8 path (dot_tile): x + 128, [M, npairs · 64], and its block scales, [M, npairs · 2]
+  const float *xl;
 } quant_ctx;
 
 // Weight rows per panel of quant_task: up to QPANEL_FLOATS values, at least QPANEL rows, and no more than an even
@@ -407,11 +414,97 @@ static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst,
 
 // The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) (+ Σ_b m_b · s_m,b) for a range of weight rows n; each
 // output is one thread's, whatever the thread count.
+// One weight row of nb blocks (q8_0 layout, or q4_0 as stored when q4) as dot_tile's pairs (kernels_quant.h)
+static void tile_prep_row(const uint8_t *row, int q4, long nb, qtile_pair *dst) {
+  long bb = q4 ? 18 : 34;
+  for (long p = 0; p < (nb + 1) / 2; p++) {
+    qtile_pair *d = dst + p;
+    for (int h = 0; h < 2; h++) {
+      long b = 2 * p + h;
+      int8_t *w = d->w + 32 * h;
+      float scale = 0.0f;
+      if (b < nb) {
+        const uint8_t *blk = row + b * bb;
+        scale = quant_f16(blk);
+        if (q4) {
+          for (int j = 0; j < 16; j++) {
+            w[j] = (int8_t)((blk[2 + j] & 0x0f) - 8);
+            w[j + 16] = (int8_t)((blk[2 + j] >> 4) - 8);
+          }
+        } else {
+          memcpy(w, blk + 2, 32);
+        }
+      } else {
+        memset(w, 0, 32);
+      }
+      for (int l = 0; l < 8; l++) d->wl[8 * h + l] = scale;
+    }
+    for (int l = 0; l < 16; l++)
+      d->nc[l] = -128 * (d->w[4 * l] + d->w[4 * l + 1] + d->w[4 * l + 2] + d->w[4 * l + 3]);
+  }
+}
+
+// dot_tile's x for a range of rows: x + 128 as unsigned bytes (128 past an odd block count) and the pairs of block
+// scales (0 for the missing block)
+static void tile_prep_x_task(void *ctx, int t, int parts) {
+  quant_ctx *c = ctx;
+  long lo, hi, nb = c->K / QK, npairs = (nb + 1) / 2;
+  pool_range(c->M, t, parts, &lo, &hi);
+  uint8_t *xu = (uint8_t *)c->xu;
+  float *xl = (float *)c->xl;
+  for (long m = lo; m < hi; m++) {
+    for (long k = 0; k < npairs * 64; k++) xu[m * npairs * 64 + k] = (uint8_t)(k < c->K ? c->xq[m * c->K + k] + 128 : 128);
+    for (long b = 0; b < 2 * npairs; b++) xl[m * npairs * 2 + b] = b < nb ? c->xd[m * nb + b] : 0.0f;
+  }
+}
+
+// The int8 path with dot_tile (prefill on VNNI): per tile of x, QTILE_RN weight rows at a time are prepared once
+// (repacked to q8_0 first where the type needs it) and dotted with the tile's rows QDOT_MAX_M at a time
+static void quant_tile_task(quant_ctx *c, long lo, long hi) {
+  long nb = c->K / QK, npairs = (nb + 1) / 2;
+  int q4 = c->q == Q_Q4_0, native = c->q == Q_Q8_0 || q4;
+  // QTILE_RN prepared rows, then (types not dotted as stored) one repacked row and the rows' block offsets
+  qtile_pair *wp = thread_scratch(SCRATCH_GEMM_B, sizeof(qtile_pair) * QTILE_RN * npairs +
+                                                      sizeof(float) * QTILE_RN * nb + 34 * (size_t)nb);
+  if (!wp) { c->failed = 1; return; }
+  float *mins = (float *)(wp + QTILE_RN * npairs);
+  uint8_t *rp = (uint8_t *)(mins + QTILE_RN * nb);
+  // tiles of x as large as QTILE_BYTES allows (each weight row is prepared once per tile), at least QINT8_TILE_M rows
+  long tile = QTILE_BYTES / (npairs * 72) / QDOT_MAX_M * QDOT_MAX_M;
+  if (tile < QINT8_TILE_M) tile = QINT8_TILE_M;
+  for (long mt = 0; mt < c->M; mt += tile) {
+    long me = c->M - mt < tile ? c->M : mt + tile;
+    for (long n0 = lo; n0 < hi; n0 += QTILE_RN) {
+      int R = hi - n0 < QTILE_RN ? (int)(hi - n0) : QTILE_RN;
+      for (int r = 0; r < R; r++) {
+        const uint8_t *row = c->w + (n0 + r) * c->row_bytes;
+        if (c->q == Q_Q5_0) c->qk->repack_q5_0(row, nb, rp);
+        else if (!native) repack_q8_0(row, c->q, nb, rp, mins + r * nb);
+        tile_prep_row(native ? row : rp, q4, nb, wp + r * npairs);
+      }
+      for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
+        int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
+        float *out = c->out + m0 * c->N + n0;
+        c->qk->dot_tile(wp, npairs, npairs, R, c->xu + m0 * npairs * 64, c->xl + m0 * npairs * 2, rows, out, c->N);
+        if (!c->xs) continue;
+        for (int i = 0; i < rows; i++)
+          for (int r = 0; r < R; r++) {
+            const float *xs = c->xs + (m0 + i) * nb, *mn = mins + r * nb;
+            float corr = 0.0f;
+            for (long b = 0; b < nb; b++) corr += mn[b] * xs[b];
+            out[i * c->N + r] += corr;
+          }
+      }
+    }
+  }
+}
+
 static void quant_int8_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
   long lo, hi, nb = c->K / QK;
   pool_range(c->N, t, parts, &lo, &hi);
   if (lo >= hi) return;
+  if (c->xu) { quant_tile_task(c, lo, hi); return; }
   int native = c->q == Q_Q8_0 || c->q == Q_Q4_0;
   uint8_t *rp = NULL; // the repacked row and its block offsets (the GEMM slot: this task runs no GEMM, and the
   float *mins = NULL; // quant slot holds x)
@@ -455,12 +548,23 @@ static void quant_int8_task(void *ctx, int t, int parts) {
 static int quant_int8(quant_ctx *c) {
   const quant_kernels_t *qk = quant_kernels_current();
   long nb = c->K / QK;
-  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * 2 * c->M * nb + (size_t)(c->M * c->K));
+  // prefill (more rows than the row-at-a-time kernels reuse a weight row for) takes dot_tile where there is one
+  long npairs = (nb + 1) / 2, tiled = qk->dot_tile != NULL && c->M > QINT8_MAX_M ? c->M * npairs * 64 : 0;
+  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * 2 * c->M * nb + (size_t)(c->M * c->K) + 2 * (size_t)tiled);
   if (!xd) return -1;
   float *xs = xd + c->M * nb;
   int8_t *xq = (int8_t *)(xs + c->M * nb);
   for (long m = 0; m < c->M; m++)
     if (qk->quantize_row_q8(c->x + m * c->K, c->K, xq + m * c->K, xd + m * nb) != 0) return 0;
+  c->xu = NULL;
+  c->xl = NULL;
+  if (tiled) {
+    c->xq = xq;
+    c->xd = xd;
+    c->xl = (float *)(xq + c->M * c->K);
+    c->xu = (uint8_t *)(c->xl + c->M * npairs * 2);
+    pool_run(tile_prep_x_task, c, quant_threads(c->M, c->N, c->K, c->M));
+  }
   if (has_min(c->q))
     for (long i = 0; i < c->M * nb; i++) {
       int32_t sum = 0;

@@ -111,6 +111,32 @@ void test('int8 path: bit-identical across thread counts and calls; within the a
   }
 });
 
+void test('int8 path, prefill: the tiled VNNI kernel (dot_tile) gives the bits of the row-at-a-time AVX-512BW dot, every 32-value type', () => {
+  if (addon.bestSimdLevel() !== 'avx512') return; // the tiled kernel exists at AVX-512 with VNNI only
+  const types = ['q8_0', 'q4_0', 'q5_0', 'q4_1', 'q5_1', 'iq4_nl'] as const;
+  const be = new NativeBackend({ simd: 'avx512', threads: 2 });
+  const product = (x: Float32Array, w: Uint8Array, dtype: (typeof types)[number], M: number, N: number, K: number): Float32Array => {
+    const out = new Float32Array(M * N);
+    be.matmulQuant(x, w, dtype, out, M, N, K, true);
+    return out;
+  };
+  try {
+    for (const dtype of types) {
+      for (const [M, N, K] of [[70, 37, 32 * 7], [9, 6, 32 * 4], [133, 5, 32 * 3]] as const) {
+        const w = quantize(dtype, random(N * K, 31 + M));
+        const x = random(M * K, 32 + M);
+        addon.setVnni(false);
+        const want = product(x, w, dtype, M, N, K);
+        addon.setVnni(true);
+        assert.deepEqual(product(x, w, dtype, M, N, K), want, `${dtype} M=${M} N=${N} K=${K}: VNNI tiled vs AVX-512BW rows`);
+      }
+    }
+  } finally {
+    addon.setVnni(restore.vnni);
+    restoreAddon();
+  }
+});
+
 // ---- k-quants (q2_k … q6_k: x as q8_K superblocks, native/src/kernels_kquant.h) ----
 
 const KDTYPES = ['q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'] as const;
