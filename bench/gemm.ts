@@ -7,8 +7,9 @@ import { PY_OPENBLAS_CORE, bestTime, emit, runPython, threadCounts } from './com
 import { runLoraGemmLines } from './gemm_lora.js';
 
 const M = 4096;
-// Both sides: the best of REPS timed runs after WARMUP untimed ones (each product takes 10–200 ms)
-const REPS = 2, WARMUP = 1;
+// Both sides: the best of REPS timed runs after WARMUP untimed ones (each product takes 10–200 ms; with 2 the
+// 2-thread rows moved by ±3 % from run to run, so one shape or another read just under 1.0)
+const REPS = 5, WARMUP = 1;
 const SIZES = [576, 1536, 2048] as const;
 
 type Product = 'fwd' | 'dX' | 'dW';
