@@ -34,6 +34,7 @@ static inline void kq_scales32_x86(kq_block *o, const uint8_t *s8, const uint8_t
   _mm256_store_si256((__m256i *)o->o, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
 }
 #include "kernels_kquant_unpack.h"
+#include "kernels_kquant_x86.h"
 
 static int quantize_row_q8_avx2(const float *x, long K, int8_t *qs, float *d) {
   const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.40282347e38f);
@@ -121,14 +122,6 @@ static void dot_avx2(int q4, const uint8_t *row, long nb, const int8_t *xq, long
 
 static void kunpack_avx2(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
 
-// acc += one superblock's lanes in kernels_kquant.h's float order (isum, osum: the 8 int32 lanes)
-static inline __m256 kq_acc_avx2(int folded, __m256 acc, __m256i isum, __m256i osum, const kq_block *b, float dx) {
-  __m256 dd = _mm256_set1_ps(b->d * dx);
-  if (folded) return _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, osum))));
-  acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)));
-  return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_set1_ps(b->dmin * dx), _mm256_cvtepi32_ps(osum)));
-}
-
 // RB weight rows × M rows of x (both constant after inlining, so the int32 accumulators stay in registers)
 static inline __attribute__((always_inline)) void kdot_body(int folded, const kq_block *w, long nsb, int RB,
                                                             const kq_x *x, int M, float *out, long ldo) {
@@ -156,7 +149,7 @@ static inline __attribute__((always_inline)) void kdot_body(int folded, const kq
       for (int r = 0; r < RB; r++) {
         const kq_block *b = w + r * nsb + i;
         __m256i osum = _mm256_madd_epi16(bs, _mm256_load_si256((const __m256i *)b->o));
-        facc[r][m] = kq_acc_avx2(folded, facc[r][m], iacc[r][m], osum, b, dx);
+        facc[r][m] = kq_acc_x86(folded, facc[r][m], iacc[r][m], osum, b->d, b->dmin, dx);
       }
     }
   }
@@ -210,13 +203,8 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
         sv[r] = _mm256_broadcastsi128_si256(v);
         o16[r] = _mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 5);
         d[r] = _cvtsh_ss((unsigned short)(b[208] | (b[209] << 8)));
-      } else { // the 6-bit scales and mins as in the AVX-512 kernel
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + 4));
-        __m128i xs = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
-        __m128i lo = _mm_and_si128(xs, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-        __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2),
-                                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-        __m128i sm = _mm_or_si128(lo, top); // bytes: s8[0..8), m8[0..8)
+      } else {
+        __m128i sm = kq_scale_min_x86(b + 4); // bytes: s8[0..8), m8[0..8)
         sv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm)); // the 8 scales as words, in both lanes
         o16[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
         d[r] = _cvtsh_ss((unsigned short)(b[0] | (b[1] << 8)));
@@ -256,16 +244,8 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
     for (int m = 0; m < M; m++) {
       __m256i bs = _mm256_loadu_si256((const __m256i *)(x->bsum + m * (x->K / 16) + 16 * i));
       float dx = x->d[m * nsb + i];
-      for (int r = 0; r < RB; r++) {
-        __m256i osum = _mm256_madd_epi16(bs, o16[r]);
-        __m256 dd = _mm256_set1_ps(d[r] * dx);
-        if (q6) {
-          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(iacc[r][m], osum))));
-        } else {
-          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(iacc[r][m])));
-          facc[r][m] = _mm256_sub_ps(facc[r][m], _mm256_mul_ps(_mm256_set1_ps(dmin[r] * dx), _mm256_cvtepi32_ps(osum)));
-        }
-      }
+      for (int r = 0; r < RB; r++)
+        facc[r][m] = kq_acc_x86(q6, facc[r][m], iacc[r][m], _mm256_madd_epi16(bs, o16[r]), d[r], q6 ? 0.0f : dmin[r], dx);
     }
   }
   for (int r = 0; r < RB; r++)

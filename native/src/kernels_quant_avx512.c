@@ -34,6 +34,7 @@ static inline void kq_scales32_x86(kq_block *o, const uint8_t *s8, const uint8_t
   _mm256_store_si256((__m256i *)o->o, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
 }
 #include "kernels_kquant_unpack.h"
+#include "kernels_kquant_x86.h"
 
 static int quantize_row_q8_avx512(const float *x, long K, int8_t *qs, float *d) {
   const __m512 big = _mm512_set1_ps(3.40282347e38f);
@@ -91,13 +92,7 @@ static inline __m512i weights2_q5(const uint8_t *b0, const uint8_t *b1) {
 
 static void kunpack_avx512(quant_type q, const uint8_t *row, long nsb, kq_block *out) { kq_unpack_row(q, row, nsb, out); }
 
-// K-quants: acc += one superblock's 8 lanes in kernels_kquant.h's float order; the fixed-order sum of the lanes
-static inline __m256 kq_acc_x86(int folded, __m256 acc, __m256i isum, __m256i osum, const kq_block *b, float dx) {
-  __m256 dd = _mm256_set1_ps(b->d * dx);
-  if (folded) return _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, osum))));
-  acc = _mm256_add_ps(acc, _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)));
-  return _mm256_sub_ps(acc, _mm256_mul_ps(_mm256_set1_ps(b->dmin * dx), _mm256_cvtepi32_ps(osum)));
-}
+// K-quants: the fixed-order sum of a superblock accumulator's lanes (kernels_kquant.h)
 static inline float kq_hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

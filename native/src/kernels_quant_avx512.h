@@ -105,7 +105,7 @@ static inline __attribute__((always_inline)) void QKA_DOT(kbody)(int folded, con
         const kq_block *b = w + r * nsb + i;
         __m256i osum = _mm256_madd_epi16(bs, _mm256_load_si256((const __m256i *)b->o));
         __m256i isum = _mm256_add_epi32(_mm512_castsi512_si256(iacc[r][m]), _mm512_extracti64x4_epi64(iacc[r][m], 1));
-        facc[r][m] = kq_acc_x86(folded, facc[r][m], isum, osum, b, dx);
+        facc[r][m] = kq_acc_x86(folded, facc[r][m], isum, osum, b->d, b->dmin, dx);
       }
     }
   }
@@ -179,14 +179,7 @@ static inline __attribute__((always_inline)) void QKA_DOT(rawbody)(int q6, const
         o16[r] = _mm256_slli_epi16(s, 5);
         d[r] = _cvtsh_ss((unsigned short)(b[208] | (b[209] << 8)));
       } else {
-        // kq_scale_min_k4x8 in one register (its stores and 8-byte reloads stalled store forwarding every block):
-        // dwords [w0, w2, w1, w2 >> 4] masked to 6 | 4 | 6 | 4 bits, the top 2 bits of w0, w1 into dwords 1, 3
-        __m128i v = _mm_loadu_si128((const __m128i *)(b + 4)); // 12 scale bytes (and 4 of qs, unused)
-        __m128i xs = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
-        __m128i lo = _mm_and_si128(xs, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-        __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2),
-                                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
-        __m128i sm = _mm_or_si128(lo, top); // bytes: s8[0..8), m8[0..8)
+        __m128i sm = kq_scale_min_x86(b + 4); // bytes: s8[0..8), m8[0..8)
         s16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
         o16[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
         d[r] = _cvtsh_ss((unsigned short)(b[0] | (b[1] << 8)));
@@ -220,13 +213,7 @@ static inline __attribute__((always_inline)) void QKA_DOT(rawbody)(int q6, const
       for (int r = 0; r < RB; r++) {
         __m256i osum = _mm256_madd_epi16(bs, o16[r]);
         __m256i isum = _mm256_add_epi32(_mm512_castsi512_si256(iacc[r][m]), _mm512_extracti64x4_epi64(iacc[r][m], 1));
-        __m256 dd = _mm256_set1_ps(d[r] * dx);
-        if (q6) {
-          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, osum))));
-        } else {
-          facc[r][m] = _mm256_add_ps(facc[r][m], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(isum)));
-          facc[r][m] = _mm256_sub_ps(facc[r][m], _mm256_mul_ps(_mm256_set1_ps(dmin[r] * dx), _mm256_cvtepi32_ps(osum)));
-        }
+        facc[r][m] = kq_acc_x86(q6, facc[r][m], isum, osum, d[r], q6 ? 0.0f : dmin[r], dx);
       }
     }
   }
