@@ -1,6 +1,7 @@
 // Cross-checks the NEON int8 k-quant kernels (kernels_kquant.h) against the scalar ones under qemu-aarch64
 // (scripts/check-neon.sh): random superblocks of every k-quant type, unpacked and dotted with random q8_K rows, must
-// give the same bits (the float order is fixed), for every R ≤ KQ_MAX_R and M ≤ QDOT_MAX_M.
+// give the same bits (the float order is fixed), for every R ≤ KQ_MAX_R and M ≤ QDOT_MAX_M; q4_K and q6_K rows dotted
+// as stored (kdot_raw) too, for M ≤ KQ_RAW_MAX_M.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,16 @@ int main(void) {
             if (memcmp(&o1[m * KQ_MAX_R + r], &o2[m * KQ_MAX_R + r], 4)) {
               if (++bad < 8) printf("type %d R=%d M=%d (%d, %d): neon %.9g scalar %.9g\n", t, R, M, m, r, o1[m * KQ_MAX_R + r], o2[m * KQ_MAX_R + r]);
             }
+        // q4_K / q6_K decode: the rows dotted as stored (kdot_raw) give the unpacked path's bits
+        if ((types[t] == Q_Q4_K || types[t] == Q_Q6_K) && M <= KQ_RAW_MAX_M) {
+          float o3[QDOT_MAX_M * KQ_MAX_R];
+          quant_kernels_neon.kdot_raw(types[t], row[0], sizeof row[0], NSB, R, &xk, M, o3, KQ_MAX_R);
+          for (int m = 0; m < M; m++)
+            for (int r = 0; r < R; r++)
+              if (memcmp(&o3[m * KQ_MAX_R + r], &o2[m * KQ_MAX_R + r], 4)) {
+                if (++bad < 8) printf("type %d raw R=%d M=%d (%d, %d): neon %.9g scalar %.9g\n", t, R, M, m, r, o3[m * KQ_MAX_R + r], o2[m * KQ_MAX_R + r]);
+              }
+        }
       }
   }
   printf("neon vs scalar k-quant mismatches: %ld\n", bad);

@@ -117,10 +117,10 @@ static inline int32x4_t kq_dot16(int8x16_t a, int8x16_t b) {
   return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
 }
 
-// acc (lanes 0-3, 4-7) += one superblock in kernels_kquant.h's float order
+// acc (lanes 0-3, 4-7) += one superblock in kernels_kquant.h's float order (d, dmin: its scales; dx: x's)
 static inline void kq_acc_neon(int folded, float32x4_t acc[2], const int32x4_t isum[2], const int32x4_t osum[2],
-                               const kq_block *b, float dx) {
-  float dd = b->d * dx, dm = b->dmin * dx;
+                               float d, float dmin, float dx) {
+  float dd = d * dx, dm = dmin * dx;
   for (int h = 0; h < 2; h++) {
     if (folded) {
       acc[h] = vaddq_f32(acc[h], vmulq_n_f32(vcvtq_f32_s32(vsubq_s32(isum[h], osum[h])), dd));
@@ -163,7 +163,7 @@ static inline __attribute__((always_inline)) void kdot_body(int folded, const kq
           int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(b->o + 8 * h);
           osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
         }
-        kq_acc_neon(folded, facc[r][m], iacc[r][m], osum, b, dx);
+        kq_acc_neon(folded, facc[r][m], iacc[r][m], osum, b->d, b->dmin, dx);
       }
     }
   }
@@ -196,7 +196,111 @@ static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x
 #undef KQ_CASE
 }
 
+// q4_K and q6_K rows dotted as stored (kernels_quant.h's kdot_raw; the AVX-512 kernel's comment says why), 16
+// values at a time as kdot_body: value 32g + 16h + l is q4_K's nibble g % 2 of qs[32(g/2) + 16h + l] under s8[g];
+// q6_K's nibble (g%4)/2 of ql[64(g/4) + 32(g%2) + 16h + l] under bits 2(g%4), +1 of qh[32(g/4) + 16h + l], scale
+// scales[2g + h]
+static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_t *w, long row_bytes, long nsb, int RB,
+                                                            const kq_x *x, int M, float *out, long ldo) {
+  const long bb = q6 ? 210 : 144;
+  const long group = RB * row_bytes, ahead = group * ((KQ_RAW_AHEAD + group - 1) / group);
+  const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(0x03);
+  float32x4_t facc[2][KQ_RAW_MAX_M][2];
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) facc[r][m][0] = facc[r][m][1] = vdupq_n_f32(0.0f);
+  for (long i = 0; i < nsb; i++) {
+    int32x4_t iacc[2][KQ_RAW_MAX_M][2];
+    int16_t sc[2][16], o[2][16];
+    float d[2], dmin[2];
+    for (int r = 0; r < RB; r++) {
+      const uint8_t *b = w + r * row_bytes + i * bb;
+      for (long at = 0; at < bb; at += 64) __builtin_prefetch(b + ahead + at);
+      if (q6) {
+        for (int j = 0; j < 16; j++) {
+          sc[r][j] = (int8_t)b[192 + j];
+          o[r][j] = (int16_t)(sc[r][j] * 32);
+        }
+        d[r] = KQ_F16(b + 208);
+        dmin[r] = 0.0f;
+      } else {
+        uint8_t s8[8], m8[8];
+        kq_scale_min_k4x8(b + 4, s8, m8);
+        for (int j = 0; j < 16; j++) {
+          sc[r][j] = s8[j >> 1]; // per 16 values: sub-block j of 16 has the scale of 32-value group j / 2
+          o[r][j] = m8[j >> 1];
+        }
+        d[r] = KQ_F16(b);
+        dmin[r] = KQ_F16(b + 2);
+      }
+      for (int m = 0; m < M; m++) iacc[r][m][0] = iacc[r][m][1] = vdupq_n_s32(0);
+    }
+    for (int g = 0; g < 8; g++)
+      for (int h = 0; h < 2; h++) {
+        int8x16_t xv[KQ_RAW_MAX_M];
+        for (int m = 0; m < M; m++) xv[m] = vld1q_s8(x->qs + m * x->K + i * QK_K + 32 * g + 16 * h);
+        for (int r = 0; r < RB; r++) {
+          const uint8_t *b = w + r * row_bytes + i * bb;
+          uint8x16_t u;
+          if (q6) {
+            int h6 = g >> 2, k = g & 3;
+            uint8x16_t ql = vld1q_u8(b + 64 * h6 + 32 * (k & 1) + 16 * h);
+            uint8x16_t qh = vld1q_u8(b + 128 + 32 * h6 + 16 * h);
+            ql = (k >> 1) ? vshrq_n_u8(ql, 4) : vandq_u8(ql, m4);
+            switch (k) { // shift counts must be constants
+              case 0: break;
+              case 1: qh = vshrq_n_u8(qh, 2); break;
+              case 2: qh = vshrq_n_u8(qh, 4); break;
+              default: qh = vshrq_n_u8(qh, 6); break;
+            }
+            u = vorrq_u8(ql, vshlq_n_u8(vandq_u8(qh, m2), 4));
+          } else {
+            uint8x16_t q = vld1q_u8(b + 16 + 32 * (g >> 1) + 16 * h);
+            u = (g & 1) ? vshrq_n_u8(q, 4) : vandq_u8(q, m4);
+          }
+          int8x16_t us = vreinterpretq_s8_u8(u);
+          int32_t s = sc[r][2 * g + h];
+          for (int m = 0; m < M; m++) iacc[r][m][h] = vmlaq_n_s32(iacc[r][m][h], kq_dot16(us, xv[m]), s);
+        }
+      }
+    for (int m = 0; m < M; m++) {
+      const int16_t *bs = x->bsum + m * (x->K / 16) + 16 * i;
+      float dx = x->d[m * nsb + i];
+      for (int r = 0; r < RB; r++) {
+        int32x4_t osum[2];
+        for (int h = 0; h < 2; h++) {
+          int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(o[r] + 8 * h);
+          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
+        }
+        kq_acc_neon(q6, facc[r][m], iacc[r][m], osum, d[r], dmin[r], dx);
+      }
+    }
+  }
+  for (int r = 0; r < RB; r++)
+    for (int m = 0; m < M; m++) {
+      float32x4_t s = vaddq_f32(facc[r][m][0], facc[r][m][1]);
+      out[m * ldo + r] = (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
+    }
+}
+
+static void kdot_raw_neon(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M,
+                          float *out, long ldo) {
+#define KR_CASE(Q6, RB, MM) kraw_body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, MM, out + r, ldo)
+#define KR_MS(Q6, RB) if (M == 1) KR_CASE(Q6, RB, 1); else KR_CASE(Q6, RB, 2);
+  int q6 = q == Q_Q6_K;
+  for (int r = 0; r < R;) {
+    int rb = R - r >= 2 ? 2 : 1;
+    if (q6) {
+      if (rb == 2) { KR_MS(1, 2) } else { KR_MS(1, 1) }
+    } else {
+      if (rb == 2) { KR_MS(0, 2) } else { KR_MS(0, 1) }
+    }
+    r += rb;
+  }
+#undef KR_MS
+#undef KR_CASE
+}
+
 // q5_0 repacking is the scalar one here (not vectorized for NEON yet)
 const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon,
-                                            quant_repack_q5_0_scalar};
+                                            quant_repack_q5_0_scalar, NULL, kdot_raw_neon};
 #endif
