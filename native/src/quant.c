@@ -412,8 +412,6 @@ static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst,
   }
 }
 
-// The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) (+ Σ_b m_b · s_m,b) for a range of weight rows n; each
-// output is one thread's, whatever the thread count.
 // One weight row of nb blocks (q8_0 layout, or q4_0 as stored when q4) as dot_tile's pairs (kernels_quant.h)
 static void tile_prep_row(const uint8_t *row, int q4, long nb, qtile_pair *dst) {
   long bb = q4 ? 18 : 34;
@@ -499,6 +497,8 @@ static void quant_tile_task(quant_ctx *c, long lo, long hi) {
   }
 }
 
+// The int8 path: out[m, n] = Σ_b d_w · d_x · (w_b · q_m,b) (+ Σ_b m_b · s_m,b) for a range of weight rows n; each
+// output is one thread's, whatever the thread count.
 static void quant_int8_task(void *ctx, int t, int parts) {
   quant_ctx *c = ctx;
   long lo, hi, nb = c->K / QK;
