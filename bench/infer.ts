@@ -101,7 +101,7 @@ interface SideResult {
   peakRssMb: number;
   tokens: number[]; // the greedy tokens (both engines should agree on most of them; printed as a sanity note)
   /** llama.cpp only: prefill tokens/s with flash attention off and on, and the one kept */
-  flash?: { off: number; on: number; kept: boolean };
+  flash?: { off: number; on: number; kept: boolean; ownPeak: boolean };
 }
 
 /** The prompt: BOS then seeded random ids of ordinary tokens (the same for both engines). */
@@ -223,7 +223,7 @@ async function runPeer(s: ChildSpec): Promise<SideResult> {
   const off = await prefillIn(offCtx);
   await off.it.return();
   await offCtx.dispose();
-  resetPeak();
+  let ownPeak = resetPeak();
   let ctx = await context(true);
   let run = await prefillIn(ctx);
   const on = run.timing;
@@ -231,7 +231,7 @@ async function runPeer(s: ChildSpec): Promise<SideResult> {
   if (!kept) {
     await run.it.return();
     await ctx.dispose();
-    resetPeak();
+    ownPeak = resetPeak() && ownPeak;
     ctx = await context(false);
     run = await prefillIn(ctx);
   }
@@ -249,7 +249,7 @@ async function runPeer(s: ChildSpec): Promise<SideResult> {
   await ctx.dispose();
   await model.dispose();
   await llama.dispose();
-  return { ...result, flash: { off: s.prompt / off.timing.wallS, on: s.prompt / on.wallS, kept } };
+  return { ...result, flash: { off: s.prompt / off.timing.wallS, on: s.prompt / on.wallS, kept, ownPeak } };
 }
 
 // ---- parent ----------------------------------------------------------------------------------------------------
@@ -267,7 +267,8 @@ function bestPeer(base: Omit<ChildSpec, 'side'>): { peer: SideResult; note: stri
   const peer = child({ ...base, side: 'peer' });
   const f = peer.flash;
   if (f === undefined) throw new Error('infer bench: the llama.cpp child reported no flash attention timings');
-  return { peer, note: `llama.cpp flash attention ${f.kept ? 'on' : 'off'} (prefill ${round(f.on)} tokens/s on vs ${round(f.off)} off)` };
+  const peak = f.ownPeak ? '' : '; its peak RSS covers both settings (VmHWM could not be reset here)';
+  return { peer, note: `llama.cpp flash attention ${f.kept ? 'on' : 'off'} (prefill ${round(f.on)} tokens/s on vs ${round(f.off)} off)${peak}` };
 }
 
 function agreement(a: number[], b: number[]): number {
