@@ -291,7 +291,7 @@ void quant_repack_q5_0_avx2(const uint8_t *row, long nb, uint8_t *dst) {
 }
 
 const quant_kernels_t quant_kernels_avx2 = {"avx2", quantize_row_q8_avx2, dot_avx2, kunpack_avx2, kdot_avx2,
-                                            quant_repack_q5_0_avx2, NULL, kdot_raw_avx2};
+                                            quant_repack_q5_0_avx2, NULL, kdot_raw_avx2, NULL};
 
 #if defined(__clang__)
 #pragma clang attribute pop

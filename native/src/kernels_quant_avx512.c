@@ -174,7 +174,7 @@ static void dot_tile_avx512_vnni(const qtile_pair *w, long wstride, long npairs,
 
 const quant_kernels_t quant_kernels_avx512 = {"avx512", quantize_row_q8_avx512, dot_avx512, kunpack_avx512,
                                               kdot_avx512, quant_repack_q5_0_avx2, dot_q5_0_avx512,
-                                              kdot_raw_avx512};
+                                              kdot_raw_avx512, NULL};
 const quant_kernels_t quant_kernels_avx512_vnni = {"avx512-vnni", quantize_row_q8_avx512, dot_avx512_vnni,
                                                    kunpack_avx512, kdot_avx512_vnni, quant_repack_q5_0_avx2,
                                                    dot_q5_0_avx512_vnni, kdot_raw_avx512_vnni, dot_tile_avx512_vnni};

@@ -302,5 +302,5 @@ static void kdot_raw_neon(quant_type q, const uint8_t *w, long row_bytes, long n
 
 // q5_0 repacking is the scalar one here (not vectorized for NEON yet)
 const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon,
-                                            quant_repack_q5_0_scalar, NULL, kdot_raw_neon};
+                                            quant_repack_q5_0_scalar, NULL, kdot_raw_neon, NULL};
 #endif

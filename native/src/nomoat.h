@@ -120,7 +120,7 @@ static inline void pool_range(long n, int t, int parts, long *lo, long *hi) {
 // Per-thread scratch kept across calls (slots: 0 GEMM A panels, 1 GEMM B panels, 2 attention, 3 quant panels,
 // 4 rope table, 5 attention delta), grown on demand. Big per-call mallocs would be fresh mmaps: page faults and
 // TLB flushes on every kernel call. NULL when out of memory.
-enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_ATTN, SCRATCH_QUANT, SCRATCH_ROPE, SCRATCH_DELTA, SCRATCH_SLOTS };
+enum { SCRATCH_GEMM_A, SCRATCH_GEMM_B, SCRATCH_ATTN, SCRATCH_QUANT, SCRATCH_DELTA, SCRATCH_SLOTS };
 void *thread_scratch(int slot, size_t bytes);
 
 // ---- GEMM (gemm.c) ------------------------------------------------------------------------------------

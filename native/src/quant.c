@@ -656,7 +656,7 @@ static void quant_t_task(void *ctx, int t, int parts) {
 int op_matmul_quant(const float *x, const uint8_t *w, quant_type q, float *out, long M, long N, long K, int inference) {
   if (M == 0 || N == 0) return 0;
   if (K == 0) { memset(out, 0, sizeof(float) * M * N); return 0; }
-  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}, 0};
+  quant_ctx c = {x, w, out, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}, 0, NULL, NULL};
   if (q == Q_F16 || q == Q_BF16) {
     if (q == Q_BF16 && inference) {
       float *xr = thread_scratch(SCRATCH_QUANT, sizeof(float) * M * K);
@@ -693,7 +693,7 @@ int op_matmul_quant_t(const float *dy, const uint8_t *w, quant_type q, float *dx
     gemm(dy, w, dx, &p);
     return 0;
   }
-  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}, 0};
+  quant_ctx c = {dy, w, dx, M, N, K, K / quant_block_size(q) * quant_block_bytes(q), q, 0, NULL, NULL, NULL, NULL, {0}, 0, NULL, NULL};
   long bs = quant_block_size(q) < 16 ? 16 : quant_block_size(q);
   pool_run(quant_t_task, &c, quant_threads(M, N, K, (K + bs - 1) / bs));
   return c.failed ? -1 : 0;

@@ -237,3 +237,24 @@ void test('freed blocks are handed out again by size (block cache), zeroed by al
   assert.equal(c.length, n);
   addon.free(c);
 });
+
+void test('rope: the cached (cos, sin) tables follow the positions, frequencies and direction of every call', async () => {
+  const { ReferenceBackend } = await import('../reference/index.js');
+  const ref = new ReferenceBackend();
+  const be = new NativeBackend({ threads: 2 });
+  const [B, T, H, D] = [1, 6, 2, 8];
+  const x = Float32Array.from({ length: B * T * H * D }, (_, i) => Math.sin(i * 0.7) * 3);
+  const invA = Float32Array.of(1, 0.1, 0.01, 0.001), invB = Float32Array.of(1, 0.2, 0.04, 0.008);
+  const posA = Int32Array.of(0, 1, 2, 3, 4, 5), posB = Int32Array.of(7, 8, 9, 10, 11, 12);
+  // the same shape again and again: a table kept for the wrong inputs would show as a mismatch
+  const calls: [Int32Array, Float32Array, boolean][] = [[posA, invA, false], [posA, invA, true], [posB, invA, false], [posA, invA, false],
+    [posA, invB, false], [posB, invB, true], [posA, invA, true]];
+  for (const [i, [pos, inv, inverse]] of calls.entries()) {
+    for (const mode of ['halves', 'interleaved'] as const) {
+      const want = new Float32Array(x.length), got = new Float32Array(x.length);
+      ref.rope(x, want, B, T, H, D, pos, inv, mode, inverse);
+      be.rope(x, got, B, T, H, D, pos, inv, mode, inverse);
+      for (let j = 0; j < x.length; j++) assert.ok(Math.abs(got[j] - want[j]) <= 1e-5, `call ${i} ${mode}: out[${j}] ${got[j]} vs ${want[j]}`);
+    }
+  }
+});
