@@ -111,7 +111,30 @@ typedef struct {
   uint32_t gen;
   int32_t next_free;
   int live;
+  int hidden; // its bytes are kept out of V8's external-memory pressure (see hide_from_v8)
 } alloc_slot;
+
+// V8 counts every external ArrayBuffer's bytes and, each 64 MB or so above the level of its last GC, starts one
+// (Heap::ReportExternalMemoryPressure, from inside napi_create_external_arraybuffer). A training step allocates its
+// ~1 GB working set anew every step, all of it reachable until the step frees it, so those GCs found nothing and
+// took 60-70 ms of a 1.4 s LoRA step (allocUninit at 34 µs a call). Up to HIDE_CAP bytes of live buffers are kept
+// out of that count (an equal negative adjustment, given back when the buffer is freed or finalized); beyond it V8
+// sees them as before, so buffers dropped without free() still bring a GC that finalizes them.
+#define HIDE_CAP ((int64_t)1 << 30)
+static int64_t hidden_bytes = 0;
+static int hide_from_v8(napi_env env, size_t bytes) {
+  if (hidden_bytes + (int64_t)bytes > HIDE_CAP) return 0;
+  int64_t total;
+  if (napi_adjust_external_memory(env, -(int64_t)bytes, &total) != napi_ok) return 0;
+  hidden_bytes += (int64_t)bytes;
+  return 1;
+}
+static void unhide(napi_env env, int hidden, size_t bytes) {
+  if (!hidden) return;
+  int64_t total;
+  napi_adjust_external_memory(env, (int64_t)bytes, &total);
+  hidden_bytes -= (int64_t)bytes;
+}
 
 static alloc_slot *slots = NULL;
 static int32_t slot_count = 0, slot_cap = 0, slot_free_head = -1;
@@ -144,6 +167,7 @@ static int32_t slot_new(void *data, size_t bytes) {
   slots[i].data = data;
   slots[i].bytes = bytes;
   slots[i].live = 1;
+  slots[i].hidden = 0;
   return i;
 }
 
@@ -156,11 +180,11 @@ static void slot_release(int32_t i) {
 }
 
 static void finalize_buffer(napi_env env, void *data, void *hint) {
-  (void)env;
   (void)data;
   int32_t i = slot_of(hint);
   if (i < 0) return; // already released by free()
   live_bytes -= (double)slots[i].bytes;
+  unhide(env, slots[i].hidden, slots[i].bytes);
   gc_freed_bytes += (double)slots[i].bytes;
   block_put(slots[i].data, slots[i].bytes);
   slot_release(i);
@@ -193,6 +217,7 @@ static napi_value alloc_common(napi_env env, napi_callback_info info, const char
   }
   live_bytes += (double)bytes;
   if (live_bytes > live_peak) live_peak = live_bytes;
+  slots[slot].hidden = hide_from_v8(env, bytes);
   napi_wrap(env, ab, token, NULL, NULL, NULL);
   napi_create_typedarray(env, napi_float32_array, (size_t)n, ab, 0, &ta);
   return ta;
@@ -228,6 +253,7 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
   void *data = slots[i].data;
   size_t bytes = slots[i].bytes;
   live_bytes -= (double)bytes;
+  unhide(env, slots[i].hidden, bytes);
   slot_release(i); // a late finalizer for this buffer now sees a stale generation
   napi_remove_wrap(env, ab, NULL);
   napi_detach_arraybuffer(env, ab);
