@@ -51,6 +51,22 @@ typedef struct {
   long K;
 } kq_x;
 
+// A level's kdot_raw (kernels_quant.h) over its always-inline body(q6, w, row_bytes, nsb, RB, x, M, out, ldo), two
+// weight rows a call (RB and M constant in each call, so the body's accumulators stay in registers)
+#define KQ_RAW_CALL(body, Q6, RB)                                                                        \
+  (M == 1 ? body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, 1, out + r, ldo)                             \
+          : body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, 2, out + r, ldo))
+#define KQ_RAW_DISPATCH2(fn, body)                                                                       \
+  static void fn(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M, \
+                 float *out, long ldo) {                                                                \
+    for (int r = 0; r < R;) {                                                                           \
+      int rb = R - r >= 2 ? 2 : 1;                                                                      \
+      if (q == Q_Q6_K) rb == 2 ? KQ_RAW_CALL(body, 1, 2) : KQ_RAW_CALL(body, 1, 1);                     \
+      else rb == 2 ? KQ_RAW_CALL(body, 0, 2) : KQ_RAW_CALL(body, 0, 1);                                 \
+      r += rb;                                                                                          \
+    }                                                                                                   \
+  }
+
 // qs[K], d[K / QK_K], bsum[K / 16] ← x[K] (K a multiple of QK_K), as described above. 0 when done; −1 when some x is
 // not finite or a block's max is so small (|max| < 127 / FLT_MAX) that −127 / max overflows (the caller then takes
 // the float path).

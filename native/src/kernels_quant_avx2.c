@@ -252,23 +252,7 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
     for (int m = 0; m < M; m++) out[m * ldo + r] = hsum8(facc[r][m]);
 }
 
-static void kdot_raw_avx2(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M,
-                          float *out, long ldo) {
-#define KR_CASE(Q6, RB, MM) kraw_body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, MM, out + r, ldo)
-#define KR_MS(Q6, RB) if (M == 1) KR_CASE(Q6, RB, 1); else KR_CASE(Q6, RB, 2);
-  int q6 = q == Q_Q6_K;
-  for (int r = 0; r < R;) {
-    int rb = R - r >= 2 ? 2 : 1;
-    if (q6) {
-      if (rb == 2) { KR_MS(1, 2) } else { KR_MS(1, 1) }
-    } else {
-      if (rb == 2) { KR_MS(0, 2) } else { KR_MS(0, 1) }
-    }
-    r += rb;
-  }
-#undef KR_MS
-#undef KR_CASE
-}
+KQ_RAW_DISPATCH2(kdot_raw_avx2, kraw_body)
 
 // q5_0 → q8_0 blocks as llama.cpp's AVX2 vec_dot_q5_0_q8_0 forms them: the 32 nibbles (low ones first), and where
 // bit j of qh is clear, 0xF0 or-ed into byte j, which as int8 is nibble − 16 (set: nibble + 16 − 16)

@@ -141,7 +141,7 @@ void quant_repack_q5_0_scalar(const uint8_t *row, long nb, uint8_t *dst) {
 }
 
 const quant_kernels_t quant_kernels_scalar = {"scalar", quantize_row_q8_scalar, dot_scalar, kunpack_scalar, kdot_scalar,
-                                              quant_repack_q5_0_scalar};
+                                              quant_repack_q5_0_scalar, NULL, NULL, NULL};
 
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 static void table_build(void) {

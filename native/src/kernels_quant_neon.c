@@ -282,23 +282,7 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
     }
 }
 
-static void kdot_raw_neon(quant_type q, const uint8_t *w, long row_bytes, long nsb, int R, const kq_x *x, int M,
-                          float *out, long ldo) {
-#define KR_CASE(Q6, RB, MM) kraw_body(Q6, w + r * row_bytes, row_bytes, nsb, RB, x, MM, out + r, ldo)
-#define KR_MS(Q6, RB) if (M == 1) KR_CASE(Q6, RB, 1); else KR_CASE(Q6, RB, 2);
-  int q6 = q == Q_Q6_K;
-  for (int r = 0; r < R;) {
-    int rb = R - r >= 2 ? 2 : 1;
-    if (q6) {
-      if (rb == 2) { KR_MS(1, 2) } else { KR_MS(1, 1) }
-    } else {
-      if (rb == 2) { KR_MS(0, 2) } else { KR_MS(0, 1) }
-    }
-    r += rb;
-  }
-#undef KR_MS
-#undef KR_CASE
-}
+KQ_RAW_DISPATCH2(kdot_raw_neon, kraw_body)
 
 // q5_0 repacking is the scalar one here (not vectorized for NEON yet)
 const quant_kernels_t quant_kernels_neon = {"neon", quantize_row_q8_neon, dot_neon, kunpack_neon, kdot_neon,
