@@ -187,7 +187,7 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
                                                             const kq_x *x, int M, float *out, long ldo) {
   const long bb = q6 ? 210 : 144;
   const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x03);
-  const long group = RB * row_bytes, ahead = group * ((KQ_RAW_AHEAD + group - 1) / group);
+  const long ahead = kq_raw_ahead(RB * row_bytes);
   __m256 facc[2][KQ_RAW_MAX_M];
   for (int r = 0; r < RB; r++)
     for (int m = 0; m < M; m++) facc[r][m] = _mm256_setzero_ps();
@@ -197,18 +197,18 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
     float d[2], dmin[2];
     for (int r = 0; r < RB; r++) {
       const uint8_t *b = w + r * row_bytes + i * bb;
-      for (long at = 0; at < bb; at += 64) _mm_prefetch((const char *)(b + ahead + at), _MM_HINT_T0);
+      kq_prefetch(b + ahead, bb);
       if (q6) {
         __m128i v = _mm_loadu_si128((const __m128i *)(b + 192));
         sv[r] = _mm256_broadcastsi128_si256(v);
         o16[r] = _mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 5);
-        d[r] = _cvtsh_ss((unsigned short)(b[208] | (b[209] << 8)));
+        d[r] = KQ_F16(b + 208);
       } else {
         __m128i sm = kq_scale_min_x86(b + 4); // bytes: s8[0..8), m8[0..8)
         sv[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm)); // the 8 scales as words, in both lanes
         o16[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-        d[r] = _cvtsh_ss((unsigned short)(b[0] | (b[1] << 8)));
-        dmin[r] = _cvtsh_ss((unsigned short)(b[2] | (b[3] << 8)));
+        d[r] = KQ_F16(b);
+        dmin[r] = KQ_F16(b + 2);
       }
       for (int m = 0; m < M; m++) iacc[r][m] = _mm256_setzero_si256();
     }

@@ -159,9 +159,7 @@ static inline __attribute__((always_inline)) void QKA_DOT(rawbody)(int q6, const
     }
     pick[h] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   }
-  // software prefetch of the rows at least KQ_RAW_AHEAD bytes on (whole row groups): decode is bound by memory
-  // latency, and the hardware prefetchers alone kept too few lines in flight (q6_K 32000 × 2048, 1 thread: 13 → 32 GB/s)
-  const long group = RB * row_bytes, ahead = group * ((KQ_RAW_AHEAD + group - 1) / group);
+  const long ahead = kq_raw_ahead(RB * row_bytes);
   __m256 facc[KQ_MAX_R][KQ_RAW_MAX_M];
   for (int r = 0; r < RB; r++)
     for (int m = 0; m < M; m++) facc[r][m] = _mm256_setzero_ps();
@@ -172,18 +170,18 @@ static inline __attribute__((always_inline)) void QKA_DOT(rawbody)(int q6, const
     float d[KQ_MAX_R], dmin[KQ_MAX_R];
     for (int r = 0; r < RB; r++) {
       const uint8_t *b = w + r * row_bytes + i * bb;
-      for (long at = 0; at < bb; at += 64) _mm_prefetch((const char *)(b + ahead + at), _MM_HINT_T0);
+      kq_prefetch(b + ahead, bb);
       if (q6) {
         __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
         s16[r] = _mm512_castsi256_si512(s);
         o16[r] = _mm256_slli_epi16(s, 5);
-        d[r] = _cvtsh_ss((unsigned short)(b[208] | (b[209] << 8)));
+        d[r] = KQ_F16(b + 208);
       } else {
         __m128i sm = kq_scale_min_x86(b + 4); // bytes: s8[0..8), m8[0..8)
         s16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
         o16[r] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-        d[r] = _cvtsh_ss((unsigned short)(b[0] | (b[1] << 8)));
-        dmin[r] = _cvtsh_ss((unsigned short)(b[2] | (b[3] << 8)));
+        d[r] = KQ_F16(b);
+        dmin[r] = KQ_F16(b + 2);
       }
       for (int m = 0; m < M; m++) iacc[r][m] = _mm512_setzero_si512();
     }

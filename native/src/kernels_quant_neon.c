@@ -131,6 +131,20 @@ static inline void kq_acc_neon(int folded, float32x4_t acc[2], const int32x4_t i
   }
 }
 
+// osum[h], lane t: o · bsum over sub-blocks 8h + 2t, 8h + 2t + 1 (bs: x's 16 sums, o: the 16 offsets)
+static inline void kq_osum_neon(const int16_t *bs, const int16_t *o, int32x4_t osum[2]) {
+  for (int h = 0; h < 2; h++) {
+    int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(o + 8 * h);
+    osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
+  }
+}
+
+// the fixed-order sum of a superblock accumulator's 8 lanes: ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
+static inline float kq_hsum_neon(const float32x4_t acc[2]) {
+  float32x4_t s = vaddq_f32(acc[0], acc[1]);
+  return (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
+}
+
 // RB weight rows × M rows of x (both constant after inlining, so the int32 accumulators stay in registers), one
 // half group of 16 values at a time
 static inline __attribute__((always_inline)) void kdot_body(int folded, const kq_block *w, long nsb, int RB,
@@ -159,19 +173,13 @@ static inline __attribute__((always_inline)) void kdot_body(int folded, const kq
       for (int r = 0; r < RB; r++) {
         const kq_block *b = w + r * nsb + i;
         int32x4_t osum[2];
-        for (int h = 0; h < 2; h++) { // lane t of half h: o · bsum over sub-blocks 8h + 2t, 8h + 2t + 1
-          int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(b->o + 8 * h);
-          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
-        }
+        kq_osum_neon(bs, b->o, osum);
         kq_acc_neon(folded, facc[r][m], iacc[r][m], osum, b->d, b->dmin, dx);
       }
     }
   }
   for (int r = 0; r < RB; r++)
-    for (int m = 0; m < M; m++) {
-      float32x4_t s = vaddq_f32(facc[r][m][0], facc[r][m][1]); // (a0 + a4, a1 + a5, a2 + a6, a3 + a7)
-      out[m * ldo + r] = (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
-    }
+    for (int m = 0; m < M; m++) out[m * ldo + r] = kq_hsum_neon(facc[r][m]);
 }
 
 static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x *x, int M, float *out, long ldo) {
@@ -203,7 +211,7 @@ static void kdot_neon(int folded, const kq_block *w, long nsb, int R, const kq_x
 static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_t *w, long row_bytes, long nsb, int RB,
                                                             const kq_x *x, int M, float *out, long ldo) {
   const long bb = q6 ? 210 : 144;
-  const long group = RB * row_bytes, ahead = group * ((KQ_RAW_AHEAD + group - 1) / group);
+  const long ahead = kq_raw_ahead(RB * row_bytes);
   const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(0x03);
   float32x4_t facc[2][KQ_RAW_MAX_M][2];
   for (int r = 0; r < RB; r++)
@@ -214,7 +222,7 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
     float d[2], dmin[2];
     for (int r = 0; r < RB; r++) {
       const uint8_t *b = w + r * row_bytes + i * bb;
-      for (long at = 0; at < bb; at += 64) __builtin_prefetch(b + ahead + at);
+      kq_prefetch(b + ahead, bb);
       if (q6) {
         for (int j = 0; j < 16; j++) {
           sc[r][j] = (int8_t)b[192 + j];
@@ -267,19 +275,13 @@ static inline __attribute__((always_inline)) void kraw_body(int q6, const uint8_
       float dx = x->d[m * nsb + i];
       for (int r = 0; r < RB; r++) {
         int32x4_t osum[2];
-        for (int h = 0; h < 2; h++) {
-          int16x8_t bv = vld1q_s16(bs + 8 * h), ov = vld1q_s16(o[r] + 8 * h);
-          osum[h] = vpaddq_s32(vmull_s16(vget_low_s16(bv), vget_low_s16(ov)), vmull_high_s16(bv, ov));
-        }
+        kq_osum_neon(bs, o[r], osum);
         kq_acc_neon(q6, facc[r][m], iacc[r][m], osum, d[r], dmin[r], dx);
       }
     }
   }
   for (int r = 0; r < RB; r++)
-    for (int m = 0; m < M; m++) {
-      float32x4_t s = vaddq_f32(facc[r][m][0], facc[r][m][1]);
-      out[m * ldo + r] = (vgetq_lane_f32(s, 0) + vgetq_lane_f32(s, 2)) + (vgetq_lane_f32(s, 1) + vgetq_lane_f32(s, 3));
-    }
+    for (int m = 0; m < M; m++) out[m * ldo + r] = kq_hsum_neon(facc[r][m]);
 }
 
 KQ_RAW_DISPATCH2(kdot_raw_neon, kraw_body)

@@ -412,6 +412,14 @@ static void repack_q8_0(const uint8_t *row, quant_type q, long nb, uint8_t *dst,
   }
 }
 
+// q4_1/q5_1: what one weight row's block offsets add to its product with one row of x, Σ_b m_b · s_b (s_b = d_x ·
+// Σ_j q_b,j, ggml's q8_1 sums), in block order
+static float offsets_dot(const float *mins, const float *xs, long nb) {
+  float corr = 0.0f;
+  for (long b = 0; b < nb; b++) corr += mins[b] * xs[b];
+  return corr;
+}
+
 // One weight row of nb blocks (q8_0 layout, or q4_0 as stored when q4) as dot_tile's pairs (kernels_quant.h)
 static void tile_prep_row(const uint8_t *row, int q4, long nb, qtile_pair *dst) {
   long bb = q4 ? 18 : 34;
@@ -486,12 +494,7 @@ static void quant_tile_task(quant_ctx *c, long lo, long hi) {
         c->qk->dot_tile(wp, npairs, npairs, R, c->xu + m0 * npairs * 64, c->xl + m0 * npairs * 2, rows, out, c->N);
         if (!c->xs) continue;
         for (int i = 0; i < rows; i++)
-          for (int r = 0; r < R; r++) {
-            const float *xs = c->xs + (m0 + i) * nb, *mn = mins + r * nb;
-            float corr = 0.0f;
-            for (long b = 0; b < nb; b++) corr += mn[b] * xs[b];
-            out[i * c->N + r] += corr;
-          }
+          for (int r = 0; r < R; r++) out[i * c->N + r] += offsets_dot(mins + r * nb, c->xs + (m0 + i) * nb, nb);
       }
     }
   }
@@ -531,12 +534,7 @@ static void quant_int8_task(void *ctx, int t, int parts) {
         c->qk->dot(c->q == Q_Q4_0, native ? row : rp, nb, c->xq + m0 * c->K, c->K, c->xd + m0 * nb, nb, rows,
                    c->out + m0 * c->N + n, c->N);
         if (!c->xs) continue;
-        for (int r = 0; r < rows; r++) {
-          const float *xs = c->xs + (m0 + r) * nb;
-          float corr = 0.0f;
-          for (long b = 0; b < nb; b++) corr += mins[b] * xs[b];
-          c->out[(m0 + r) * c->N + n] += corr;
-        }
+        for (int r = 0; r < rows; r++) c->out[(m0 + r) * c->N + n] += offsets_dot(mins, c->xs + (m0 + r) * nb, nb);
       }
     }
   }
@@ -551,18 +549,19 @@ static int quant_int8(quant_ctx *c) {
   // prefill takes dot_tile where there is one: from QINT8_TILE_M rows of x, preparing the weight rows costs less than
   // it saves (q8_0 1536 × 576, 2 threads: 0.19 vs 0.07 ms at M = 9, 0.26 vs 0.22 at 32, 0.41 vs 0.44 at 64, 0.67 vs
   // 0.91 at 128), so batched decode of a few dozen sequences keeps the row-at-a-time dot
-  long npairs = (nb + 1) / 2, tiled = qk->dot_tile != NULL && c->M >= QINT8_TILE_M ? c->M * npairs * 64 : 0;
-  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * 2 * c->M * nb + (size_t)(c->M * c->K) + 2 * (size_t)tiled);
+  int tiled = qk->dot_tile != NULL && c->M >= QINT8_TILE_M;
+  long npairs = (nb + 1) / 2, tile_x = tiled ? c->M * npairs * (64 + 2 * sizeof(float)) : 0; // xu and xl
+  float *xd = thread_scratch(SCRATCH_QUANT, sizeof(float) * 2 * c->M * nb + (size_t)(c->M * c->K) + (size_t)tile_x);
   if (!xd) return -1;
   float *xs = xd + c->M * nb;
   int8_t *xq = (int8_t *)(xs + c->M * nb);
   for (long m = 0; m < c->M; m++)
     if (qk->quantize_row_q8(c->x + m * c->K, c->K, xq + m * c->K, xd + m * nb) != 0) return 0;
+  c->xq = xq;
+  c->xd = xd;
   c->xu = NULL;
   c->xl = NULL;
   if (tiled) {
-    c->xq = xq;
-    c->xd = xd;
     c->xl = (float *)(xq + c->M * c->K);
     c->xu = (uint8_t *)(c->xl + c->M * npairs * 2);
     pool_run(tile_prep_x_task, c, quant_threads(c->M, c->N, c->K, c->M));
@@ -573,8 +572,6 @@ static int quant_int8(quant_ctx *c) {
       for (int j = 0; j < QK; j++) sum += xq[i * QK + j];
       xs[i] = xd[i] * (float)sum;
     }
-  c->xq = xq;
-  c->xd = xd;
   c->xs = has_min(c->q) ? xs : NULL;
   c->qk = qk;
   pool_run(quant_int8_task, c, quant_threads(c->M, c->N, c->K, c->N));
@@ -605,9 +602,8 @@ static void quant_kint8_task(void *ctx, int t, int parts) {
         c->qk->kdot_raw(c->q, c->w + n0 * c->row_bytes, c->row_bytes, nsb, R, &xs, (int)(me - mt), c->out + mt * c->N + n0, c->N);
         continue;
       }
-      if (me - mt <= QDOT_MAX_M) // decode: the next group's rows on their way while these unpack (see KQ_RAW_AHEAD)
-        for (long at = 0; at < (long)R * c->row_bytes; at += 64)
-          __builtin_prefetch(c->w + n0 * c->row_bytes + KQ_RAW_AHEAD + at);
+      if (me - mt <= QDOT_MAX_M) // decode: the rows KQ_RAW_AHEAD on, on their way while these unpack (kq_prefetch)
+        kq_prefetch(c->w + n0 * c->row_bytes + KQ_RAW_AHEAD, (long)R * c->row_bytes);
       for (int r = 0; r < R; r++) c->qk->kunpack(c->q, c->w + (n0 + r) * c->row_bytes, nsb, wb + r * nsb);
       for (long m0 = mt; m0 < me; m0 += QDOT_MAX_M) {
         int rows = me - m0 < QDOT_MAX_M ? (int)(me - m0) : QDOT_MAX_M;
